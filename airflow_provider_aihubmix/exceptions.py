@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from airflow_provider_aihubmix.catalog import UnknownModelError
 
 
@@ -83,7 +85,17 @@ class AIHubMixTaskTimeoutError(AIHubMixError):
 
 
 class AIHubMixDownloadError(AIHubMixError):
-    """An image URL could not be downloaded completely (expired, truncated, too large, refused)."""
+    """An image URL could not be downloaded completely (expired, truncated, too large, refused).
+
+    ``retryable`` is true where another download may succeed (a truncated body, a reset),
+    false where it cannot (expired or missing URL, refused host, over the size cap).
+    """
+
+    retryable: bool = False
+
+    def __init__(self, message: str, *, retryable: bool = False, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.retryable = retryable
 
 
 __all__ = [

@@ -7,10 +7,21 @@ they accept every shape in the API reference and raise :class:`AIHubMixResponseE
 
 from __future__ import annotations
 
+import base64
+import binascii
+import json
+import logging
+import re
+import urllib.parse
+from collections.abc import Iterable, Mapping
 from enum import Enum
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from airflow_provider_aihubmix.exceptions import AIHubMixResponseError
+
+log = logging.getLogger(__name__)
 
 
 class TaskStatus(str, Enum):
@@ -81,3 +92,413 @@ class TaskState(BaseModel):
     result_urls: list[str] = Field(default_factory=list)
     progress: float | None = None
     message: str | None = None
+
+
+# ---------------------------------------------------------------------------------------------
+# Parsers
+# ---------------------------------------------------------------------------------------------
+
+_EXCERPT_LIMIT = 300
+_LONG_TOKEN_RE = re.compile(r"[A-Za-z0-9+/=_-]{120,}")
+_BARE_B64_RE = re.compile(r"[A-Za-z0-9+/_\-\r\n]{64,}={0,2}")
+_QUERY_RE = re.compile(r"(https?://[^\s\"'?#]+)\?[^\s\"'#]*")
+
+# Spellings of a task id in an async submit response: the doc shows ``taskId``, clients use the others.
+_TASK_ID_KEYS = ("taskId", "task_id", "taskID")
+# Keys holding one image as base64 (OpenAI ``b64_json``, AIHubMix ``bytesBase64``, Vertex Imagen
+# ``bytesBase64Encoded``) or as a URL. ``image_url`` may itself be ``{"url": ...}`` (chat style).
+_B64_KEYS = ("b64_json", "bytesBase64", "bytesBase64Encoded", "base64", "image_base64", "b64")
+_URL_KEYS = ("url", "image_url", "imageUrl", "uri", "sample")
+_INLINE_KEYS = ("inlineData", "inline_data")
+_MIME_KEYS = ("mimeType", "mime_type", "content_type", "contentType", "format")
+# Keys whose value is a collection of images (or of containers of images) to walk into.
+_CONTAINER_KEYS = (
+    "output",
+    "data",
+    "images",
+    "urls",
+    "b64_json",
+    "url",
+    "candidates",
+    "content",
+    "parts",
+    "predictions",
+    "generated_images",
+    "sample",
+)
+_MAX_DEPTH = 8
+
+_STATUS_WORDS: dict[str, TaskStatus] = {
+    "pending": TaskStatus.PENDING,
+    "queued": TaskStatus.PENDING,
+    "in queue": TaskStatus.PENDING,
+    "waiting": TaskStatus.PENDING,
+    "submitted": TaskStatus.PENDING,
+    "created": TaskStatus.PENDING,
+    "starting": TaskStatus.PENDING,
+    "generating": TaskStatus.RUNNING,
+    "running": TaskStatus.RUNNING,
+    "processing": TaskStatus.RUNNING,
+    "in progress": TaskStatus.RUNNING,
+    "ready": TaskStatus.READY,
+    "succeeded": TaskStatus.READY,
+    "success": TaskStatus.READY,
+    "successful": TaskStatus.READY,
+    "completed": TaskStatus.READY,
+    "complete": TaskStatus.READY,
+    "done": TaskStatus.READY,
+    "finished": TaskStatus.READY,
+    "error": TaskStatus.ERROR,
+    "failed": TaskStatus.FAILED,
+    "failure": TaskStatus.FAILED,
+    "fail": TaskStatus.FAILED,
+    "cancelled": TaskStatus.FAILED,
+    "canceled": TaskStatus.FAILED,
+    "request moderated": TaskStatus.REQUEST_MODERATED,
+    "content moderated": TaskStatus.CONTENT_MODERATED,
+    "moderated": TaskStatus.CONTENT_MODERATED,
+    "task not found": TaskStatus.NOT_FOUND,
+    "not found": TaskStatus.NOT_FOUND,
+}
+
+
+def scrub_text(text: str, secrets: Iterable[str | None] = (), *, limit: int | None = _EXCERPT_LIMIT) -> str:
+    """Return ``text`` safe for a message: secrets, signed-URL query strings and base64 blobs removed.
+
+    Scrubbing happens before truncation so a secret cut in half at the limit cannot leak its head.
+    """
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "***")
+    text = _QUERY_RE.sub(r"\1?<redacted>", text)
+    text = _LONG_TOKEN_RE.sub(lambda m: f"<{len(m.group(0))} chars redacted>", text)
+    if limit is not None and len(text) > limit:
+        text = text[: limit - 3] + "..."
+    return text
+
+
+def _body_excerpt(body: Any) -> str:
+    try:
+        text = json.dumps(body, default=str)
+    except (TypeError, ValueError):
+        text = repr(body)
+    return scrub_text(text)
+
+
+def status_from_string(status: Any) -> TaskStatus:
+    """Fold the API's status spellings (``Ready``, ``succeeded``, ``Content Moderated``...) to one enum.
+
+    The reference says anything unrecognised means "still running", so an unknown word is RUNNING
+    rather than an error: a new intermediate status upstream must not fail a healthy task.
+    """
+    if not isinstance(status, str):
+        return TaskStatus.RUNNING
+    key = re.sub(r"[\s_-]+", " ", status.strip().lower())
+    found = _STATUS_WORDS.get(key)
+    if found is not None:
+        return found
+    if "moderat" in key:
+        return TaskStatus.REQUEST_MODERATED if "request" in key else TaskStatus.CONTENT_MODERATED
+    if "not found" in key:
+        return TaskStatus.NOT_FOUND
+    return TaskStatus.RUNNING
+
+
+def normalise_mime(value: Any) -> str | None:
+    """``png`` / ``PNG`` / ``image/png`` -> ``image/png``; ``None`` when nothing usable."""
+    if not isinstance(value, str) or not value.strip():
+        return None
+    mime = value.strip().lower()
+    if "/" in mime:
+        return mime
+    if mime in ("jpg", "jpeg"):
+        return "image/jpeg"
+    if mime.isalnum():
+        return f"image/{mime}"
+    return None
+
+
+def decode_base64_image(value: str) -> tuple[bytes, str | None]:
+    """Decode a base64 image once, tolerating a ``data:`` URI prefix, whitespace, url-safe alphabet
+    and missing padding. Returns the bytes and the MIME type a ``data:`` prefix carried.
+
+    Raises :class:`AIHubMixResponseError` when the text is not base64: a silent garbage image would
+    only fail later in storage, far from the cause.
+    """
+    mime: str | None = None
+    text = value.strip()
+    if text.startswith("data:"):
+        header, sep, text = text.partition(",")
+        if not sep:
+            raise AIHubMixResponseError("An image data: URI has no ',' separating header and data")
+        mime = normalise_mime(header[5:].split(";", 1)[0]) if header[5:] else None
+        if ";base64" not in header:
+            return urllib.parse.unquote_to_bytes(text), mime
+    text = re.sub(r"\s+", "", text)
+    if "-" in text or "_" in text:
+        text = text.replace("-", "+").replace("_", "/")
+    text = text.rstrip("=")
+    text += "=" * (-len(text) % 4)
+    try:
+        data = base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise AIHubMixResponseError(
+            f"An image in the response is not valid base64 ({len(value)} characters)"
+        ) from exc
+    if not data:
+        raise AIHubMixResponseError("An image in the response decoded to zero bytes")
+    return data, mime
+
+
+def _as_int(value: Any) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and re.fullmatch(r"-?\d+", value.strip()):
+        return int(value)
+    return None
+
+
+def _mime_of(item: Mapping[str, Any]) -> str | None:
+    for key in _MIME_KEYS:
+        if key in item:
+            mime = normalise_mime(item[key])
+            if mime:
+                return mime
+    return None
+
+
+def _image_from_string(text: str, *, mime: str | None = None, **extra: Any) -> GeneratedImage | None:
+    value = text.strip()
+    if not value:
+        return None
+    if value.startswith(("http://", "https://")):
+        return GeneratedImage(url=value, content_type=mime, **extra)
+    # A bare string is an image only if it is a data: URI or looks like a base64 blob; any other
+    # text (a status word, a message) is not an image and must not decode to garbage bytes.
+    if value.startswith("data:") or _BARE_B64_RE.fullmatch(value):
+        data, data_mime = decode_base64_image(value)
+        return GeneratedImage(data=data, content_type=data_mime or mime, **extra)
+    return None
+
+
+class _Collector:
+    """Walks any response shape, collecting images and async task handles in document order."""
+
+    def __init__(self) -> None:
+        self.images: list[GeneratedImage] = []
+        self.tasks: list[TaskHandle] = []
+
+    def walk(self, node: Any, depth: int = 0) -> None:
+        if depth > _MAX_DEPTH:
+            return
+        if isinstance(node, list):
+            for item in node:
+                self.walk(item, depth + 1)
+        elif isinstance(node, str):
+            image = _image_from_string(node)
+            if image is not None:
+                self.images.append(image)
+        elif isinstance(node, Mapping):
+            if self._task(node) or self._image(node):
+                return
+            for key in _CONTAINER_KEYS:
+                value = node.get(key)
+                if isinstance(value, (list, Mapping)):
+                    self.walk(value, depth + 1)
+
+    def _task(self, item: Mapping[str, Any]) -> bool:
+        task_id = next((item[k] for k in _TASK_ID_KEYS if isinstance(item.get(k), (str, int))), None)
+        polling_url = item.get("polling_url") or item.get("pollingUrl")
+        # A bare ``id`` is a task only beside a polling URL: sync responses carry ids too.
+        if task_id is None and polling_url and isinstance(item.get("id"), (str, int)):
+            task_id = item["id"]
+        if task_id is None or str(task_id).strip() == "":
+            return False
+        self.tasks.append(
+            TaskHandle(
+                task_id=str(task_id).strip(),
+                polling_url=polling_url if isinstance(polling_url, str) else None,
+            )
+        )
+        return True
+
+    def _image(self, item: Mapping[str, Any]) -> bool:
+        mime = _mime_of(item)
+        extra: dict[str, Any] = {"seed": _as_int(item.get("seed"))}
+        revised = item.get("revised_prompt") or item.get("revisedPrompt")
+        if isinstance(revised, str) and revised:
+            extra["revised_prompt"] = revised
+        for key in _INLINE_KEYS:
+            inline = item.get(key)
+            if isinstance(inline, Mapping) and isinstance(inline.get("data"), str):
+                data, data_mime = decode_base64_image(inline["data"])
+                self.images.append(
+                    GeneratedImage(data=data, content_type=_mime_of(inline) or data_mime, **extra)
+                )
+                return True
+        for key in _B64_KEYS:
+            value = item.get(key)
+            if isinstance(value, str) and value.strip():
+                data, data_mime = decode_base64_image(value)
+                self.images.append(GeneratedImage(data=data, content_type=data_mime or mime, **extra))
+                return True
+        # Gemini-style ``{"data": "<b64>", "mimeType": ...}`` without the inlineData wrapper.
+        if isinstance(item.get("data"), str) and mime:
+            data, data_mime = decode_base64_image(item["data"])
+            self.images.append(GeneratedImage(data=data, content_type=mime or data_mime, **extra))
+            return True
+        for key in _URL_KEYS:
+            value = item.get(key)
+            if isinstance(value, Mapping):
+                value = value.get("url")
+            if isinstance(value, str) and value.strip():
+                image = _image_from_string(value, mime=mime, **extra)
+                if image is not None:
+                    self.images.append(image)
+                    return True
+        return False
+
+
+def _usage_of(body: Mapping[str, Any]) -> dict[str, Any] | None:
+    for key in ("usage", "usageMetadata", "usage_metadata"):
+        value = body.get(key)
+        if isinstance(value, Mapping) and value:
+            return dict(value)
+    return None
+
+
+def _apply_top_level_seeds(body: Mapping[str, Any], images: list[GeneratedImage]) -> list[GeneratedImage]:
+    seeds = body.get("seeds")
+    if not isinstance(seeds, list):
+        seed = _as_int(body.get("seed"))
+        seeds = [seed] * len(images) if seed is not None else []
+    out = []
+    for index, image in enumerate(images):
+        seed = _as_int(seeds[index]) if index < len(seeds) else None
+        out.append(
+            image.model_copy(update={"seed": seed}) if image.seed is None and seed is not None else image
+        )
+    return out
+
+
+def _error_text(value: Any) -> str | None:
+    if isinstance(value, str) and value.strip():
+        return value.strip()
+    if isinstance(value, Mapping):
+        for key in ("message", "msg", "detail", "details", "error", "reason"):
+            text = _error_text(value.get(key))
+            if text:
+                return text
+    return None
+
+
+def parse_prediction(body: Any, *, request_id: str | None = None) -> PredictionResult:
+    """Normalise any prediction / generation response to images or a task handle.
+
+    Accepts ``output`` as an object (``{"b64_json": [...], "urls": [...]}``), a list of items
+    (``{"url"}``, ``{"b64_json"}``, ``{"bytesBase64"}``, bare strings, ``{"taskId", "polling_url"}``),
+    ``output.url``, top-level ``url`` / ``image_url`` / ``images`` / ``data[]`` and Gemini
+    ``candidates[].content.parts[].inlineData``. Base64 is decoded here, once.
+    """
+    if isinstance(body, list):
+        body = {"output": body}
+    if not isinstance(body, Mapping):
+        raise AIHubMixResponseError(
+            f"Unexpected AIHubMix response: expected a JSON object, got {type(body).__name__}",
+            request_id=request_id,
+            body_excerpt=_body_excerpt(body),
+        )
+    if body.get("error"):
+        raise AIHubMixResponseError(
+            f"AIHubMix returned an error: {scrub_text(_error_text(body['error']) or 'no message')}",
+            request_id=request_id,
+            body_excerpt=_body_excerpt(body),
+        )
+    collector = _Collector()
+    collector.walk(body)
+    if not collector.images and not collector.tasks:
+        raise AIHubMixResponseError(
+            "AIHubMix response holds no image and no task id in any known shape",
+            request_id=request_id,
+            body_excerpt=_body_excerpt(body),
+        )
+    if len(collector.tasks) > 1:
+        log.warning(
+            "AIHubMix returned %d task ids; following the first (%s)",
+            len(collector.tasks),
+            collector.tasks[0].task_id,
+        )
+    return PredictionResult(
+        images=_apply_top_level_seeds(body, collector.images),
+        task=collector.tasks[0] if collector.tasks else None,
+        usage=_usage_of(body),
+        request_id=request_id,
+    )
+
+
+def _progress_of(value: Any) -> float | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return float(value.strip().rstrip("%"))
+        except ValueError:
+            return None
+    return None
+
+
+def _result_urls(body: Mapping[str, Any]) -> list[str]:
+    urls: list[str] = []
+    for key in ("result", "output", "data", "images", "urls", "url", "sample"):
+        if key not in body:
+            continue
+        collector = _Collector()
+        collector.walk(body[key] if isinstance(body[key], (list, Mapping, str)) else None)
+        urls.extend(image.url for image in collector.images if image.url)
+    return list(dict.fromkeys(urls))
+
+
+def parse_task(body: Any, task_id: str) -> TaskState:
+    """Normalise a ``GET /v1/tasks/<id>`` body (BFL-style ``{"id", "status", "result": {"sample"}}``).
+
+    ``result.sample`` may be a string or a list; ``result.urls`` and ``output`` are accepted too.
+    A body without any status is accepted only when it carries result URLs (then it is READY).
+    """
+    if isinstance(body, Mapping) and "status" not in body and isinstance(body.get("data"), Mapping):
+        body = body["data"]  # a {"code": 0, "data": {...}} wrapper some gateways add
+    if not isinstance(body, Mapping):
+        raise AIHubMixResponseError(
+            f"Unexpected task status response for {task_id}: expected a JSON object, "
+            f"got {type(body).__name__}",
+            body_excerpt=_body_excerpt(body),
+        )
+    raw = body.get("status", body.get("state"))
+    urls = _result_urls(body)
+    if isinstance(raw, str) and raw.strip():
+        status = status_from_string(raw)
+        raw_status = raw.strip()
+    elif urls:
+        status, raw_status = TaskStatus.READY, "Ready"
+    else:
+        raise AIHubMixResponseError(
+            f"Task status response for {task_id} has neither a status nor result URLs",
+            body_excerpt=_body_excerpt(body),
+        )
+    message = None
+    for key in ("details", "error", "message", "detail", "reason"):
+        text = _error_text(body.get(key))
+        if text:
+            message = scrub_text(text)
+            break
+    return TaskState(
+        task_id=task_id,
+        status=status,
+        raw_status=raw_status,
+        result_urls=urls,
+        progress=_progress_of(body.get("progress")),
+        message=message,
+    )

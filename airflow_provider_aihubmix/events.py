@@ -1,0 +1,57 @@
+"""The one event an :class:`AIHubMixTaskTrigger` yields, validated where operators and sensors read it."""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import Any
+
+from pydantic import BaseModel, Field, ValidationError
+
+from airflow_provider_aihubmix.exceptions import AIHubMixError
+from airflow_provider_aihubmix.responses import TaskState
+
+
+class EventStatus(str, Enum):
+    SUCCESS = "success"
+    FAILED = "failed"
+    TIMEOUT = "timeout"
+
+
+class TaskEvent(BaseModel):
+    """What the triggerer hands back to the worker: enough to collect without any other state."""
+
+    status: EventStatus
+    remote_task_id: str
+    task_status: str | None = None  # the raw API status, e.g. "Content Moderated"
+    result_urls: list[str] = Field(default_factory=list)
+    message: str | None = None
+    model: str | None = None
+    polls: int = 0
+
+    @classmethod
+    def from_state(cls, state: TaskState, *, model: str | None, polls: int) -> TaskEvent:
+        if state.status.is_success:
+            return cls(
+                status=EventStatus.SUCCESS,
+                remote_task_id=state.task_id,
+                task_status=state.raw_status,
+                result_urls=state.result_urls,
+                model=model,
+                polls=polls,
+            )
+        return cls(
+            status=EventStatus.FAILED,
+            remote_task_id=state.task_id,
+            task_status=state.raw_status,
+            message=state.message or f"AIHubMix task {state.task_id} ended with status {state.raw_status!r}",
+            model=model,
+            polls=polls,
+        )
+
+
+def validate_event(event: Any) -> TaskEvent:
+    """Parse a trigger event; a malformed one is a bug or tampering, so fail loudly."""
+    try:
+        return TaskEvent.model_validate(event)
+    except ValidationError as err:
+        raise AIHubMixError(f"Malformed AIHubMix trigger event: {err.errors(include_url=False)}") from None

@@ -1,0 +1,390 @@
+"""The engine every operator and the sensor share: buy images once, store them, record them.
+
+One :class:`GenerationRun` is one task instance's purchase. It validates before any
+HTTP call, decides from the manifest whether to reuse, re-attach or submit, and writes
+the manifest around the billable call so that a retry never pays twice:
+
+* ``submitting`` is written *before* the call, so a worker killed mid-call leaves a
+  trace and the retry refuses to buy again blindly (``regenerate=True`` overrides);
+* ``submitted`` records an async task id, so a retry re-attaches to it;
+* ``complete`` is written last, after every image is stored and verified.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from airflow_provider_aihubmix.catalog import ModelSpec, resolve_model
+from airflow_provider_aihubmix.cost import check_budget, estimate_cost_usd
+from airflow_provider_aihubmix.events import EventStatus, TaskEvent
+from airflow_provider_aihubmix.exceptions import (
+    AIHubMixDownloadError,
+    AIHubMixError,
+    AIHubMixPossiblyBilledError,
+    AIHubMixTaskFailedError,
+    AIHubMixTaskTimeoutError,
+)
+from airflow_provider_aihubmix.manifest import (
+    MANIFEST_NAME,
+    Manifest,
+    ManifestStatus,
+    RemoteTask,
+    fingerprint,
+    redact_input,
+    utcnow,
+)
+from airflow_provider_aihubmix.polling import PollSchedule
+from airflow_provider_aihubmix.references import reference_strings, resolve_references
+from airflow_provider_aihubmix.responses import GeneratedImage, PredictionResult, TaskHandle
+from airflow_provider_aihubmix.schemas import build_input
+
+if TYPE_CHECKING:
+    from airflow_provider_aihubmix.hooks.aihubmix import AIHubMixHook
+    from airflow_provider_aihubmix.storage import ObjectStore, StoredObject
+
+log = logging.getLogger(__name__)
+
+DOWNLOAD_ATTEMPTS = 3
+DEFAULT_MAX_IMAGE_BYTES = 512 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class TaskIdentity:
+    """Where in Airflow this purchase happens; it fixes the storage prefix."""
+
+    dag_id: str
+    run_id: str
+    task_id: str
+    map_index: int
+    try_number: int
+
+    @classmethod
+    def from_context(cls, context: Mapping[str, Any]) -> TaskIdentity:
+        ti = context["ti"]
+        map_index = getattr(ti, "map_index", -1)
+        return cls(
+            dag_id=ti.dag_id,
+            run_id=context.get("run_id") or ti.run_id,
+            task_id=ti.task_id,
+            map_index=map_index if isinstance(map_index, int) else -1,
+            try_number=int(getattr(ti, "try_number", 1) or 1),
+        )
+
+
+@dataclass
+class Outcome:
+    """What :meth:`GenerationRun.start` got to: stored records, or an async task to wait for."""
+
+    records: list[dict[str, Any]] | None = None
+    task: TaskHandle | None = None
+    reused: bool = False
+
+
+class ImageCollector:
+    """Stores a response's images under the task instance's prefix and completes its manifest.
+
+    The sensor uses it alone (it collects a task someone else submitted); the operators
+    through :class:`GenerationRun`, which adds the purchase itself.
+    """
+
+    def __init__(
+        self,
+        *,
+        hook: AIHubMixHook,
+        store: ObjectStore,
+        model: str,
+        identity: TaskIdentity,
+        max_image_bytes: int = DEFAULT_MAX_IMAGE_BYTES,
+    ) -> None:
+        from airflow_provider_aihubmix.storage import task_prefix
+
+        self.hook = hook
+        self.store = store
+        self.model = model
+        self.identity = identity
+        self.max_image_bytes = max_image_bytes
+        self.prefix = task_prefix(identity.dag_id, identity.run_id, identity.task_id, identity.map_index)
+
+    @property
+    def manifest_key(self) -> str:
+        return f"{self.prefix}/{MANIFEST_NAME}"
+
+    @property
+    def manifest_uri(self) -> str:
+        return self.store.uri_for(self.manifest_key)
+
+    def load_manifest(self) -> Manifest | None:
+        raw = self.store.read_json(self.manifest_key)
+        return Manifest.model_validate(raw) if raw else None
+
+    def save_manifest(self, manifest: Manifest) -> None:
+        self.store.write_json(self.manifest_key, manifest.model_dump(mode="json"))
+
+    # -- collecting -------------------------------------------------------------------------
+    def store_result(self, manifest: Manifest, result: PredictionResult) -> list[dict[str, Any]]:
+        remote_task_id = manifest.remote_tasks[-1].task_id if manifest.remote_tasks else None
+        if not result.images:
+            raise AIHubMixError(f"AIHubMix returned no images for model {self.model}")
+        started = time.monotonic()
+        records = [self.store_image(i, image, remote_task_id) for i, image in enumerate(result.images)]
+        manifest.timings["store_seconds"] = round(time.monotonic() - started, 3)
+        manifest.timings["completed_at"] = utcnow()
+        manifest.records = records
+        if result.usage is not None:
+            manifest.usage = result.usage
+        manifest.estimated_cost_usd = estimate_cost_usd(resolve_model(self.model, warn=False), len(records))
+        manifest.record_attempt(ManifestStatus.COMPLETE, request_id=result.request_id)
+        self.save_manifest(manifest)
+        cost = manifest.estimated_cost_usd
+        log.info(
+            "Stored %d image(s) for model %s under %s; usage=%s; estimated cost %s",
+            len(records),
+            self.model,
+            self.store.uri_for(self.prefix),
+            manifest.usage,
+            f"{cost:.4f} USD" if cost is not None else "unknown (no published price)",
+        )
+        return records
+
+    def collect(self, manifest: Manifest, event: TaskEvent) -> list[dict[str, Any]]:
+        """Store the images of a finished async task, or raise for a failed or timed-out one."""
+        if event.status is EventStatus.TIMEOUT:
+            raise AIHubMixTaskTimeoutError(
+                f"AIHubMix task {event.remote_task_id} did not finish before the deadline; it stays "
+                f"recorded in {self.manifest_uri} so a retry re-attaches to it instead of paying again"
+            )
+        if event.status is EventStatus.FAILED:
+            manifest.record_attempt(ManifestStatus.FAILED, error=event.message)
+            self.save_manifest(manifest)
+            raise AIHubMixTaskFailedError(
+                f"AIHubMix task {event.remote_task_id} failed with status {event.task_status!r}: "
+                f"{event.message or ''}".rstrip(": ")
+            )
+        images = [GeneratedImage(url=url) for url in event.result_urls]
+        return self.store_result(manifest, PredictionResult(images=images, usage=manifest.usage))
+
+    def store_image(self, index: int, image: GeneratedImage, remote_task_id: str | None) -> dict[str, Any]:
+        stem = f"{self.prefix}/image-{index:03d}"
+        metadata = {"model": self.model, "index": str(index)}
+        if image.data is not None:
+            stored = self.store.put_image_bytes(stem, image.data, metadata=metadata)
+        elif image.url is not None:
+            stored = self.download_and_store(stem, image.url, metadata)
+        else:
+            raise AIHubMixError(f"Image {index} of model {self.model} has neither data nor a URL")
+        return image_record(stored, self.model, index, self.identity.map_index, image, remote_task_id)
+
+    def download_and_store(self, stem: str, url: str, metadata: dict[str, str]) -> StoredObject:
+        """Stream ``url`` into storage, retrying a short or broken body: never store a short file."""
+        for attempt in range(1, DOWNLOAD_ATTEMPTS + 1):
+            try:
+                with self.hook.stream_download(url, max_bytes=self.max_image_bytes) as download:
+                    return self.store.put_image(
+                        stem,
+                        download.iter_bytes(),
+                        metadata=metadata,
+                        expected_size=download.content_length,
+                    )
+            except AIHubMixDownloadError as err:
+                if not getattr(err, "retryable", False) or attempt == DOWNLOAD_ATTEMPTS:
+                    raise
+                log.warning("Download attempt %d of an image failed (%s); retrying", attempt, err.message)
+        raise AssertionError("unreachable")
+
+
+class GenerationRun(ImageCollector):
+    """One task instance's purchase: validated request, storage prefix and manifest."""
+
+    def __init__(
+        self,
+        *,
+        hook: AIHubMixHook,
+        store: ObjectStore,
+        spec: ModelSpec,
+        params: Mapping[str, Any],
+        extra_input: Mapping[str, Any] | None,
+        identity: TaskIdentity,
+        aws_conn_id: str | None,
+        max_image_bytes: int = DEFAULT_MAX_IMAGE_BYTES,
+    ) -> None:
+        super().__init__(
+            hook=hook, store=store, model=spec.path, identity=identity, max_image_bytes=max_image_bytes
+        )
+        self.spec = spec
+        self.params = dict(params)
+        self.extra_input = dict(extra_input or {})
+        self.aws_conn_id = aws_conn_id
+        self.references = reference_strings(self.params.get("image"))
+        # Validated with the references as given: cheap, before anything is read or sent,
+        # and stable across retries (a presigned URL would change the fingerprint).
+        self.input = build_input(spec, {**self.params, "image": self.references or None}, self.extra_input)
+        self.fingerprint = fingerprint(spec.path, self.input)
+
+    def new_manifest(self) -> Manifest:
+        return Manifest(
+            status=ManifestStatus.SUBMITTING,
+            fingerprint=self.fingerprint,
+            model=self.spec.path,
+            family=self.spec.family.value,
+            input=redact_input(self.input),
+            dag_id=self.identity.dag_id,
+            run_id=self.identity.run_id,
+            task_id=self.identity.task_id,
+            map_index=self.identity.map_index,
+            try_number=self.identity.try_number,
+        )
+
+    def current_manifest(self) -> Manifest:
+        manifest = self.load_manifest()
+        if manifest is None or manifest.fingerprint != self.fingerprint:
+            raise AIHubMixError(
+                f"No manifest for this request at {self.manifest_uri}; cannot collect a task "
+                "that this task instance did not submit"
+            )
+        manifest.try_number = self.identity.try_number
+        return manifest
+
+    def collect_event(self, event: TaskEvent) -> list[dict[str, Any]]:
+        return self.collect(self.current_manifest(), event)
+
+    # -- the purchase -----------------------------------------------------------------------
+    def check_budget(self, *, max_cost_usd: float | None, allow_unknown_cost: bool) -> float | None:
+        return check_budget(
+            self.spec, self.input, max_cost_usd=max_cost_usd, allow_unknown_cost=allow_unknown_cost
+        )
+
+    def start(self, *, regenerate: bool = False) -> Outcome:
+        """Reuse a complete result, re-attach to a recorded task, or submit once."""
+        previous = self.load_manifest()
+        if previous is not None and previous.fingerprint == self.fingerprint and not regenerate:
+            if previous.status is ManifestStatus.COMPLETE:
+                log.info(
+                    "Reusing %d stored image(s) from %s (same request fingerprint %s); no API call made. "
+                    "Set regenerate=True to generate again.",
+                    len(previous.records),
+                    self.manifest_uri,
+                    self.fingerprint[:12],
+                )
+                return Outcome(records=previous.records, reused=True)
+            if previous.status is ManifestStatus.SUBMITTED and previous.remote_tasks:
+                task = previous.remote_tasks[-1]
+                log.info("Re-attaching to AIHubMix task %s recorded in %s", task.task_id, self.manifest_uri)
+                return Outcome(task=TaskHandle(task_id=task.task_id, polling_url=task.polling_url))
+            if previous.status in (ManifestStatus.SUBMITTING, ManifestStatus.AMBIGUOUS):
+                last = previous.attempts[-1] if previous.attempts else None
+                raise AIHubMixPossiblyBilledError(
+                    f"A previous attempt (try {last.try_number if last else '?'} at "
+                    f"{last.at if last else '?'}) sent this request but its answer was lost, so it "
+                    f"may have been billed (see {self.manifest_uri}). Not submitting again; set "
+                    "regenerate=True to buy a new generation.",
+                    request_id=last.request_id if last else None,
+                )
+        elif previous is not None and previous.fingerprint != self.fingerprint:
+            log.info("Stored manifest answers a different request; generating anew")
+        return self.submit()
+
+    def submit(self) -> Outcome:
+        params = dict(self.params)
+        if self.references:
+            params["image"] = resolve_references(self.references, aws_conn_id=self.aws_conn_id)
+        manifest = self.new_manifest()
+        manifest.timings["submitted_at"] = utcnow()
+        manifest.record_attempt(ManifestStatus.SUBMITTING)
+        self.save_manifest(manifest)
+        started = time.monotonic()
+        try:
+            result = self.hook.predict(self.spec, params, extra_input=self.extra_input)
+        except AIHubMixPossiblyBilledError as err:
+            manifest.record_attempt(ManifestStatus.AMBIGUOUS, request_id=err.request_id, error=str(err))
+            self.save_manifest(manifest)
+            raise
+        except AIHubMixError as err:
+            # The API answered with a refusal: nothing was billed, a retry may submit again.
+            manifest.record_attempt(ManifestStatus.FAILED, request_id=err.request_id, error=str(err))
+            self.save_manifest(manifest)
+            raise
+        manifest.timings["api_seconds"] = round(time.monotonic() - started, 3)
+        manifest.usage = result.usage
+        if result.task is not None:
+            manifest.remote_tasks.append(
+                RemoteTask(
+                    task_id=result.task.task_id,
+                    polling_url=result.task.polling_url,
+                    submitted_at=utcnow(),
+                )
+            )
+            manifest.record_attempt(ManifestStatus.SUBMITTED, request_id=result.request_id)
+            self.save_manifest(manifest)
+            log.info("Submitted async AIHubMix task %s for model %s", result.task.task_id, self.spec.path)
+            return Outcome(task=result.task)
+        return Outcome(records=self.store_result(manifest, result))
+
+def image_record(
+    stored: StoredObject,
+    model: str,
+    index: int,
+    map_index: int,
+    image: GeneratedImage,
+    remote_task_id: str | None,
+) -> dict[str, Any]:
+    """One XCom record: where the image is and what it is -- never its bytes or a vendor URL."""
+    record: dict[str, Any] = {
+        "uri": stored.uri,
+        "model": model,
+        "index": index,
+        "map_index": map_index,
+        "content_type": stored.content_type,
+        "bytes": stored.bytes,
+        "sha256": stored.sha256,
+        "width": stored.width,
+        "height": stored.height,
+    }
+    if image.seed is not None:
+        record["seed"] = image.seed
+    if image.revised_prompt:
+        record["revised_prompt"] = image.revised_prompt
+    if remote_task_id:
+        record["remote_task_id"] = remote_task_id
+    return record
+
+
+def wait_for_task(
+    hook: AIHubMixHook,
+    task_id: str,
+    *,
+    model: str | None,
+    schedule: PollSchedule,
+    timeout: float,
+) -> TaskEvent:
+    """Poll in the worker (non-deferrable mode) with the same status logic as the trigger."""
+    deadline = time.time() + timeout  # wall-clock, like the trigger's end_time
+    polls = 0
+    while True:
+        state = hook.get_task(task_id)
+        polls += 1
+        if state.status.is_terminal:
+            return TaskEvent.from_state(state, model=model, polls=polls)
+        log.info(
+            "AIHubMix task %s: %s%s",
+            task_id,
+            state.raw_status,
+            f" ({state.progress:.0%})" if state.progress is not None else "",
+        )
+        if time.time() >= deadline:
+            return TaskEvent(
+                status=EventStatus.TIMEOUT,
+                remote_task_id=task_id,
+                task_status=state.raw_status,
+                message=f"not finished after {timeout:.0f} s",
+                model=model,
+                polls=polls,
+            )
+        time.sleep(min(schedule.interval(polls - 1), max(0.0, deadline - time.time()) + 0.01))
+
+
+def flatten_records(groups: Sequence[Sequence[dict[str, Any]]]) -> list[dict[str, Any]]:
+    return [record for group in groups for record in group]

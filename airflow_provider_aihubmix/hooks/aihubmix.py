@@ -1,0 +1,771 @@
+"""The AIHubMix hook: one connection, sync and async httpx clients, retries, safe downloads.
+
+The sync and async twins run the same decisions from :mod:`airflow_provider_aihubmix.http`
+(retry or not, which error, which host may see the key); only the sleep and the I/O differ.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import weakref
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
+from contextlib import asynccontextmanager, contextmanager
+from typing import Any
+
+import httpx
+from airflow.sdk import BaseHook
+
+from airflow_provider_aihubmix.catalog import Endpoint, ModelSpec, resolve_model
+from airflow_provider_aihubmix.exceptions import (
+    AIHubMixAuthenticationError,
+    AIHubMixDownloadError,
+    AIHubMixError,
+    AIHubMixQuotaError,
+)
+from airflow_provider_aihubmix.http import (
+    DEFAULT_BASE_URL,
+    DEFAULT_TASKS_BASE_URL,
+    AIHubMixSettings,
+    ByteBudget,
+    DownloadTruncatedError,
+    Exchange,
+    Resolver,
+    RetryPolicy,
+    api_client_kwargs,
+    check_download_url,
+    content_length_of,
+    download_client_kwargs,
+    download_error_for_status,
+    is_ip_literal,
+    json_or_raise,
+    models_from_body,
+    predictions_path,
+    redact_url,
+    system_resolver,
+    task_url,
+)
+from airflow_provider_aihubmix.responses import (
+    PredictionResult,
+    TaskState,
+    TaskStatus,
+    parse_prediction,
+    parse_task,
+    scrub_text,
+)
+
+log = logging.getLogger(__name__)
+
+DEFAULT_CHUNK_SIZE = 64 * 1024
+
+# Connection form, declared the Airflow 3.2+ way (provider info ``conn-fields`` /
+# ``ui-field-behaviour``); the hook class methods below return the same for older UIs.
+CONN_FIELDS: dict[str, dict[str, Any]] = {
+    "tasks_base_url": {
+        "label": "Tasks base URL",
+        "description": "Where async tasks are polled (GET /v1/tasks/<id>). Default: https://api.aihubmix.com "
+        "for the default host, else the Base URL itself.",
+        "schema": {"type": ["string", "null"]},
+    },
+    "output_uri": {
+        "label": "Default output URI",
+        "description": "Where operators store images when they get no output_uri: s3://bucket/prefix "
+        "or file:///dir.",
+        "schema": {"type": ["string", "null"]},
+    },
+    "connect_timeout": {
+        "label": "Connect timeout (s)",
+        "description": "Seconds to open a connection. Default 10.",
+        "schema": {"type": ["number", "null"], "minimum": 0},
+    },
+    "read_timeout": {
+        "label": "Read timeout (s)",
+        "description": "Seconds to wait for a response. Default 300: gpt-image at high quality takes ~90 s+.",
+        "schema": {"type": ["number", "null"], "minimum": 0},
+    },
+    "max_retries": {
+        "label": "Max retries",
+        "description": "Retries on 429/5xx and connection failures (never on a billable request whose "
+        "response was lost). Default 4.",
+        "schema": {"type": ["integer", "null"], "minimum": 0},
+    },
+    "allow_private_image_hosts": {
+        "label": "Allow private image hosts",
+        "description": "Let image downloads reach private, link-local and metadata addresses (off: SSRF guard).",
+        "schema": {"type": ["boolean", "null"]},
+    },
+}
+UI_FIELD_BEHAVIOUR: dict[str, Any] = {
+    "hidden-fields": ["schema", "port", "login"],
+    "relabeling": {"host": "Base URL", "password": "API Key"},
+    "placeholders": {
+        "host": DEFAULT_BASE_URL,
+        "password": "sk-...",
+        "tasks_base_url": DEFAULT_TASKS_BASE_URL,
+        "output_uri": "s3://bucket/prefix",
+        "connect_timeout": "10",
+        "read_timeout": "300",
+        "max_retries": "4",
+    },
+}
+
+AsyncSleep = Callable[[float], Awaitable[Any]]
+
+
+class ImageDownload:
+    """An open image response. ``iter_bytes`` raises :class:`AIHubMixDownloadError` on a body that is
+    cut short of its Content-Length or that grows past ``max_bytes``: a partial image must never be
+    stored as if it were whole."""
+
+    def __init__(self, response: httpx.Response, budget: ByteBudget) -> None:
+        self._response = response
+        self._budget = budget
+        self.url = redact_url(response.url)
+        self.content_type: str | None = response.headers.get("Content-Type")
+        self.content_length: int | None = budget.content_length
+
+    @property
+    def bytes_received(self) -> int:
+        return self._budget.received
+
+    def iter_bytes(self, chunk_size: int = DEFAULT_CHUNK_SIZE) -> Iterator[bytes]:
+        try:
+            for chunk in self._response.iter_bytes(chunk_size):
+                yield self._budget.add(chunk)
+        except httpx.TransportError as exc:
+            raise self._budget.truncated(exc) from exc
+        self._budget.finish(self._response.num_bytes_downloaded)
+
+    def read(self) -> bytes:
+        return b"".join(self.iter_bytes())
+
+
+class AsyncImageDownload:
+    """The async twin of :class:`ImageDownload`."""
+
+    def __init__(self, response: httpx.Response, budget: ByteBudget) -> None:
+        self._response = response
+        self._budget = budget
+        self.url = redact_url(response.url)
+        self.content_type: str | None = response.headers.get("Content-Type")
+        self.content_length: int | None = budget.content_length
+
+    @property
+    def bytes_received(self) -> int:
+        return self._budget.received
+
+    async def aiter_bytes(self, chunk_size: int = DEFAULT_CHUNK_SIZE) -> AsyncIterator[bytes]:
+        try:
+            async for chunk in self._response.aiter_bytes(chunk_size):
+                yield self._budget.add(chunk)
+        except httpx.TransportError as exc:
+            raise self._budget.truncated(exc) from exc
+        self._budget.finish(self._response.num_bytes_downloaded)
+
+    async def aread(self) -> bytes:
+        return b"".join([chunk async for chunk in self.aiter_bytes()])
+
+
+# ---------------------------------------------------------------------------------------------
+# One pooled AsyncClient per (connection, purpose, event loop), shared by every trigger
+# ---------------------------------------------------------------------------------------------
+
+
+class _SharedEntry:
+    def __init__(self, client: httpx.AsyncClient, fingerprint: tuple[Any, ...]) -> None:
+        self.client = client
+        self.fingerprint = fingerprint
+
+
+# Keyed by the loop object itself (weakly): a client's connections belong to the loop that opened
+# them, and a loop that is gone takes its entries with it.
+_SHARED: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple[str | None, str], _SharedEntry]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _new_async_client(settings: AIHubMixSettings, purpose: str, resolver: Resolver) -> httpx.AsyncClient:
+    if purpose == "api":
+        return httpx.AsyncClient(**api_client_kwargs(settings))
+    return httpx.AsyncClient(
+        event_hooks={"request": [_async_download_guard(settings, resolver)]},
+        **download_client_kwargs(settings),
+    )
+
+
+def _shared_client_for(settings: AIHubMixSettings, purpose: str) -> httpx.AsyncClient:
+    loop = asyncio.get_running_loop()
+    entries = _SHARED.setdefault(loop, {})
+    key = (settings.conn_id, purpose)
+    entry = entries.get(key)
+    fingerprint = settings.fingerprint()
+    if entry is not None and entry.fingerprint == fingerprint and not entry.client.is_closed:
+        return entry.client
+    if entry is not None and not entry.client.is_closed:
+        # The connection changed (rotated key, new URL): requests in flight on the old client may
+        # finish within the read timeout, then it is closed.
+        old = entry.client
+        loop.call_later(settings.read_timeout + 5, lambda: loop.create_task(old.aclose()))
+    client = _new_async_client(settings, purpose, system_resolver)
+    entries[key] = _SharedEntry(client, fingerprint)
+    return client
+
+
+async def shared_async_client(
+    conn_id: str = "aihubmix_default", *, settings: AIHubMixSettings | None = None
+) -> httpx.AsyncClient:
+    """The pooled API client for ``conn_id`` on the running event loop.
+
+    All triggers of one triggerer run on one loop, so they share one connection pool per
+    connection instead of opening one per task. The connection is read with the async API.
+    Do not close the returned client: it is shared; :func:`aclose_shared_clients` does that.
+    """
+    if settings is None:
+        settings = await AIHubMixHook.aload_settings(conn_id)
+    return _shared_client_for(settings, "api")
+
+
+async def aclose_shared_clients() -> None:
+    """Close every shared client of the running loop (shutdown, tests)."""
+    entries = _SHARED.pop(asyncio.get_running_loop(), {})
+    for entry in entries.values():
+        await entry.client.aclose()
+
+
+def _sync_download_guard(settings: AIHubMixSettings, resolver: Resolver) -> Callable[[httpx.Request], None]:
+    def guard(request: httpx.Request) -> None:
+        host = request.url.host
+        addresses = None if settings.allow_private_image_hosts or is_ip_literal(host) else resolver(host)
+        check_download_url(str(request.url), addresses, allow_private=settings.allow_private_image_hosts)
+
+    return guard
+
+
+def _async_download_guard(
+    settings: AIHubMixSettings, resolver: Resolver
+) -> Callable[[httpx.Request], Awaitable[None]]:
+    async def guard(request: httpx.Request) -> None:
+        host = request.url.host
+        addresses = None
+        if not settings.allow_private_image_hosts and not is_ip_literal(host):
+            # getaddrinfo blocks: never on the triggerer's loop.
+            addresses = await asyncio.to_thread(resolver, host)
+        check_download_url(str(request.url), addresses, allow_private=settings.allow_private_image_hosts)
+
+    return guard
+
+
+class AIHubMixHook(BaseHook):
+    """Talk to AIHubMix: predictions, async task status, model list, and image downloads.
+
+    The API key goes only to the ``base_url`` / ``tasks_base_url`` origins (enforced per request,
+    redirects included); images are fetched by a separate client that carries no credentials and
+    refuses link-local, metadata and private addresses unless ``allow_private_image_hosts``.
+
+    Build it from a connection (``aihubmix_conn_id``) or, without any connection lookup, from
+    explicit values (``api_key=...`` and optionally ``base_url``, ``tasks_base_url``, timeouts)
+    or a ready :class:`AIHubMixSettings` (``settings=...`` / :meth:`from_settings`). Keyword
+    values given next to a connection id override what the connection says.
+
+    Retries: see :mod:`airflow_provider_aihubmix.http`. In short, 429/5xx and failures before
+    sending are retried with capped, jittered backoff honouring ``Retry-After``; a prediction
+    whose response was lost raises :class:`AIHubMixPossiblyBilledError` instead of paying twice.
+
+    :param aihubmix_conn_id: the ``aihubmix`` connection (host = base URL, password = API key).
+    :param transport: / :param async_transport: httpx transports to use instead of the network
+        (tests); a hook with either keeps private clients instead of the process-wide pool.
+    :param sleep: / :param async_sleep: / :param jitter: / :param resolver: injectable for tests.
+    """
+
+    conn_name_attr = "aihubmix_conn_id"
+    default_conn_name = "aihubmix_default"
+    conn_type = "aihubmix"
+    hook_name = "AIHubMix"
+
+    def __init__(
+        self,
+        aihubmix_conn_id: str = default_conn_name,
+        *,
+        settings: AIHubMixSettings | None = None,
+        api_key: str | None = None,
+        base_url: str | None = None,
+        tasks_base_url: str | None = None,
+        output_uri: str | None = None,
+        connect_timeout: float | None = None,
+        read_timeout: float | None = None,
+        max_retries: int | None = None,
+        allow_private_image_hosts: bool | None = None,
+        transport: httpx.BaseTransport | None = None,
+        async_transport: httpx.AsyncBaseTransport | None = None,
+        sleep: Callable[[float], Any] | None = None,
+        async_sleep: AsyncSleep | None = None,
+        jitter: Callable[[], float] | None = None,
+        resolver: Resolver | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.aihubmix_conn_id = aihubmix_conn_id
+        self._overrides: dict[str, Any] = {
+            "base_url": base_url,
+            "tasks_base_url": tasks_base_url,
+            "output_uri": output_uri,
+            "connect_timeout": connect_timeout,
+            "read_timeout": read_timeout,
+            "max_retries": max_retries,
+            "allow_private_image_hosts": allow_private_image_hosts,
+        }
+        self._settings: AIHubMixSettings | None = (
+            settings.with_overrides(**self._overrides) if settings else None
+        )
+        if self._settings is None and api_key is not None:
+            self._settings = AIHubMixSettings(
+                api_key=api_key,
+                **{k: v for k, v in self._overrides.items() if v is not None},
+            )
+        if self._settings is not None:
+            _mask(self._settings.api_key)
+        self._transport = transport
+        self._async_transport = async_transport
+        self._sleep: Callable[[float], Any] = sleep or time.sleep
+        self._async_sleep: AsyncSleep = async_sleep or asyncio.sleep
+        self._jitter = jitter
+        self._resolver: Resolver = resolver or system_resolver
+        self._private_async = async_transport is not None or resolver is not None
+        self._client: httpx.Client | None = None
+        self._download_client: httpx.Client | None = None
+        self._async_clients: dict[tuple[int, str], httpx.AsyncClient] = {}
+
+    # -- construction -------------------------------------------------------------------------
+
+    @classmethod
+    def from_settings(cls, settings: AIHubMixSettings, **kwargs: Any) -> AIHubMixHook:
+        """A hook that never looks a connection up (the trigger reads it with the async API first)."""
+        return cls(settings.conn_id or cls.default_conn_name, settings=settings, **kwargs)
+
+    @classmethod
+    async def aload_settings(cls, conn_id: str = default_conn_name, **overrides: Any) -> AIHubMixSettings:
+        """Read a connection with the async connection API (safe on the triggerer's loop)."""
+        conn = await cls.aget_connection(conn_id)
+        settings = AIHubMixSettings.from_connection(conn, **overrides)
+        await _amask(settings.api_key)
+        return settings
+
+    @classmethod
+    async def afrom_conn_id(cls, conn_id: str = default_conn_name, **kwargs: Any) -> AIHubMixHook:
+        return cls.from_settings(await cls.aload_settings(conn_id), **kwargs)
+
+    @property
+    def settings(self) -> AIHubMixSettings:
+        """Resolved once; reading the connection here is a blocking call (use ``aget_settings`` async)."""
+        if self._settings is None:
+            conn = self.get_connection(self.aihubmix_conn_id)
+            self._settings = AIHubMixSettings.from_connection(conn, **self._overrides)
+            _mask(self._settings.api_key)
+        return self._settings
+
+    async def aget_settings(self) -> AIHubMixSettings:
+        if self._settings is None:
+            self._settings = await self.aload_settings(self.aihubmix_conn_id, **self._overrides)
+        return self._settings
+
+    @property
+    def base_url(self) -> str:
+        return self.settings.base_url
+
+    @property
+    def tasks_base_url(self) -> str:
+        return self.settings.tasks_url
+
+    @property
+    def output_uri(self) -> str | None:
+        return self.settings.output_uri
+
+    def _policy(self, settings: AIHubMixSettings, max_retries: int | None = None) -> RetryPolicy:
+        policy = settings.retry_policy()
+        changes: dict[str, Any] = {}
+        if self._jitter is not None:
+            changes["jitter"] = self._jitter
+        if max_retries is not None:
+            changes["max_retries"] = min(max_retries, policy.max_retries)
+        return RetryPolicy(**{**policy.__dict__, **changes}) if changes else policy
+
+    def _exchange(
+        self,
+        settings: AIHubMixSettings,
+        method: str,
+        url: str,
+        *,
+        billable: bool = False,
+        kind: str = "api",
+        max_retries: int | None = None,
+    ) -> Exchange:
+        return Exchange(
+            method=method,
+            url=url,
+            policy=self._policy(settings, max_retries),
+            billable=billable,
+            kind=kind,
+            secrets=(settings.api_key,),
+        )
+
+    # -- connection form ----------------------------------------------------------------------
+
+    @classmethod
+    def get_connection_form_widgets(cls) -> dict[str, Any]:
+        """Extra fields for UIs that still build WTForms (Airflow 3.3 reads ``CONN_FIELDS`` instead)."""
+        from flask_appbuilder.fieldwidgets import BS3TextFieldWidget
+        from flask_babel import lazy_gettext
+        from wtforms import BooleanField, IntegerField, StringField
+        from wtforms.validators import NumberRange, Optional
+
+        return {
+            "tasks_base_url": StringField(lazy_gettext("Tasks base URL"), widget=BS3TextFieldWidget()),
+            "output_uri": StringField(lazy_gettext("Default output URI"), widget=BS3TextFieldWidget()),
+            "connect_timeout": IntegerField(
+                lazy_gettext("Connect timeout (s)"), validators=[Optional(), NumberRange(min=1)], default=10
+            ),
+            "read_timeout": IntegerField(
+                lazy_gettext("Read timeout (s)"), validators=[Optional(), NumberRange(min=1)], default=300
+            ),
+            "max_retries": IntegerField(
+                lazy_gettext("Max retries"), validators=[Optional(), NumberRange(min=0)], default=4
+            ),
+            "allow_private_image_hosts": BooleanField(
+                lazy_gettext("Allow private image hosts"), default=False
+            ),
+        }
+
+    @classmethod
+    def get_ui_field_behaviour(cls) -> dict[str, Any]:
+        return {
+            "hidden_fields": list(UI_FIELD_BEHAVIOUR["hidden-fields"]),
+            "relabeling": dict(UI_FIELD_BEHAVIOUR["relabeling"]),
+            "placeholders": dict(UI_FIELD_BEHAVIOUR["placeholders"]),
+        }
+
+    # -- sync clients -------------------------------------------------------------------------
+
+    def get_conn(self) -> httpx.Client:
+        """The pooled API client (base URL set, key only sent to the API origins)."""
+        if self._client is None or self._client.is_closed:
+            self._client = httpx.Client(transport=self._transport, **api_client_kwargs(self.settings))
+        return self._client
+
+    def _get_download_client(self) -> httpx.Client:
+        if self._download_client is None or self._download_client.is_closed:
+            settings = self.settings
+            self._download_client = httpx.Client(
+                transport=self._transport,
+                event_hooks={"request": [_sync_download_guard(settings, self._resolver)]},
+                **download_client_kwargs(settings),
+            )
+        return self._download_client
+
+    def close(self) -> None:
+        for client in (self._client, self._download_client):
+            if client is not None:
+                client.close()
+        self._client = self._download_client = None
+
+    def _send(
+        self, client: httpx.Client, request: httpx.Request, exchange: Exchange, *, stream: bool = False
+    ) -> httpx.Response:
+        while True:
+            try:
+                response = client.send(request, stream=stream)
+            except httpx.TransportError as exc:
+                delay = exchange.after_exception(exc)
+            else:
+                delay = exchange.after_response(response)
+                if delay is None:
+                    return response
+                response.close()
+            self._sleep(delay)
+
+    def _call(
+        self,
+        method: str,
+        url: str,
+        *,
+        json: Any = None,
+        billable: bool = False,
+        max_retries: int | None = None,
+        task_body: bool = False,
+    ) -> tuple[Any, httpx.Response]:
+        client = self.get_conn()
+        exchange = self._exchange(self.settings, method, url, billable=billable, max_retries=max_retries)
+        response = self._send(client, client.build_request(method, url, json=json), exchange)
+        return json_or_raise(response, exchange, status_in_body_is_not_error=task_body), response
+
+    # -- async clients ------------------------------------------------------------------------
+
+    async def aget_async_client(self) -> httpx.AsyncClient:
+        """The pooled async API client; the connection is read with the async API, nothing blocks."""
+        return self._async_client(await self.aget_settings(), "api")
+
+    def _async_client(self, settings: AIHubMixSettings, purpose: str) -> httpx.AsyncClient:
+        if not self._private_async:
+            return _shared_client_for(settings, purpose)
+        key = (id(asyncio.get_running_loop()), purpose)
+        client = self._async_clients.get(key)
+        if client is None or client.is_closed:
+            if purpose == "api":
+                client = httpx.AsyncClient(transport=self._async_transport, **api_client_kwargs(settings))
+            else:
+                client = httpx.AsyncClient(
+                    transport=self._async_transport,
+                    event_hooks={"request": [_async_download_guard(settings, self._resolver)]},
+                    **download_client_kwargs(settings),
+                )
+            self._async_clients[key] = client
+        return client
+
+    async def aclose(self) -> None:
+        """Close this hook's private async clients (shared ones stay open for other triggers)."""
+        clients, self._async_clients = list(self._async_clients.values()), {}
+        for client in clients:
+            await client.aclose()
+
+    async def _asend(
+        self, client: httpx.AsyncClient, request: httpx.Request, exchange: Exchange, *, stream: bool = False
+    ) -> httpx.Response:
+        while True:
+            try:
+                response = await client.send(request, stream=stream)
+            except httpx.TransportError as exc:
+                delay = exchange.after_exception(exc)
+            else:
+                delay = exchange.after_response(response)
+                if delay is None:
+                    return response
+                await response.aclose()
+            await self._async_sleep(delay)
+
+    async def _acall(
+        self,
+        method: str,
+        url: str,
+        *,
+        json: Any = None,
+        billable: bool = False,
+        task_body: bool = False,
+    ) -> tuple[Any, httpx.Response]:
+        settings = await self.aget_settings()
+        client = self._async_client(settings, "api")
+        exchange = self._exchange(settings, method, url, billable=billable)
+        response = await self._asend(client, client.build_request(method, url, json=json), exchange)
+        return json_or_raise(response, exchange, status_in_body_is_not_error=task_body), response
+
+    # -- predictions --------------------------------------------------------------------------
+
+    @staticmethod
+    def prepare_prediction(
+        model: str | ModelSpec, params: Mapping[str, Any], extra_input: Mapping[str, Any] | None = None
+    ) -> tuple[ModelSpec, str, dict[str, Any]]:
+        """Resolve and validate BEFORE any HTTP: ``(spec, path, body)``; raises AIHubMixValidationError."""
+        from airflow_provider_aihubmix.schemas import build_input, request_body
+
+        spec = model if isinstance(model, ModelSpec) else resolve_model(model)
+        input_ = build_input(spec, params, extra_input)
+        body = request_body(spec, input_)
+        path = (
+            "/v1/images/generations" if spec.endpoint is Endpoint.GENERATIONS else predictions_path(spec.path)
+        )
+        return spec, path, body
+
+    def predict(
+        self,
+        model: str | ModelSpec,
+        params: Mapping[str, Any],
+        *,
+        extra_input: Mapping[str, Any] | None = None,
+    ) -> PredictionResult:
+        """Submit one prediction and return its images (sync models) or its task handle (async ones).
+
+        The POST is billable: 429/5xx answers are retried (the gateway did not accept the job), a
+        lost response raises :class:`AIHubMixPossiblyBilledError` rather than paying twice.
+        """
+        spec, path, body = self.prepare_prediction(model, params, extra_input)
+        data, response = self._call("POST", path, json=body, billable=True)
+        return self._finish_prediction(spec, data, response)
+
+    async def apredict(
+        self,
+        model: str | ModelSpec,
+        params: Mapping[str, Any],
+        *,
+        extra_input: Mapping[str, Any] | None = None,
+    ) -> PredictionResult:
+        spec, path, body = self.prepare_prediction(model, params, extra_input)
+        data, response = await self._acall("POST", path, json=body, billable=True)
+        return self._finish_prediction(spec, data, response)
+
+    def _finish_prediction(self, spec: ModelSpec, data: Any, response: httpx.Response) -> PredictionResult:
+        request_id = response.headers.get("X-Request-Id")
+        result = parse_prediction(data, request_id=request_id)
+        if result.task is not None:
+            self.log.info("AIHubMix accepted %s as async task %s", spec.path, result.task.task_id)
+        else:
+            self.log.info(
+                "AIHubMix %s returned %d image(s) (X-Request-Id=%s)",
+                spec.path,
+                len(result.images),
+                request_id,
+            )
+        return result
+
+    # -- async tasks --------------------------------------------------------------------------
+
+    def get_task(self, task_id: str) -> TaskState:
+        """``GET {tasks_base_url}/v1/tasks/<id>``; an HTTP 404 is a NOT_FOUND state, not an exception."""
+        try:
+            data, _ = self._call("GET", task_url(self.settings, task_id), task_body=True)
+        except AIHubMixError as exc:
+            return _task_not_found(task_id, exc)
+        return parse_task(data, task_id)
+
+    async def aget_task(self, task_id: str) -> TaskState:
+        settings = await self.aget_settings()
+        try:
+            data, _ = await self._acall("GET", task_url(settings, task_id), task_body=True)
+        except AIHubMixError as exc:
+            return _task_not_found(task_id, exc)
+        return parse_task(data, task_id)
+
+    # -- models / connection test -------------------------------------------------------------
+
+    def list_models(self) -> list[str]:
+        """Model ids this key may use (``GET /v1/models``)."""
+        data, _ = self._call("GET", "/v1/models")
+        return models_from_body(data)
+
+    def test_connection(self) -> tuple[bool, str]:
+        """Check the key with ``GET /v1/models``; the message never contains the key."""
+        try:
+            settings = self.settings
+            data, _ = self._call("GET", "/v1/models", max_retries=1)
+            models = models_from_body(data)
+        except AIHubMixAuthenticationError as exc:
+            if exc.status_code is None:
+                return False, exc.message
+            return False, f"API key rejected (HTTP {exc.status_code}): {exc}"
+        except AIHubMixQuotaError as exc:
+            return False, f"API key not allowed: {exc}"
+        except AIHubMixError as exc:
+            return False, str(exc)
+        except Exception as exc:
+            secrets = (self._settings.api_key,) if self._settings else ()
+            return False, f"{type(exc).__name__}: {scrub_text(str(exc), secrets)}"
+        finally:
+            self.close()
+        return (
+            True,
+            f"Connected to AIHubMix at {settings.base_url}: {len(models)} models available for this key",
+        )
+
+    # -- downloads ----------------------------------------------------------------------------
+
+    @contextmanager
+    def stream_download(self, url: str, *, max_bytes: int | None = None) -> Iterator[ImageDownload]:
+        """Open ``url`` (no Authorization header, SSRF-guarded) and yield an :class:`ImageDownload`.
+
+        403/404/410 mean a signed URL expired or never existed: :class:`AIHubMixDownloadError`.
+        """
+        settings = self.settings
+        client = self._get_download_client()
+        check_download_url(url, None, allow_private=settings.allow_private_image_hosts)
+        exchange = self._exchange(settings, "GET", url, kind="download")
+        response = self._send(client, client.build_request("GET", url), exchange, stream=True)
+        try:
+            if response.status_code >= 400:
+                raise download_error_for_status(response, url, exchange.attempts)
+            yield ImageDownload(response, ByteBudget(url, content_length_of(response), max_bytes))
+        finally:
+            response.close()
+
+    def download(self, url: str, *, max_bytes: int | None = None) -> bytes:
+        """The whole image; a body cut short is fetched again (a GET, so safe) within the retry budget."""
+        policy = self._policy(self.settings)
+        attempt = 0
+        while True:
+            try:
+                with self.stream_download(url, max_bytes=max_bytes) as download:
+                    return download.read()
+            except DownloadTruncatedError as exc:
+                delay = policy.delay_for(attempt, None)
+                if delay is None:
+                    raise
+                self.log.warning("%s; downloading again in %.1f s", exc.message, delay)
+                self._sleep(delay)
+                attempt += 1
+
+    @asynccontextmanager
+    async def astream_download(
+        self, url: str, *, max_bytes: int | None = None
+    ) -> AsyncIterator[AsyncImageDownload]:
+        settings = await self.aget_settings()
+        client = self._async_client(settings, "download")
+        check_download_url(url, None, allow_private=settings.allow_private_image_hosts)
+        exchange = self._exchange(settings, "GET", url, kind="download")
+        response = await self._asend(client, client.build_request("GET", url), exchange, stream=True)
+        try:
+            if response.status_code >= 400:
+                raise download_error_for_status(response, url, exchange.attempts)
+            yield AsyncImageDownload(response, ByteBudget(url, content_length_of(response), max_bytes))
+        finally:
+            await response.aclose()
+
+    async def adownload(self, url: str, *, max_bytes: int | None = None) -> bytes:
+        policy = self._policy(await self.aget_settings())
+        attempt = 0
+        while True:
+            try:
+                async with self.astream_download(url, max_bytes=max_bytes) as download:
+                    return await download.aread()
+            except DownloadTruncatedError as exc:
+                delay = policy.delay_for(attempt, None)
+                if delay is None:
+                    raise
+                self.log.warning("%s; downloading again in %.1f s", exc.message, delay)
+                await self._async_sleep(delay)
+                attempt += 1
+
+
+def _task_not_found(task_id: str, exc: AIHubMixError) -> TaskState:
+    # Only a 404 becomes a state (the task is gone); every other failure is raised to the caller.
+    if exc.status_code != 404:
+        raise exc
+    return TaskState(
+        task_id=task_id,
+        status=TaskStatus.NOT_FOUND,
+        raw_status="Task not found",
+        message=exc.message,
+    )
+
+
+def _mask(secret: str) -> None:
+    try:
+        from airflow.sdk.log import mask_secret
+    except ImportError:  # pragma: no cover - very old SDKs
+        return
+    mask_secret(secret)
+
+
+async def _amask(secret: str) -> None:
+    try:
+        from airflow.sdk.log import amask_secret
+    except ImportError:  # pragma: no cover
+        _mask(secret)
+        return
+    await amask_secret(secret)
+
+
+__all__ = [
+    "AIHubMixHook",
+    "AIHubMixSettings",
+    "AsyncImageDownload",
+    "ImageDownload",
+    "aclose_shared_clients",
+    "shared_async_client",
+]

@@ -1,0 +1,106 @@
+"""The ``manifest.json`` written beside a task instance's images.
+
+It is what makes retries safe: the request fingerprint says whether a stored result
+answers the same request, the status says how far the last attempt got, and the
+recorded remote task ids let a retry re-attach to work already paid for.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from datetime import datetime, timezone
+from enum import Enum
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+MANIFEST_NAME = "manifest.json"
+_DATA_URI = re.compile(r"^data:(?P<type>[^;,]*)(?:;[^,]*)?,(?P<payload>.*)$", re.DOTALL)
+
+
+class ManifestStatus(str, Enum):
+    SUBMITTING = "submitting"  # the billable call is about to go out or is in flight
+    SUBMITTED = "submitted"  # an async task was accepted; its id is recorded
+    COMPLETE = "complete"  # every image stored and verified
+    FAILED = "failed"  # the API refused the request: nothing was billed
+    AMBIGUOUS = "ambiguous"  # the request may have been billed but its answer was lost
+
+
+class RemoteTask(BaseModel):
+    task_id: str
+    polling_url: str | None = None
+    submitted_at: str
+
+
+class Attempt(BaseModel):
+    try_number: int
+    at: str
+    status: ManifestStatus
+    request_id: str | None = None
+    error: str | None = None
+
+
+class Manifest(BaseModel):
+    version: int = 1
+    status: ManifestStatus
+    fingerprint: str
+    model: str
+    family: str
+    input: dict[str, Any]
+    dag_id: str
+    run_id: str
+    task_id: str
+    map_index: int
+    try_number: int
+    records: list[dict[str, Any]] = Field(default_factory=list)
+    remote_tasks: list[RemoteTask] = Field(default_factory=list)
+    usage: dict[str, Any] | None = None
+    estimated_cost_usd: float | None = None
+    timings: dict[str, Any] = Field(default_factory=dict)
+    attempts: list[Attempt] = Field(default_factory=list)
+
+    def record_attempt(
+        self, status: ManifestStatus, *, request_id: str | None = None, error: str | None = None
+    ) -> None:
+        self.status = status
+        self.attempts.append(
+            Attempt(try_number=self.try_number, at=utcnow(), status=status, request_id=request_id, error=error)
+        )
+
+
+def utcnow() -> str:
+    return datetime.now(timezone.utc).isoformat()
+
+
+def redact_input(value: Any) -> Any:
+    """A copy of a request ``input`` safe to persist: inline images become content hashes.
+
+    Data URIs would bloat the manifest and may carry private pictures; URL query strings
+    are often signatures (presigned reference images), so they are hashed too.
+    """
+    if isinstance(value, dict):
+        return {k: redact_input(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [redact_input(v) for v in value]
+    if isinstance(value, str):
+        match = _DATA_URI.match(value)
+        if match:
+            digest = hashlib.sha256(match.group("payload").encode()).hexdigest()
+            return f"data:{match.group('type')};sha256={digest}"
+        if value.startswith(("http://", "https://")) and "?" in value:
+            base, _, query = value.partition("?")
+            return f"{base}?sha256={hashlib.sha256(query.encode()).hexdigest()}"
+    return value
+
+
+def fingerprint(model_path: str, input_: dict[str, Any]) -> str:
+    """A stable hash of what is being bought: the model and its input, with no secrets."""
+    canonical = json.dumps(
+        {"model": model_path, "input": redact_input(input_)},
+        sort_keys=True,
+        separators=(",", ":"),
+        default=str,
+    )
+    return hashlib.sha256(canonical.encode()).hexdigest()

@@ -1,0 +1,439 @@
+"""Image operators: one engine (:class:`AIHubMixGenerateImageOperator`), thin family classes.
+
+A family class only adds typed parameters and a default flagship model; validation,
+storage, idempotency, deferral and lineage live in the generic operator and the
+engine in :mod:`airflow_provider_aihubmix.generation`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from datetime import timedelta
+from functools import cached_property
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from airflow.sdk import BaseOperator, conf
+
+from airflow_provider_aihubmix.catalog import Family, ModelSpec, models_in_family, resolve_model
+from airflow_provider_aihubmix.exceptions import AIHubMixValidationError
+from airflow_provider_aihubmix.hooks.aihubmix import AIHubMixHook
+from airflow_provider_aihubmix.lineage import AIHubMixLineageMixin
+from airflow_provider_aihubmix.links import XCOM_LINK_KEY, AIHubMixImageLink
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+    from airflow_provider_aihubmix.generation import GenerationRun
+    from airflow_provider_aihubmix.storage import ObjectStore
+
+# The trigger's own deadline should win over Airflow's defer timeout: its event is clean.
+DEFER_TIMEOUT_MARGIN = timedelta(minutes=2)
+DEFAULT_TIMEOUT = 3600.0
+_PLAIN = (str, int, float, bool, type(None))
+
+
+def _is_literal(value: Any) -> bool:
+    """True for values fixed at parse time (not XComArg, not mapped, not a template)."""
+    if isinstance(value, str):
+        return "{{" not in value and "{%" not in value
+    if isinstance(value, _PLAIN):
+        return True
+    if isinstance(value, (list, tuple)):
+        return all(_is_literal(v) for v in value)
+    if isinstance(value, Mapping):
+        return all(isinstance(k, str) and _is_literal(v) for k, v in value.items())
+    return False
+
+
+class AIHubMixGenerateImageOperator(AIHubMixLineageMixin, BaseOperator):
+    """Generate images with any AIHubMix model and store them; return one record per image.
+
+    :param model: a catalog model (``gpt-image-1.5``) or any ``provider/model_id`` passed through.
+    :param prompt: the prompt (templated).
+    :param size: image size in the model's spelling (``1K``, ``2K``, ``1024x1024``, ``1024*1024``...).
+    :param n: how many images.
+    :param quality: ``low``, ``medium`` or ``high`` where the model supports it.
+    :param image: reference image(s): https URL, ``s3://`` URI, local path, ``data:`` URI, an
+        upstream XCom record, or a list of these.
+    :param seed: random seed where the model takes one.
+    :param extra_input: dict merged into the request ``input`` for parameters not modelled yet.
+    :param output_uri: ``s3://bucket/prefix`` or ``file:///dir``; default the connection's
+        ``output_uri`` extra, else a folder under ``AIRFLOW_HOME``.
+    :param output_conn_id: AWS connection for ``s3://`` output and references.
+    :param wait_for_completion: for async models, ``False`` returns records carrying only
+        ``remote_task_id`` and ``model`` (wait later with :class:`AIHubMixTaskSensor`).
+    :param deferrable: wait for async models in the triggerer instead of a worker slot.
+    :param poll_interval: first poll interval in seconds (it backs off gently).
+    :param timeout: seconds to wait for an async task, measured on the wall clock.
+    :param regenerate: ignore a complete manifest and buy a new generation.
+    :param max_cost_usd: refuse before submitting when the estimate exceeds this.
+    :param allow_unknown_cost: with ``max_cost_usd``, submit models that have no known price.
+    :param lineage_include_prompt: put the prompt text itself in the lineage facet.
+    """
+
+    family: ClassVar[Family | None] = None
+    default_model: ClassVar[str | None] = None
+
+    template_fields: Sequence[str] = (
+        "model",
+        "prompt",
+        "size",
+        "n",
+        "quality",
+        "image",
+        "seed",
+        "extra_input",
+        "family_params",
+        "output_uri",
+    )
+    template_fields_renderers = {"extra_input": "json", "family_params": "json"}
+    operator_extra_links = (AIHubMixImageLink(),)
+    ui_color = "#f4e1ff"
+
+    def __init__(
+        self,
+        *,
+        prompt: str,
+        model: str | None = None,
+        size: str | None = None,
+        n: int | None = None,
+        quality: str | None = None,
+        image: Any = None,
+        seed: int | None = None,
+        extra_input: dict[str, Any] | None = None,
+        family_params: dict[str, Any] | None = None,
+        output_uri: str | None = None,
+        output_conn_id: str | None = "aws_default",
+        aihubmix_conn_id: str = AIHubMixHook.default_conn_name,
+        wait_for_completion: bool = True,
+        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
+        poll_interval: float = 5.0,
+        timeout: float = DEFAULT_TIMEOUT,
+        regenerate: bool = False,
+        max_cost_usd: float | None = None,
+        allow_unknown_cost: bool = False,
+        lineage_include_prompt: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        model = model if model is not None else self.default_model
+        if model is None:
+            raise AIHubMixValidationError(
+                "Parameter 'model' is required for AIHubMixGenerateImageOperator: a catalog model "
+                "or a 'provider/model_id' path"
+            )
+        self.model = model
+        self.prompt = prompt
+        self.size = size
+        self.n = n
+        self.quality = quality
+        self.image = image
+        self.seed = seed
+        self.extra_input = extra_input
+        self.family_params = {k: v for k, v in (family_params or {}).items() if v is not None}
+        self.output_uri = output_uri
+        self.output_conn_id = output_conn_id
+        self.aihubmix_conn_id = aihubmix_conn_id
+        self.wait_for_completion = wait_for_completion
+        self.deferrable = deferrable
+        self.poll_interval = poll_interval
+        self.timeout = timeout
+        self.regenerate = regenerate
+        self.max_cost_usd = max_cost_usd
+        self.allow_unknown_cost = allow_unknown_cost
+        self.lineage_include_prompt = lineage_include_prompt
+        if poll_interval <= 0:
+            raise AIHubMixValidationError(f"Parameter 'poll_interval' must be > 0 seconds, got {poll_interval}")
+        if timeout <= 0:
+            raise AIHubMixValidationError(f"Parameter 'timeout' must be > 0 seconds, got {timeout}")
+        self._validate_literals()
+
+    # -- validation -------------------------------------------------------------------------
+    def request_params(self) -> dict[str, Any]:
+        """The user-facing parameters of this request, ``None`` meaning unset."""
+        common = {
+            "prompt": self.prompt,
+            "size": self.size,
+            "n": self.n,
+            "quality": self.quality,
+            "image": self.image,
+            "seed": self.seed,
+        }
+        return {k: v for k, v in {**common, **self.family_params}.items() if v is not None}
+
+    def resolve_spec(self) -> ModelSpec:
+        spec = resolve_model(str(self.model))
+        if self.family is not None and spec.known and spec.family is not self.family:
+            allowed = ", ".join(s.name for s in models_in_family(self.family))
+            raise AIHubMixValidationError(
+                f"Parameter 'model' = {self.model!r} is a {spec.family.value} model, not a "
+                f"{self.family.value} one; {type(self).__name__} takes: {allowed} "
+                "(or a 'provider/model_id' path passed through)"
+            )
+        return spec
+
+    def _validate_literals(self) -> None:
+        """Fail at DAG parse time on values already known; templated ones are checked at run time."""
+        if not _is_literal(self.model):
+            return
+        spec = self.resolve_spec()
+        from airflow_provider_aihubmix.schemas import validate_params
+
+        params = {k: v for k, v in self.request_params().items() if _is_literal(v) and k != "image"}
+        extra = self.extra_input if _is_literal(self.extra_input) else None
+        validate_params(spec, params, extra, skip_templated=True)
+
+    # -- collaborators ----------------------------------------------------------------------
+    @cached_property
+    def hook(self) -> AIHubMixHook:
+        return AIHubMixHook(aihubmix_conn_id=self.aihubmix_conn_id)
+
+    def resolve_output_uri(self) -> str:
+        from airflow_provider_aihubmix.storage import default_local_output_uri
+
+        if self.output_uri:
+            uri, source = self.output_uri, "the output_uri parameter"
+        elif self.hook.output_uri:
+            uri, source = self.hook.output_uri, f"connection {self.aihubmix_conn_id!r} extra output_uri"
+        else:
+            uri, source = default_local_output_uri(), "the default under AIRFLOW_HOME"
+        self.log.info("Storing images under %s (from %s)", uri, source)
+        return uri
+
+    def open_store(self) -> ObjectStore:
+        from airflow_provider_aihubmix.storage import open_store
+
+        return open_store(self.resolve_output_uri(), aws_conn_id=self.output_conn_id)
+
+    def generation(self, context: Context) -> GenerationRun:
+        from airflow_provider_aihubmix.generation import GenerationRun, TaskIdentity
+
+        spec = self.resolve_spec()
+        run = GenerationRun(
+            hook=self.hook,
+            store=self.open_store(),
+            spec=spec,
+            params=self.request_params(),
+            extra_input=self.extra_input,
+            identity=TaskIdentity.from_context(context),
+            aws_conn_id=self.output_conn_id,
+        )
+        self._lineage_run = run
+        return run
+
+    # -- execution --------------------------------------------------------------------------
+    def execute(self, context: Context) -> list[dict[str, Any]]:
+        from airflow_provider_aihubmix.generation import wait_for_task
+        from airflow_provider_aihubmix.polling import PollSchedule
+
+        run = self.generation(context)
+        run.check_budget(max_cost_usd=self.max_cost_usd, allow_unknown_cost=self.allow_unknown_cost)
+        outcome = run.start(regenerate=self.regenerate)
+        if outcome.records is not None:
+            return self.finish(context, run, outcome.records)
+        assert outcome.task is not None
+        if not self.wait_for_completion:
+            self.log.info("wait_for_completion=False: returning AIHubMix task %s", outcome.task.task_id)
+            return [
+                {
+                    "remote_task_id": outcome.task.task_id,
+                    "model": run.spec.path,
+                    "map_index": run.identity.map_index,
+                }
+            ]
+        if self.deferrable:
+            from airflow_provider_aihubmix.triggers.aihubmix import AIHubMixTaskTrigger
+
+            self.defer(
+                trigger=AIHubMixTaskTrigger(
+                    remote_task_id=outcome.task.task_id,
+                    aihubmix_conn_id=self.aihubmix_conn_id,
+                    poll_interval=self.poll_interval,
+                    end_time=time.time() + self.timeout,
+                    model=run.spec.path,
+                ),
+                method_name="execute_complete",
+                timeout=timedelta(seconds=self.timeout) + DEFER_TIMEOUT_MARGIN,
+            )
+        event = wait_for_task(
+            self.hook,
+            outcome.task.task_id,
+            model=run.spec.path,
+            schedule=PollSchedule(self.poll_interval),
+            timeout=self.timeout,
+        )
+        return self.finish(context, run, run.collect_event(event))
+
+    def execute_complete(self, context: Context, event: dict[str, Any]) -> list[dict[str, Any]]:
+        """Collect a deferred task: everything needed comes from the event and the manifest."""
+        from airflow_provider_aihubmix.events import validate_event
+
+        task_event = validate_event(event)
+        self.log.info(
+            "AIHubMix task %s finished in the triggerer: %s after %d poll(s)",
+            task_event.remote_task_id,
+            task_event.task_status or task_event.status.value,
+            task_event.polls,
+        )
+        run = self.generation(context)
+        return self.finish(context, run, run.collect_event(task_event))
+
+    def finish(self, context: Context, run: GenerationRun, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        if records:
+            context["ti"].xcom_push(key=XCOM_LINK_KEY, value=run.store.link_for(records[0]["uri"]))
+        self._lineage_records = records
+        return records
+
+
+class AIHubMixOpenAIImageOperator(AIHubMixGenerateImageOperator):
+    """OpenAI gpt-image and dall-e-3 (sync; high quality can take ~90 s)."""
+
+    family = Family.OPENAI
+    default_model = "gpt-image-1.5"
+
+    def __init__(
+        self,
+        *,
+        input_fidelity: str | None = None,
+        moderation: str | None = None,
+        output_format: str | None = None,
+        background: str | None = None,
+        output_compression: int | None = None,
+        **kwargs: Any,
+    ) -> None:
+        family_params = {
+            "input_fidelity": input_fidelity,
+            "moderation": moderation,
+            "output_format": output_format,
+            "background": background,
+            "output_compression": output_compression,
+        }
+        super().__init__(family_params=family_params, **kwargs)
+
+
+class AIHubMixImagenOperator(AIHubMixGenerateImageOperator):
+    """Google Imagen (text-to-image, 1-4 images, published per-image prices)."""
+
+    family = Family.IMAGEN
+    default_model = "imagen-4.0-generate-001"
+
+    def __init__(self, *, aspect_ratio: str | None = None, **kwargs: Any) -> None:
+        super().__init__(family_params={"aspect_ratio": aspect_ratio}, **kwargs)
+
+
+class AIHubMixQwenImageOperator(AIHubMixGenerateImageOperator):
+    """Qwen-Image and Qwen-Image-Edit (up to 3 reference images)."""
+
+    family = Family.QWEN
+    default_model = "qwen-image"
+
+    def __init__(self, *, watermark: bool | None = None, **kwargs: Any) -> None:
+        super().__init__(family_params={"watermark": watermark}, **kwargs)
+
+
+class AIHubMixSeedreamOperator(AIHubMixGenerateImageOperator):
+    """ByteDance Seedream (Doubao): text-to-image, multi-image fusion, image sequences."""
+
+    family = Family.SEEDREAM
+    default_model = "doubao-seedream-4-5"
+
+    def __init__(
+        self,
+        *,
+        sequential_image_generation: str | None = None,
+        max_images: int | None = None,
+        watermark: bool | None = None,
+        response_format: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        family_params = {
+            "sequential_image_generation": sequential_image_generation,
+            "max_images": max_images,
+            "watermark": watermark,
+            "response_format": response_format,
+        }
+        super().__init__(family_params=family_params, **kwargs)
+
+
+class AIHubMixFluxOperator(AIHubMixGenerateImageOperator):
+    """Black Forest Labs Flux: async predictions (deferrable) and one-step FLUX.1-Kontext-pro."""
+
+    family = Family.FLUX
+    default_model = "flux-2-pro"
+
+    def __init__(
+        self,
+        *,
+        aspect_ratio: str | None = None,
+        safety_tolerance: int | None = None,
+        raw: bool | None = None,
+        output_format: str | None = None,
+        prompt_upsampling: bool | None = None,
+        **kwargs: Any,
+    ) -> None:
+        family_params = {
+            "aspect_ratio": aspect_ratio,
+            "safety_tolerance": safety_tolerance,
+            "raw": raw,
+            "output_format": output_format,
+            "prompt_upsampling": prompt_upsampling,
+        }
+        super().__init__(family_params=family_params, **kwargs)
+
+
+class AIHubMixIRAGOperator(AIHubMixGenerateImageOperator):
+    """Baidu iRAG generation and ERNIE iRAG editing (erase, repaint, variation)."""
+
+    family = Family.IRAG
+    default_model = "irag-1.0"
+
+    def __init__(
+        self,
+        *,
+        guidance: float | None = None,
+        watermark: bool | None = None,
+        mask: str | None = None,
+        mode: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        family_params = {"guidance": guidance, "watermark": watermark, "mask": mask, "mode": mode}
+        super().__init__(family_params=family_params, **kwargs)
+
+
+class AIHubMixIdeogramOperator(AIHubMixGenerateImageOperator):
+    """Ideogram V3."""
+
+    family = Family.IDEOGRAM
+    default_model = "V3"
+
+    def __init__(
+        self,
+        *,
+        rendering_speed: str | None = None,
+        aspect_ratio: str | None = None,
+        style_type: str | None = None,
+        negative_prompt: str | None = None,
+        magic_prompt: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        family_params = {
+            "rendering_speed": rendering_speed,
+            "aspect_ratio": aspect_ratio,
+            "style_type": style_type,
+            "negative_prompt": negative_prompt,
+            "magic_prompt": magic_prompt,
+        }
+        super().__init__(family_params=family_params, **kwargs)
+
+
+__all__ = [
+    "AIHubMixFluxOperator",
+    "AIHubMixGenerateImageOperator",
+    "AIHubMixIRAGOperator",
+    "AIHubMixIdeogramOperator",
+    "AIHubMixImagenOperator",
+    "AIHubMixOpenAIImageOperator",
+    "AIHubMixQwenImageOperator",
+    "AIHubMixSeedreamOperator",
+]

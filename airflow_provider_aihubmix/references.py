@@ -1,0 +1,62 @@
+"""Reference images: whatever a DAG hands the ``image`` parameter, turned into what the API takes.
+
+The API takes a public URL or a ``data:`` URI. Users hand us those, but also ``s3://``
+URIs and local paths -- typically an upstream task's XCom record -- which only this
+worker can read, so those are read here and sent inline.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from airflow_provider_aihubmix.exceptions import AIHubMixValidationError
+
+# A reference above this is refused before anything is read into a request body.
+DEFAULT_MAX_REFERENCE_BYTES = 20 * 1024 * 1024
+
+
+def reference_strings(image: Any) -> list[str]:
+    """Flatten ``image`` (a string, an XCom record, or a list of either) to location strings."""
+    if image is None or image == "" or image == []:
+        return []
+    items = image if isinstance(image, Sequence) and not isinstance(image, (str, bytes)) else [image]
+    refs: list[str] = []
+    for item in items:
+        if isinstance(item, Mapping):
+            uri = item.get("uri")
+            if not isinstance(uri, str) or not uri:
+                raise AIHubMixValidationError(
+                    "Parameter 'image' got a mapping without a 'uri'; pass an XCom image record, "
+                    "an https:// URL, an s3:// URI, a local path or a data: URI"
+                )
+            refs.append(uri)
+        elif isinstance(item, str) and item.strip():
+            refs.append(item.strip())
+        else:
+            raise AIHubMixValidationError(
+                f"Parameter 'image' got {type(item).__name__}; allowed: https:// URL, s3:// URI, "
+                "local path, data: URI, an XCom image record, or a list of these"
+            )
+    return refs
+
+
+def needs_reading(ref: str) -> bool:
+    return not ref.startswith(("http://", "https://", "data:"))
+
+
+def resolve_reference(ref: str, *, aws_conn_id: str | None, max_bytes: int = DEFAULT_MAX_REFERENCE_BYTES) -> str:
+    """Return ``ref`` as the API accepts it: URLs and data URIs as they are, others inline."""
+    if not needs_reading(ref):
+        return ref
+    from airflow_provider_aihubmix.storage import read_uri_bytes
+
+    data, content_type = read_uri_bytes(ref, aws_conn_id=aws_conn_id, max_bytes=max_bytes)
+    return f"data:{content_type};base64,{base64.b64encode(data).decode('ascii')}"
+
+
+def resolve_references(
+    image: Any, *, aws_conn_id: str | None, max_bytes: int = DEFAULT_MAX_REFERENCE_BYTES
+) -> list[str]:
+    return [resolve_reference(r, aws_conn_id=aws_conn_id, max_bytes=max_bytes) for r in reference_strings(image)]

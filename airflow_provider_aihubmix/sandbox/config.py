@@ -1,0 +1,86 @@
+"""Run-time settings of the sandbox, changeable live through ``POST /_sandbox/config``.
+
+Kept as a plain dataclass so ``reset`` can restore the start-up values by copying it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+#: Task status spellings. ``bfl`` is the upstream (Black Forest Labs) vocabulary the
+#: reference documents; the other two are the variants seen from other gateways.
+STATUS_STYLES = ("bfl", "lower", "completed")
+
+#: What a Flux task ends as when nothing else selects an outcome.
+TASK_OUTCOMES = ("ready", "error", "failed", "request_moderated", "content_moderated", "never")
+
+MIB = 1024 * 1024
+
+
+@dataclass
+class SandboxConfig:
+    """Every knob of the sandbox.
+
+    ``max_side`` caps the longer side of generated images (aspect kept) so tests and
+    benchmarks stay fast; ``0`` means honest sizes (up to 8192). ``api_key`` ``None``
+    accepts any bearer key. ``huge_bytes`` is the body size the ``huge`` fault serves.
+    """
+
+    task_delay_s: float = 2.0
+    api_key: str | None = None
+    max_side: int = 1024
+    status_style: str = "bfl"
+    generating_status: bool = True
+    task_outcome: str = "ready"
+    url_ttl_s: float = 24 * 3600.0
+    task_url_ttl_s: float = 600.0
+    huge_bytes: int = 8 * MIB
+    balance_usd: float = 1000.0
+    fault_seed: int = 0
+    max_prompt_chars: int = 32000
+
+    def copy(self) -> SandboxConfig:
+        return dataclasses.replace(self)
+
+    def as_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def update(self, values: dict[str, Any]) -> None:
+        """Apply ``values`` after checking every name and type; nothing changes on error."""
+        fields = {f.name: f for f in dataclasses.fields(self)}
+        staged: dict[str, Any] = {}
+        for name, value in values.items():
+            if name not in fields:
+                raise ValueError(f"unknown sandbox setting {name!r}; known: {', '.join(sorted(fields))}")
+            staged[name] = _coerce(name, value)
+        for name, value in staged.items():
+            setattr(self, name, value)
+
+
+def _coerce(name: str, value: Any) -> Any:
+    if name == "api_key":
+        if value is not None and not isinstance(value, str):
+            raise ValueError("api_key must be a string or null")
+        return value or None
+    if name == "status_style":
+        if value not in STATUS_STYLES:
+            raise ValueError(f"status_style must be one of {STATUS_STYLES}")
+        return value
+    if name == "task_outcome":
+        value = str(value).replace("-", "_").lower()
+        if value not in TASK_OUTCOMES:
+            raise ValueError(f"task_outcome must be one of {TASK_OUTCOMES}")
+        return value
+    if name == "generating_status":
+        if not isinstance(value, bool):
+            raise ValueError("generating_status must be a boolean")
+        return value
+    if name in ("max_side", "huge_bytes", "fault_seed", "max_prompt_chars"):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise ValueError(f"{name} must be a non-negative integer")
+        return value
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+        raise ValueError(f"{name} must be a non-negative number")
+    return float(value)

@@ -1,0 +1,245 @@
+"""``POST /v1/models/<provider>/<model_id>/predictions``: the API's input checks and each family's answer.
+
+Written from the API reference, family by family; the catalog only says which family a
+model is in and whether it is asynchronous.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from airflow_provider_aihubmix.catalog import Family, ModelSpec
+from airflow_provider_aihubmix.sandbox.errors import ApiError, moderation_error
+from airflow_provider_aihubmix.sandbox.images import SizeError, image_seed, resolve_size
+from airflow_provider_aihubmix.sandbox.state import SandboxState
+from airflow_provider_aihubmix.sandbox.tasks import Task, delay_from_prompt, outcome_from_prompt
+
+MODERATION_TOKEN = "sandbox:moderated"
+DEFAULT_PRICE_USD = 0.04
+# Fields the families use for reference images (the reference lists all of these).
+REFERENCE_FIELDS = ("image", "images", "refer_image", "input_image", "image_url", "image_urls", "mask")
+_FORMAT_ALIASES = {
+    "png": "png",
+    "jpeg": "jpeg",
+    "jpg": "jpeg",
+    "webp": "webp",
+    "image/png": "png",
+    "image/jpeg": "jpeg",
+    "image/webp": "webp",
+}
+# gpt-image output tokens for a 1024x1024 image, by quality (OpenAI's published table).
+_OPENAI_TOKENS = {"low": 272, "medium": 1056, "high": 4160, "auto": 1056}
+
+
+@dataclass
+class Plan:
+    prompt: str
+    count: int
+    width: int
+    height: int
+    fmt: str
+    seed: Any
+    image_seed: int
+    references: int
+
+
+def require_prompt(value: Any, max_chars: int) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ApiError(400, "prompt is required", code="prompt_missing", param="prompt")
+    if max_chars and len(value) > max_chars:
+        raise ApiError(
+            400, f"prompt is longer than {max_chars} characters", code="prompt_too_long", param="prompt"
+        )
+    if MODERATION_TOKEN in value:
+        raise moderation_error()
+    return value
+
+
+def _int_in_range(value: Any, low: int, high: int, *, code: str, param: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise ApiError(400, f"{param} must be an integer between {low} and {high}", code=code, param=param)
+    return value
+
+
+def _references(inp: dict[str, Any]) -> tuple[int, bytes]:
+    """How many reference images the input carries, and a digest of them for the image seed."""
+    count = 0
+    digest = hashlib.blake2b(digest_size=16)
+    for name in REFERENCE_FIELDS:
+        value = inp.get(name)
+        if value in (None, "", []):
+            continue
+        values = value if isinstance(value, list) else [value]
+        for item in values:
+            if isinstance(item, str) and item.startswith("data:") and ";base64," not in item:
+                raise ApiError(400, "image data URI must be base64", code="invalid_image", param=name)
+            if name != "mask":
+                count += 1
+            digest.update(json.dumps(item, sort_keys=True, default=str).encode())
+    return count, digest.digest() if count else b""
+
+
+def _format(inp: dict[str, Any], default: str) -> str:
+    raw = inp.get("output_format") or inp.get("output_mime_type") or inp.get("outputMimeType")
+    if raw is None:
+        return default
+    fmt = _FORMAT_ALIASES.get(str(raw).lower())
+    if fmt is None:
+        raise ApiError(
+            400, "output_format must be png, jpeg or webp", code="invalid_output_format", param="output_format"
+        )
+    return fmt
+
+
+def _count(inp: dict[str, Any], spec: ModelSpec, references: int) -> int:
+    family = spec.family
+    if family is Family.IMAGEN:
+        for name in ("numberOfImages", "sampleCount", "n"):
+            if name in inp:
+                return _int_in_range(inp[name], 1, 4, code="n_not_within_range", param=name)
+        return 1
+    if family is Family.SEEDREAM and inp.get("sequential_image_generation") == "auto":
+        options = inp.get("sequential_image_generation_options") or {}
+        if not isinstance(options, dict):
+            raise ApiError(400, "must be an object", param="sequential_image_generation_options")
+        wanted = _int_in_range(
+            options.get("max_images", 1),
+            1,
+            15,
+            code="max_images_not_within_range",
+            param="sequential_image_generation_options.max_images",
+        )
+        # Reference images plus generated images never exceed 15.
+        return max(1, min(wanted, 15 - references))
+    if "n" not in inp:
+        return 1
+    high = 1 if spec.model_id == "dall-e-3" else 10
+    return _int_in_range(inp["n"], 1, high, code="n_not_within_range", param="n")
+
+
+def plan(inp: dict[str, Any], spec: ModelSpec, max_side: int, max_prompt_chars: int) -> Plan:
+    prompt = require_prompt(inp.get("prompt"), max_prompt_chars)
+    references, ref_digest = _references(inp)
+    if not spec.text_to_image and references == 0:
+        raise ApiError(400, f"{spec.model_id} edits an image: send one", code="image_missing", param="image")
+    size = inp.get("size")
+    if size is not None:
+        if spec.family is Family.SEEDREAM and "4-5" in spec.model_id and str(size).upper() == "1K":
+            raise ApiError(400, "size 1K is not supported by this model", code="size_not_supported", param="size")
+        if spec.model_id == "qwen-image-edit":
+            raise ApiError(400, "this model does not take a size", code="size_not_supported", param="size")
+    aspect = inp.get("aspect_ratio") or inp.get("aspectRatio")
+    if spec.family is Family.FLUX and not size and not aspect:
+        aspect = "16:9"  # the documented Flux default
+    try:
+        width, height = resolve_size(size, aspect, max_side=max_side)
+    except SizeError as exc:
+        raise ApiError(400, str(exc), code="size_not_supported", param="size") from None
+    fmt = _format(inp, "jpeg" if spec.family in (Family.OPENAI, Family.FLUX) else "png")
+    seed = inp.get("seed")
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+        raise ApiError(400, "seed must be an integer", code="invalid_seed", param="seed")
+    if seed == -1:  # Seedream's "random"
+        seed = None
+    return Plan(
+        prompt=prompt,
+        count=_count(inp, spec, references),
+        width=width,
+        height=height,
+        fmt=fmt,
+        seed=seed,
+        image_seed=image_seed(prompt, seed, ref_digest),
+        references=references,
+    )
+
+
+def openai_usage(prompt: str, plan_: Plan, quality: Any, references: int = 0) -> dict[str, Any]:
+    per_image = _OPENAI_TOKENS.get(str(quality or "auto").lower(), 1056)
+    output = max(1, round(per_image * plan_.width * plan_.height / (1024 * 1024))) * plan_.count
+    text = max(1, len(prompt) // 4)
+    image = 65 * references
+    return {
+        "input_tokens": text + image,
+        "output_tokens": output,
+        "total_tokens": text + image + output,
+        "input_tokens_details": {"text_tokens": text, "image_tokens": image},
+    }
+
+
+async def _b64_images(state: SandboxState, p: Plan) -> list[str]:
+    return [
+        base64.b64encode(await state.image_bytes(p.width, p.height, p.fmt, p.image_seed, i)).decode()
+        for i in range(p.count)
+    ]
+
+
+def _urls(state: SandboxState, p: Plan) -> list[str]:
+    ttl = state.config.url_ttl_s
+    return [state.image_url(p.width, p.height, p.fmt, p.image_seed, i, ttl) for i in range(p.count)]
+
+
+async def predict(
+    state: SandboxState, spec: ModelSpec, inp: dict[str, Any], record: dict[str, Any]
+) -> dict[str, Any]:
+    """Check ``inp`` like the API would, bill, and answer in the model family's shape."""
+    cfg = state.config
+    p = plan(inp, spec, cfg.max_side, cfg.max_prompt_chars)
+    if not state.check_quota():
+        raise ApiError(403, "Insufficient balance: top up to continue", code="insufficient_user_quota")
+    price = (spec.price_per_image_usd or DEFAULT_PRICE_USD) * p.count
+    family = spec.family
+
+    if spec.is_async:
+        delay = delay_from_prompt(p.prompt)
+        task = Task(
+            id=f"api.sbx.{uuid.uuid4()}",
+            model=spec.path,
+            prompt=p.prompt,
+            seed=p.seed,
+            image_seed=p.image_seed,
+            width=p.width,
+            height=p.height,
+            fmt=p.fmt,
+            delay_s=cfg.task_delay_s if delay is None else delay,
+            outcome=outcome_from_prompt(p.prompt) or cfg.task_outcome,
+        )
+        state.add_task(task)
+        state.bill(record, DEFAULT_PRICE_USD)
+        # The polling URL is the upstream vendor's (here: the storage host), never the gateway.
+        polling_url = f"{state.storage_url}/v1/get_result?id={task.id}"
+        return {"output": [{"taskId": task.id, "polling_url": polling_url}]}
+
+    if family is Family.OPENAI:
+        images = await _b64_images(state, p)
+        state.bill(record, price)
+        return {
+            "output": {"b64_json": [{"bytesBase64": b, "mimeType": p.fmt} for b in images], "urls": []},
+            "usage": openai_usage(p.prompt, p, inp.get("quality"), p.references),
+        }
+    if family is Family.SEEDREAM:
+        size = f"{p.width}x{p.height}"
+        if inp.get("response_format") == "base64_json":
+            items = [{"b64_json": b, "size": size} for b in await _b64_images(state, p)]
+        else:
+            items = [{"url": url, "size": size} for url in _urls(state, p)]
+        state.bill(record, price)
+        return {"output": items, "usage": {"generated_images": p.count}}
+    if family is Family.IRAG:
+        if inp.get("response_format") in ("b64_json", "base64_json"):
+            out: list[Any] = [{"b64_json": b} for b in await _b64_images(state, p)]
+        else:
+            out = [{"url": url} for url in _urls(state, p)]
+        state.bill(record, price)
+        return {"output": out}
+    if family is Family.IDEOGRAM:
+        # A documented alternative: output items as bare URL strings.
+        state.bill(record, price)
+        return {"output": _urls(state, p)}
+    # Qwen, Imagen and any model passed through: a list of URL objects.
+    state.bill(record, price)
+    return {"output": [{"url": url} for url in _urls(state, p)]}

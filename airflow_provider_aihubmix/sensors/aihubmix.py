@@ -1,0 +1,147 @@
+"""A sensor that waits for an async AIHubMix task submitted elsewhere and stores its images.
+
+The pattern: an operator submits with ``wait_for_completion=False`` (its records carry
+``remote_task_id``), and this sensor waits -- in the triggerer, by poking, or by
+rescheduling -- then downloads at once, because the result URLs expire in minutes.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from datetime import timedelta
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk import BaseSensorOperator, PokeReturnValue, conf
+
+from airflow_provider_aihubmix.events import TaskEvent, validate_event
+from airflow_provider_aihubmix.hooks.aihubmix import AIHubMixHook
+from airflow_provider_aihubmix.lineage import AIHubMixLineageMixin
+from airflow_provider_aihubmix.links import XCOM_LINK_KEY, AIHubMixImageLink
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+    from airflow_provider_aihubmix.generation import ImageCollector
+    from airflow_provider_aihubmix.manifest import Manifest
+
+DEFER_TIMEOUT_MARGIN = timedelta(minutes=2)
+
+
+class AIHubMixTaskSensor(AIHubMixLineageMixin, BaseSensorOperator):
+    """Wait for AIHubMix task ``aihubmix_task_id``; store its images and return their records.
+
+    :param aihubmix_task_id: the remote task id (templated), e.g.
+        ``"{{ ti.xcom_pull('submit')[0]['remote_task_id'] }}"``.
+    :param model: the model that runs the task, recorded in the records (templated).
+    :param output_uri: where to store the images; default as for the operators (the
+        connection's ``output_uri`` extra, else a folder under ``AIRFLOW_HOME``).
+    :param output_conn_id: AWS connection for ``s3://`` output.
+    :param poll_interval: seconds between pokes (the first poll interval when deferred).
+    :param deferrable: wait in the triggerer instead of a worker slot.
+    """
+
+    template_fields: Sequence[str] = ("aihubmix_task_id", "model", "output_uri")
+    operator_extra_links = (AIHubMixImageLink(),)
+
+    def __init__(
+        self,
+        *,
+        aihubmix_task_id: str,
+        model: str | None = None,
+        output_uri: str | None = None,
+        output_conn_id: str | None = "aws_default",
+        aihubmix_conn_id: str = AIHubMixHook.default_conn_name,
+        poll_interval: float = 5.0,
+        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
+        lineage_include_prompt: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        kwargs.setdefault("timeout", 3600)
+        super().__init__(poke_interval=poll_interval, **kwargs)
+        self.aihubmix_task_id = aihubmix_task_id
+        self.model = model
+        self.output_uri = output_uri
+        self.output_conn_id = output_conn_id
+        self.aihubmix_conn_id = aihubmix_conn_id
+        self.poll_interval = poll_interval
+        self.deferrable = deferrable
+        self.lineage_include_prompt = lineage_include_prompt
+
+    @cached_property
+    def hook(self) -> AIHubMixHook:
+        return AIHubMixHook(aihubmix_conn_id=self.aihubmix_conn_id)
+
+    def execute(self, context: Context) -> Any:
+        if not self.deferrable:
+            return super().execute(context)
+        from airflow_provider_aihubmix.triggers.aihubmix import AIHubMixTaskTrigger
+
+        self.defer(
+            trigger=AIHubMixTaskTrigger(
+                remote_task_id=self.aihubmix_task_id,
+                aihubmix_conn_id=self.aihubmix_conn_id,
+                poll_interval=self.poll_interval,
+                end_time=time.time() + float(self.timeout),
+                model=self.model,
+            ),
+            method_name="execute_complete",
+            timeout=timedelta(seconds=float(self.timeout)) + DEFER_TIMEOUT_MARGIN,
+        )
+
+    def poke(self, context: Context) -> bool | PokeReturnValue:
+        state = self.hook.get_task(self.aihubmix_task_id)
+        if not state.status.is_terminal:
+            self.log.info(
+                "AIHubMix task %s: %s%s",
+                self.aihubmix_task_id,
+                state.raw_status,
+                f", progress {state.progress}" if state.progress is not None else "",
+            )
+            return False
+        event = TaskEvent.from_state(state, model=self.model, polls=1)
+        return PokeReturnValue(is_done=True, xcom_value=self.collect(context, event))
+
+    def execute_complete(self, context: Context, event: dict[str, Any]) -> list[dict[str, Any]]:
+        return self.collect(context, validate_event(event))
+
+    def collector(self, context: Context) -> ImageCollector:
+        from airflow_provider_aihubmix.generation import ImageCollector, TaskIdentity
+        from airflow_provider_aihubmix.storage import default_local_output_uri, open_store
+
+        uri = self.output_uri or self.hook.output_uri or default_local_output_uri()
+        self.log.info("Storing images of AIHubMix task %s under %s", self.aihubmix_task_id, uri)
+        return ImageCollector(
+            hook=self.hook,
+            store=open_store(uri, aws_conn_id=self.output_conn_id),
+            model=self.model or "unknown",
+            identity=TaskIdentity.from_context(context),
+        )
+
+    def collect(self, context: Context, event: TaskEvent) -> list[dict[str, Any]]:
+        collector = self.collector(context)
+        records = collector.collect(self.task_manifest(collector), event)
+        if records:
+            context["ti"].xcom_push(key=XCOM_LINK_KEY, value=collector.store.link_for(records[0]["uri"]))
+        self._lineage_records = records
+        return records
+
+    def task_manifest(self, collector: ImageCollector) -> Manifest:
+        """The manifest of a collection: fingerprinted by the remote task id, not a request."""
+        from airflow_provider_aihubmix.manifest import Manifest, ManifestStatus, RemoteTask, fingerprint, utcnow
+
+        identity = collector.identity
+        return Manifest(
+            status=ManifestStatus.SUBMITTED,
+            fingerprint=fingerprint(collector.model, {"remote_task_id": self.aihubmix_task_id}),
+            model=collector.model,
+            family="unknown",
+            input={"remote_task_id": self.aihubmix_task_id},
+            dag_id=identity.dag_id,
+            run_id=identity.run_id,
+            task_id=identity.task_id,
+            map_index=identity.map_index,
+            try_number=identity.try_number,
+            remote_tasks=[RemoteTask(task_id=self.aihubmix_task_id, submitted_at=utcnow())],
+        )

@@ -1,0 +1,444 @@
+"""
+``s3://`` store through the amazon provider's AWS connection.
+
+boto3 and the amazon provider are imported only when an S3 store is used, so importing the
+operators stays cheap. Uploads come from a spooled file (at most ``SPOOL_MEMORY_BYTES`` in RAM) with
+a small transfer configuration, so memory stays bounded whatever the image size, and each write is
+retried as a whole when S3 is briefly unreachable.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import logging
+import tempfile
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import AbstractContextManager
+from functools import cached_property
+from typing import IO, TYPE_CHECKING, Any, TypeVar, cast
+from urllib.parse import quote
+
+from airflow_provider_aihubmix.storage.base import (
+    SPOOL_MEMORY_BYTES,
+    HashingWriter,
+    ObjectStore,
+    StoredObject,
+    build_metadata,
+    dump_json,
+)
+from airflow_provider_aihubmix.storage.errors import (
+    AIHubMixStorageError,
+    ImageTooLargeError,
+    InvalidOutputURIError,
+)
+from airflow_provider_aihubmix.storage.keys import check_key
+from airflow_provider_aihubmix.storage.lineage import record_asset
+from airflow_provider_aihubmix.storage.sniff import ImageInfo
+from airflow_provider_aihubmix.storage.uris import parse_output_uri, split_s3_uri
+
+if TYPE_CHECKING:
+    from boto3.s3.transfer import TransferConfig
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+#: Part size and single-PUT threshold for uploads.
+TRANSFER_CHUNK_BYTES = 8 * 1024 * 1024
+#: Parallel part uploads; each holds one part in memory.
+TRANSFER_CONCURRENCY = 2
+
+# Error codes S3 (or a proxy in front of it) returns for conditions that pass within seconds.
+_TRANSIENT_CODES = frozenset(
+    {
+        "InternalError",
+        "ServiceUnavailable",
+        "SlowDown",
+        "RequestTimeout",
+        "RequestTimeoutException",
+        "Throttling",
+        "ThrottlingException",
+        "RequestThrottled",
+        "TooManyRequestsException",
+        "OperationAborted",
+        "500",
+        "502",
+        "503",
+        "504",
+    }
+)
+_MISSING_CODES = frozenset({"NoSuchKey", "404", "NotFound"})
+
+
+class _VerificationError(AIHubMixStorageError):
+    """The object S3 reports after a write is not the one written (retried as a transient failure)."""
+
+
+def transfer_config() -> TransferConfig:
+    """
+    boto3 transfer settings that bound memory: 8 MB parts, two in flight, two buffered.
+
+    s3transfer reads each part of a file object into memory and by default allows ten of them
+    (80 MB at 8 MB parts); two keeps an upload's peak near 16 MB whatever the object size.
+    """
+    from boto3.s3.transfer import TransferConfig
+
+    config = TransferConfig(
+        multipart_threshold=TRANSFER_CHUNK_BYTES,
+        multipart_chunksize=TRANSFER_CHUNK_BYTES,
+        max_concurrency=TRANSFER_CONCURRENCY,
+        use_threads=True,
+        preferred_transfer_client="classic",
+    )
+    config.max_in_memory_upload_chunks = TRANSFER_CONCURRENCY
+    return config
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Whether ``exc`` (or what it wraps) is a failure that retrying in a few seconds can cure."""
+    from botocore.exceptions import (
+        ChecksumError,
+        ClientError,
+        HTTPClientError,
+        IncompleteReadError,
+    )
+    from botocore.exceptions import (
+        ConnectionError as BotoConnectionError,
+    )
+
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, _VerificationError):
+            return True
+        if isinstance(current, (BotoConnectionError, HTTPClientError, IncompleteReadError, ChecksumError)):
+            return True
+        if isinstance(current, ClientError):
+            code = str(current.response.get("Error", {}).get("Code", ""))
+            status = int(current.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
+            return code in _TRANSIENT_CODES or status >= 500 or status == 429
+        current = current.__cause__ or current.__context__
+    return False
+
+
+def _describe(exc: BaseException) -> str:
+    from botocore.exceptions import ClientError
+
+    if isinstance(exc, ClientError):
+        error = exc.response.get("Error", {})
+        return f"{error.get('Code', 'Error')}: {error.get('Message', '')}".strip()
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _is_missing(exc: BaseException) -> bool:
+    from botocore.exceptions import ClientError
+
+    if not isinstance(exc, ClientError):
+        return False
+    code = str(exc.response.get("Error", {}).get("Code", ""))
+    status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+    return code in _MISSING_CODES or status == 404
+
+
+class S3ObjectStore(ObjectStore):
+    """
+    Objects in an S3 bucket under a key prefix, written through the AWS connection ``aws_conn_id``.
+
+    :param output_uri: ``s3://bucket/prefix``.
+    :param aws_conn_id: AWS connection (None: boto3's default credential chain).
+    :param client: a ready boto3 S3 client, instead of one from the connection.
+    :param max_attempts: tries per write or read when S3 is unreachable or answers 5xx/429.
+    :param retry_base_delay: seconds before the second try; doubles per try up to ``retry_max_delay``.
+        The defaults ride out about 15 seconds of outage.
+    :param presigned_link_expires: if set, ``link_for`` returns a presigned GET URL valid this many
+        seconds instead of an S3 console link.
+    """
+
+    def __init__(
+        self,
+        output_uri: str,
+        *,
+        aws_conn_id: str | None = "aws_default",
+        client: Any | None = None,
+        max_attempts: int = 5,
+        retry_base_delay: float = 1.0,
+        retry_max_delay: float = 8.0,
+        presigned_link_expires: int | None = None,
+        spool_memory_bytes: int = SPOOL_MEMORY_BYTES,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        location = parse_output_uri(output_uri)
+        if location.scheme != "s3" or location.bucket is None:
+            raise InvalidOutputURIError(f"output_uri {output_uri!r} is not an s3:// URI")
+        if max_attempts < 1:
+            raise ValueError("max_attempts must be at least 1")
+        self.bucket = location.bucket
+        self.prefix = location.path
+        self.base_uri = location.uri
+        self.aws_conn_id = aws_conn_id
+        self.max_attempts = max_attempts
+        self.retry_base_delay = retry_base_delay
+        self.retry_max_delay = retry_max_delay
+        self.presigned_link_expires = presigned_link_expires
+        self.spool_memory_bytes = spool_memory_bytes
+        self._sleep = sleep
+        if client is not None:
+            self.__dict__["client"] = client
+
+    def __repr__(self) -> str:
+        return f"S3ObjectStore({self.base_uri!r}, aws_conn_id={self.aws_conn_id!r})"
+
+    @cached_property
+    def client(self) -> Any:
+        """boto3 S3 client from the amazon provider's S3Hook (endpoint, region, credentials, config)."""
+        from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+
+        return S3Hook(aws_conn_id=self.aws_conn_id).get_conn()
+
+    # -- addressing -------------------------------------------------------------------------------
+
+    def full_key(self, key: str) -> str:
+        """The S3 key of a relative ``key`` (prefix included)."""
+        check_key(key)
+        return f"{self.prefix}/{key}" if self.prefix else key
+
+    def uri_for(self, key: str) -> str:
+        return f"s3://{self.bucket}/{self.full_key(key)}"
+
+    def key_for(self, uri: str) -> str:
+        bucket, key = split_s3_uri(uri)
+        base = f"{self.prefix}/" if self.prefix else ""
+        if bucket != self.bucket or not key.startswith(base) or key == base:
+            raise InvalidOutputURIError(f"{uri!r} is not under output_uri {self.base_uri!r}")
+        return check_key(key[len(base) :])
+
+    def _locate(self, uri_or_key: str) -> tuple[str, str]:
+        if "://" in uri_or_key:
+            return split_s3_uri(uri_or_key)
+        return self.bucket, self.full_key(uri_or_key)
+
+    # -- retries ----------------------------------------------------------------------------------
+
+    def _retry(self, what: str, call: Callable[[], T], *, give_up: Callable[[], None] | None = None) -> T:
+        """
+        Run ``call`` until it succeeds, retrying transient failures with exponential backoff.
+
+        Non-transient failures (access denied, no such bucket) raise at once; ``give_up`` runs before
+        the final error so nothing half-written stays behind.
+        """
+        delay = self.retry_base_delay
+        for attempt in range(1, self.max_attempts + 1):
+            try:
+                return call()
+            except (AIHubMixStorageError, ValueError) as exc:
+                if not isinstance(exc, _VerificationError):
+                    raise
+                error: BaseException = exc
+            except Exception as exc:
+                error = exc
+            transient = is_transient(error)
+            if not transient or attempt == self.max_attempts:
+                if give_up is not None:
+                    give_up()
+                tries = f"{attempt} attempt{'s' if attempt > 1 else ''}"
+                reason = "" if transient else " (not retried)"
+                raise AIHubMixStorageError(
+                    f"S3 {what} failed after {tries}{reason}: {_describe(error)}"
+                ) from error
+            log.warning(
+                "S3 %s failed (attempt %d of %d), retrying in %.1fs: %s",
+                what,
+                attempt,
+                self.max_attempts,
+                delay,
+                _describe(error),
+            )
+            self._sleep(delay)
+            delay = min(delay * 2, self.retry_max_delay)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _delete_quietly(self, bucket: str, key: str) -> None:
+        try:
+            self.client.delete_object(Bucket=bucket, Key=key)
+        except Exception:
+            log.warning("Could not remove s3://%s/%s after a failed write", bucket, key, exc_info=True)
+
+    # -- writes -----------------------------------------------------------------------------------
+
+    def put_image(
+        self,
+        key_stem: str,
+        chunks: Iterable[bytes],
+        *,
+        metadata: Mapping[str, str],
+        expected_size: int | None = None,
+        max_bytes: int | None = None,
+    ) -> StoredObject:
+        check_key(key_stem)
+        with tempfile.SpooledTemporaryFile(max_size=self.spool_memory_bytes, prefix="aihubmix-") as spool:
+            writer = HashingWriter(cast("IO[bytes]", spool), max_bytes=max_bytes, what=f"image {key_stem!r}")
+            writer.write_all(chunks)
+            writer.check_size(expected_size)
+            return self._upload_image(
+                cast("IO[bytes]", spool), key_stem, writer.image_info(), writer.size, writer.sha256, metadata
+            )
+
+    def put_image_bytes(self, key_stem: str, data: bytes, *, metadata: Mapping[str, str]) -> StoredObject:
+        check_key(key_stem)
+        writer = HashingWriter(cast("IO[bytes]", _NullSink()), what=f"image {key_stem!r}")
+        writer.write(data)
+        # BytesIO over bytes shares the buffer: the upload reads the caller's data without a copy.
+        return self._upload_image(
+            io.BytesIO(data), key_stem, writer.image_info(), writer.size, writer.sha256, metadata
+        )
+
+    def _upload_image(
+        self,
+        fileobj: IO[bytes],
+        key_stem: str,
+        info: ImageInfo,
+        size: int,
+        sha256: str,
+        metadata: Mapping[str, str],
+    ) -> StoredObject:
+        key = f"{key_stem}.{info.extension}"
+        s3_key = self.full_key(key)
+        uri = f"s3://{self.bucket}/{s3_key}"
+        object_metadata = build_metadata(metadata, sha256=sha256)
+        extra_args = {"ContentType": info.content_type, "Metadata": object_metadata}
+        config = transfer_config()
+
+        def attempt() -> None:
+            fileobj.seek(0)
+            self.client.upload_fileobj(fileobj, self.bucket, s3_key, ExtraArgs=extra_args, Config=config)
+            head = self.client.head_object(Bucket=self.bucket, Key=s3_key)
+            if int(head["ContentLength"]) != size:
+                self._delete_quietly(self.bucket, s3_key)
+                raise _VerificationError(
+                    f"{uri} holds {head['ContentLength']} bytes after upload, expected {size}"
+                )
+
+        self._retry(f"upload of {uri}", attempt, give_up=lambda: self._delete_quietly(self.bucket, s3_key))
+        stored = StoredObject(
+            uri=uri,
+            key=key,
+            content_type=info.content_type,
+            bytes=size,
+            sha256=sha256,
+            width=info.width,
+            height=info.height,
+            metadata=object_metadata,
+        )
+        lineage_extra = {"content_type": info.content_type, "sha256": sha256, "bytes": size}
+        record_asset("output", self, uri, lineage_extra)
+        return stored
+
+    def write_json(self, key: str, obj: Any) -> str:
+        s3_key = self.full_key(key)
+        body = dump_json(obj)
+        uri = f"s3://{self.bucket}/{s3_key}"
+
+        # A single PUT is atomic on S3: readers see the previous manifest or this one.
+        def attempt() -> None:
+            self.client.put_object(
+                Bucket=self.bucket, Key=s3_key, Body=body, ContentType="application/json; charset=utf-8"
+            )
+
+        self._retry(f"write of {uri}", attempt)
+        return uri
+
+    def delete(self, key: str) -> None:
+        s3_key = self.full_key(key)
+        self._retry(
+            f"delete of s3://{self.bucket}/{s3_key}",
+            lambda: self.client.delete_object(Bucket=self.bucket, Key=s3_key),
+        )
+
+    # -- reads ------------------------------------------------------------------------------------
+
+    def read_json(self, key: str) -> Any | None:
+        s3_key = self.full_key(key)
+
+        def attempt() -> bytes | None:
+            try:
+                response = self.client.get_object(Bucket=self.bucket, Key=s3_key)
+            except Exception as exc:
+                if _is_missing(exc):
+                    return None
+                raise
+            with contextlib.closing(response["Body"]) as body:
+                return cast("bytes", body.read())
+
+        data = self._retry(f"read of s3://{self.bucket}/{s3_key}", attempt)
+        return None if data is None else json.loads(data)
+
+    def exists(self, key: str) -> bool:
+        s3_key = self.full_key(key)
+
+        def attempt() -> bool:
+            try:
+                self.client.head_object(Bucket=self.bucket, Key=s3_key)
+            except Exception as exc:
+                if _is_missing(exc):
+                    return False
+                raise
+            return True
+
+        return self._retry(f"lookup of s3://{self.bucket}/{s3_key}", attempt)
+
+    def open_read(self, uri_or_key: str) -> AbstractContextManager[IO[bytes]]:
+        bucket, key = self._locate(uri_or_key)
+        return self._open_body(bucket, key)
+
+    @contextlib.contextmanager
+    def _open_body(self, bucket: str, key: str) -> Iterator[IO[bytes]]:
+        response = self._retry(
+            f"read of s3://{bucket}/{key}", lambda: self.client.get_object(Bucket=bucket, Key=key)
+        )
+        with contextlib.closing(response["Body"]) as body:
+            yield cast("IO[bytes]", body)
+
+    def read_bytes(self, uri_or_key: str, *, max_bytes: int | None = None) -> bytes:
+        bucket, key = self._locate(uri_or_key)
+        uri = f"s3://{bucket}/{key}"
+
+        # The whole GET is one attempt: a connection dropped mid-body is retried from the start.
+        def attempt() -> bytes:
+            response = self.client.get_object(Bucket=bucket, Key=key)
+            with contextlib.closing(response["Body"]) as body:
+                length = response.get("ContentLength")
+                if max_bytes is not None and length is not None and int(length) > max_bytes:
+                    raise ImageTooLargeError(f"{uri} is {length} bytes, over the limit of {max_bytes}")
+                data = cast("bytes", body.read() if max_bytes is None else body.read(max_bytes + 1))
+            if max_bytes is not None and len(data) > max_bytes:
+                raise ImageTooLargeError(f"{uri} is larger than the limit of {max_bytes} bytes")
+            return data
+
+        return self._retry(f"read of {uri}", attempt)
+
+    def link_for(self, uri: str) -> str:
+        bucket, key = split_s3_uri(uri)
+        if self.presigned_link_expires:
+            return cast(
+                "str",
+                self.client.generate_presigned_url(
+                    "get_object",
+                    Params={"Bucket": bucket, "Key": key},
+                    ExpiresIn=self.presigned_link_expires,
+                ),
+            )
+        return f"https://s3.console.aws.amazon.com/s3/object/{bucket}?prefix={quote(key, safe='')}"
+
+
+class _NullSink:
+    """A write target for ``HashingWriter`` when the bytes are already in memory."""
+
+    def write(self, data: bytes | bytearray | memoryview) -> int:
+        return len(data)
+
+
+__all__ = ["S3ObjectStore", "is_transient", "transfer_config"]

@@ -1,0 +1,98 @@
+"""Pick the store for an ``output_uri``, and read reference images from wherever they live."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from airflow_provider_aihubmix.storage.base import ObjectStore
+from airflow_provider_aihubmix.storage.errors import ImageTooLargeError, InvalidOutputURIError
+from airflow_provider_aihubmix.storage.lineage import record_asset
+from airflow_provider_aihubmix.storage.local import LocalObjectStore
+from airflow_provider_aihubmix.storage.sniff import SNIFF_HEAD_BYTES, sniff_image
+from airflow_provider_aihubmix.storage.uris import (
+    file_uri_to_path,
+    parse_output_uri,
+    path_to_file_uri,
+    split_s3_uri,
+)
+
+
+def open_store(output_uri: str, *, aws_conn_id: str | None = "aws_default", **options: Any) -> ObjectStore:
+    """
+    The store for ``output_uri``: ``s3://bucket/prefix`` (through ``aws_conn_id``) or ``file:///dir``.
+
+    ``options`` go to ``S3ObjectStore`` (e.g. ``max_attempts``, ``presigned_link_expires``).
+
+    :raises InvalidOutputURIError: naming ``output_uri`` when it is malformed or has ``..`` segments.
+    """
+    location = parse_output_uri(output_uri)
+    if location.scheme == "file":
+        return LocalObjectStore(location.uri)
+    from airflow_provider_aihubmix.storage.s3 import S3ObjectStore
+
+    return S3ObjectStore(location.uri, aws_conn_id=aws_conn_id, **options)
+
+
+def read_uri_bytes(
+    uri: str, *, aws_conn_id: str | None = "aws_default", max_bytes: int | None = None
+) -> tuple[bytes, str]:
+    """
+    Read a reference image (for edits and chains) from ``s3://``, ``file://`` or a local path.
+
+    Returns the bytes and the content type sniffed from them. The bytes must be an image: a path
+    that points at any other file raises ``NotAnImageError`` and its content is never returned.
+    The read is recorded as an input asset for lineage.
+
+    :raises ImageTooLargeError: when the object is larger than ``max_bytes``.
+    :raises NotAnImageError: when the bytes are not a known image format.
+    """
+    if not isinstance(uri, str) or not uri or "\x00" in uri:
+        raise InvalidOutputURIError(f"reference image location must be a non-empty string, got {uri!r}")
+    context: object
+    if uri.lower().startswith("s3://"):
+        bucket, key = split_s3_uri(uri)
+        if not key:
+            raise InvalidOutputURIError(f"reference image {uri!r} names a bucket but no key")
+        from airflow_provider_aihubmix.storage.s3 import S3ObjectStore
+
+        store = S3ObjectStore(f"s3://{bucket}", aws_conn_id=aws_conn_id)
+        location = f"s3://{bucket}/{key}"
+        data = store.read_bytes(location, max_bytes=max_bytes)
+        context = store
+    else:
+        if "://" in uri:
+            if not uri.lower().startswith("file://"):
+                raise InvalidOutputURIError(
+                    f"reference image {uri!r}: only s3://, file:// and local paths are read here"
+                )
+            path = file_uri_to_path(uri)
+        else:
+            path = os.path.abspath(os.path.expanduser(uri))
+        location = path_to_file_uri(path)
+        data = _read_file(path, max_bytes)
+        context = _LOCAL_READER
+    info = sniff_image(memoryview(data)[:SNIFF_HEAD_BYTES])
+    record_asset("input", context, location, {"content_type": info.content_type})
+    return data, info.content_type
+
+
+class _LocalReferenceReader:
+    """Lineage context for reference images read from local files (no store is bound to them)."""
+
+    def __repr__(self) -> str:
+        return "LocalReferenceReader()"
+
+
+_LOCAL_READER = _LocalReferenceReader()
+
+
+def _read_file(path: str, max_bytes: int | None) -> bytes:
+    with open(path, "rb") as handle:
+        data = handle.read() if max_bytes is None else handle.read(max_bytes + 1)
+    if max_bytes is not None and len(data) > max_bytes:
+        raise ImageTooLargeError(f"{path_to_file_uri(path)} is larger than the limit of {max_bytes} bytes")
+    return data
+
+
+__all__ = ["open_store", "read_uri_bytes"]

@@ -1,0 +1,74 @@
+"""The e2e harness against a real Airflow: a deferred task survives a triggerer crash."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.harness import AirflowCluster, wait_for
+from tests.fixtures.airflow import AirflowClusterFactory
+
+DAGS = Path(__file__).parent / "dags"
+DAG_ID = "e2e_deferrable"
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
+
+
+def _trigger_started(cluster: AirflowCluster, run_id: str) -> dict[int, Path]:
+    files = cluster.trigger_log_files(DAG_ID, run_id, "wait")
+    return {job: path for job, path in files.items() if "trigger starting" in path.read_text()}
+
+
+def test_deferred_task_resumes_after_triggerer_is_killed(airflow_cluster: AirflowClusterFactory) -> None:
+    began = time.monotonic()
+    cluster = airflow_cluster(DAGS)
+    startup = time.monotonic() - began
+
+    run_id = cluster.trigger_dag(DAG_ID)
+    observer = cluster.observe(DAG_ID, run_id, interval=0.25)
+    observer.wait_for_task_state("wait", "deferred", timeout=90)
+
+    # The first triggerer has picked the trigger up and is running it.
+    first = wait_for(lambda: _trigger_started(cluster, run_id), 30, "the first triggerer to start the trigger")
+    assert len(first) == 1
+    (first_job,) = first
+    assert observer.state_of("wait") == "deferred", "the sensor's moment passed before the triggerer was killed"
+
+    cluster.restart("triggerer")
+    observer.poll()
+    assert observer.state_of("wait") == "deferred", "the task must still be deferred after the crash"
+
+    assert observer.wait_for_finish(timeout=120) == "success", observer.task_states
+    total = time.monotonic() - began
+
+    # Seen live: the sensor went running -> deferred -> (worker again) -> success.
+    wait_states = observer.task_states["wait"]
+    assert wait_states.index("running") < wait_states.index("deferred") < wait_states.index("success")
+    assert observer.task_states["after_wait"][-1] == "success"
+    assert cluster.get_xcom(DAG_ID, run_id, "after_wait") == f"resumed {run_id}"
+
+    # Durable proof, read afterwards: the audit log recorded the deferral and the resumption.
+    events = cluster.event_log(DAG_ID, run_id, "wait")
+    assert events == ["running", "deferred", "running", "success"], events
+
+    # Two triggerer processes each ran the trigger; the second one (a new job) fired its event.
+    triggerer_jobs = [job["id"] for job in cluster.jobs("TriggererJob")]
+    trigger_logs = cluster.trigger_log_files(DAG_ID, run_id, "wait")
+    assert len(triggerer_jobs) == 2, triggerer_jobs
+    assert sorted(trigger_logs) == sorted(triggerer_jobs), (trigger_logs, triggerer_jobs)
+    second_job = max(trigger_logs)
+    assert second_job != first_job
+    assert "Trigger fired event" not in trigger_logs[first_job].read_text()
+    second_log = trigger_logs[second_job].read_text()
+    assert "trigger starting" in second_log
+    assert "Trigger fired event" in second_log
+
+    # The worker log shows the task handing itself to the triggerer.
+    assert "Pausing task as DEFERRED" in cluster.task_log(DAG_ID, run_id, "wait")
+
+    print(
+        f"e2e timings: startup {startup:.1f}s ({cluster.timings}), "
+        f"startup to run success {total - startup:.1f}s, total {total:.1f}s; wait states {wait_states}"
+    )
