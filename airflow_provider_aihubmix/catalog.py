@@ -127,9 +127,7 @@ _SPECS: tuple[ModelSpec, ...] = (
     ),
     # iRAG: irag-1.0 generates (one optional reference), ernie-irag-edit edits one image.
     ModelSpec("qianfan/irag-1.0", Family.IRAG, max_reference_images=1),
-    ModelSpec(
-        "qianfan/ernie-irag-edit", Family.IRAG, text_to_image=False, edit=True, max_reference_images=1
-    ),
+    ModelSpec("qianfan/ernie-irag-edit", Family.IRAG, text_to_image=False, edit=True, max_reference_images=1),
     # Ideogram V3 only; older versions are not served.
     ModelSpec("ideogram/V3", Family.IDEOGRAM, max_reference_images=3, max_n=4, aliases=("ideogram-v3",)),
 )

@@ -18,8 +18,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_aihubmix.catalog import ModelSpec, resolve_model
-from airflow_provider_aihubmix.cost import check_budget, estimate_cost_usd
+from airflow_provider_aihubmix.catalog import ModelSpec
+from airflow_provider_aihubmix.cost import check_budget, cost_breakdown
 from airflow_provider_aihubmix.events import EventStatus, TaskEvent
 from airflow_provider_aihubmix.exceptions import (
     AIHubMixDownloadError,
@@ -39,7 +39,12 @@ from airflow_provider_aihubmix.manifest import (
 )
 from airflow_provider_aihubmix.polling import PollSchedule
 from airflow_provider_aihubmix.references import reference_strings, resolve_references
-from airflow_provider_aihubmix.responses import GeneratedImage, PredictionResult, TaskHandle
+from airflow_provider_aihubmix.responses import (
+    GeneratedImage,
+    PredictionResult,
+    TaskHandle,
+    status_from_string,
+)
 from airflow_provider_aihubmix.schemas import build_input
 
 if TYPE_CHECKING:
@@ -108,6 +113,9 @@ class ImageCollector:
         self.identity = identity
         self.max_image_bytes = max_image_bytes
         self.prefix = task_prefix(identity.dag_id, identity.run_id, identity.task_id, identity.map_index)
+        # The manifest as last written or reused, and whether it was reused: what lineage reports.
+        self.manifest: Manifest | None = None
+        self.reused = False
 
     @property
     def manifest_key(self) -> str:
@@ -123,6 +131,7 @@ class ImageCollector:
 
     def save_manifest(self, manifest: Manifest) -> None:
         self.store.write_json(self.manifest_key, manifest.model_dump(mode="json"))
+        self.manifest = manifest
 
     # -- collecting -------------------------------------------------------------------------
     def store_result(self, manifest: Manifest, result: PredictionResult) -> list[dict[str, Any]]:
@@ -136,17 +145,19 @@ class ImageCollector:
         manifest.records = records
         if result.usage is not None:
             manifest.usage = result.usage
-        manifest.estimated_cost_usd = estimate_cost_usd(resolve_model(self.model, warn=False), len(records))
+        cost = cost_breakdown(self.model, records, usage=manifest.usage)
+        manifest.estimated_cost_usd = cost.total_usd
+        manifest.cost = cost.as_dict()
         manifest.record_attempt(ManifestStatus.COMPLETE, request_id=result.request_id)
         self.save_manifest(manifest)
-        cost = manifest.estimated_cost_usd
+        total = manifest.estimated_cost_usd
         log.info(
             "Stored %d image(s) for model %s under %s; usage=%s; estimated cost %s",
             len(records),
             self.model,
             self.store.uri_for(self.prefix),
             manifest.usage,
-            f"{cost:.4f} USD" if cost is not None else "unknown (no published price)",
+            f"{total:.4f} USD" if total is not None else "unknown (no published price)",
         )
         return records
 
@@ -162,7 +173,9 @@ class ImageCollector:
             self.save_manifest(manifest)
             raise AIHubMixTaskFailedError(
                 f"AIHubMix task {event.remote_task_id} failed with status {event.task_status!r}: "
-                f"{event.message or ''}".rstrip(": ")
+                f"{event.message or ''}".rstrip(": "),
+                # The folded status (e.g. content_moderated) tells lineage why, without parsing text.
+                code=status_from_string(event.task_status).value if event.task_status else None,
             )
         images = [GeneratedImage(url=url) for url in event.result_urls]
         return self.store_result(manifest, PredictionResult(images=images, usage=manifest.usage))
@@ -269,6 +282,7 @@ class GenerationRun(ImageCollector):
                     self.manifest_uri,
                     self.fingerprint[:12],
                 )
+                self.manifest, self.reused = previous, True
                 return Outcome(records=previous.records, reused=True)
             if previous.status is ManifestStatus.SUBMITTED and previous.remote_tasks:
                 task = previous.remote_tasks[-1]
@@ -322,6 +336,7 @@ class GenerationRun(ImageCollector):
             log.info("Submitted async AIHubMix task %s for model %s", result.task.task_id, self.spec.path)
             return Outcome(task=result.task)
         return Outcome(records=self.store_result(manifest, result))
+
 
 def image_record(
     stored: StoredObject,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from airflow_provider_aihubmix.connection import CONN_FIELDS, UI_FIELD_BEHAVIOUR
 from airflow_provider_aihubmix.version import __version__
 
 
@@ -49,6 +50,9 @@ def get_provider_info() -> dict[str, Any]:
             {
                 "hook-class-name": "airflow_provider_aihubmix.hooks.aihubmix.AIHubMixHook",
                 "connection-type": "aihubmix",
+                "hook-name": "AIHubMix",
+                "conn-fields": CONN_FIELDS,
+                "ui-field-behaviour": UI_FIELD_BEHAVIOUR,
             }
         ],
         "extra-links": ["airflow_provider_aihubmix.links.AIHubMixImageLink"],

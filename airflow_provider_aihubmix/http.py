@@ -26,13 +26,14 @@ import logging
 import random
 import socket
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Generator, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit
 
 import httpx
 
+from airflow_provider_aihubmix.connection import DEFAULT_BASE_URL, DEFAULT_TASKS_BASE_URL
 from airflow_provider_aihubmix.exceptions import (
     AIHubMixAuthenticationError,
     AIHubMixBadRequestError,
@@ -53,8 +54,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-DEFAULT_BASE_URL = "https://aihubmix.com"
-DEFAULT_TASKS_BASE_URL = "https://api.aihubmix.com"
 DEFAULT_CONNECT_TIMEOUT = 10.0
 # gpt-image at high quality can take ~90 s and more; a shorter read timeout would turn a slow
 # success into a PossiblyBilled error.
@@ -240,7 +239,8 @@ class AIHubMixSettings:
         )
 
     def with_overrides(self, **overrides: Any) -> AIHubMixSettings:
-        return replace(self, **{k: v for k, v in overrides.items() if v is not None})
+        changes = {k: v for k, v in overrides.items() if v is not None}
+        return replace(self, **changes) if changes else self
 
     @classmethod
     def from_connection(cls, conn: Connection, **overrides: Any) -> AIHubMixSettings:
@@ -584,7 +584,7 @@ class ApiKeyAuth(httpx.Auth):
     def __repr__(self) -> str:
         return f"ApiKeyAuth(origins={sorted(self._origins)!r})"
 
-    def auth_flow(self, request: httpx.Request):  # type: ignore[no-untyped-def]
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
         if origin(str(request.url)) in self._origins:
             request.headers["Authorization"] = self._header
         else:
@@ -703,8 +703,9 @@ def check_download_url(url: str, addresses: list[str] | None, *, allow_private: 
     for address in [host, *(addresses or [])]:
         reason = refused_address(address)
         if reason:
+            what = f"{host} is" if address == host else f"{host} resolves to {address},"
             raise AIHubMixDownloadError(
-                f"Refusing to download {shown!r}: {host} is {reason} (set the connection extra "
+                f"Refusing to download {shown!r}: {what} {reason} (set the connection extra "
                 "allow_private_image_hosts to opt out)"
             )
 

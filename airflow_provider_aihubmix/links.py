@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from airflow.sdk import BaseOperatorLink, XCom
+from airflow.sdk import BaseOperatorLink
+from airflow.sdk.execution_time.xcom import XCom
 
 if TYPE_CHECKING:
-    from airflow.models.taskinstancekey import TaskInstanceKey
-    from airflow.sdk import BaseOperator
+    from airflow.sdk.bases.operator import BaseOperator
+    from airflow.sdk.types import TaskInstanceKey
 
 XCOM_LINK_KEY = "aihubmix_image_link"
 

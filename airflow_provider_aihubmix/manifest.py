@@ -58,6 +58,8 @@ class Manifest(BaseModel):
     remote_tasks: list[RemoteTask] = Field(default_factory=list)
     usage: dict[str, Any] | None = None
     estimated_cost_usd: float | None = None
+    # Per-image estimate and its basis (cost.CostBreakdown.as_dict); XCom records stay as DESIGN.md fixes.
+    cost: dict[str, Any] | None = None
     timings: dict[str, Any] = Field(default_factory=dict)
     attempts: list[Attempt] = Field(default_factory=list)
 
@@ -66,7 +68,9 @@ class Manifest(BaseModel):
     ) -> None:
         self.status = status
         self.attempts.append(
-            Attempt(try_number=self.try_number, at=utcnow(), status=status, request_id=request_id, error=error)
+            Attempt(
+                try_number=self.try_number, at=utcnow(), status=status, request_id=request_id, error=error
+            )
         )
 
 

@@ -46,7 +46,9 @@ def needs_reading(ref: str) -> bool:
     return not ref.startswith(("http://", "https://", "data:"))
 
 
-def resolve_reference(ref: str, *, aws_conn_id: str | None, max_bytes: int = DEFAULT_MAX_REFERENCE_BYTES) -> str:
+def resolve_reference(
+    ref: str, *, aws_conn_id: str | None, max_bytes: int = DEFAULT_MAX_REFERENCE_BYTES
+) -> str:
     """Return ``ref`` as the API accepts it: URLs and data URIs as they are, others inline."""
     if not needs_reading(ref):
         return ref
@@ -59,4 +61,6 @@ def resolve_reference(ref: str, *, aws_conn_id: str | None, max_bytes: int = DEF
 def resolve_references(
     image: Any, *, aws_conn_id: str | None, max_bytes: int = DEFAULT_MAX_REFERENCE_BYTES
 ) -> list[str]:
-    return [resolve_reference(r, aws_conn_id=aws_conn_id, max_bytes=max_bytes) for r in reference_strings(image)]
+    return [
+        resolve_reference(r, aws_conn_id=aws_conn_id, max_bytes=max_bytes) for r in reference_strings(image)
+    ]

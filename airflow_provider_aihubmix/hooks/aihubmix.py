@@ -18,15 +18,13 @@ import httpx
 from airflow.sdk import BaseHook
 
 from airflow_provider_aihubmix.catalog import Endpoint, ModelSpec, resolve_model
+from airflow_provider_aihubmix.connection import UI_FIELD_BEHAVIOUR
 from airflow_provider_aihubmix.exceptions import (
     AIHubMixAuthenticationError,
-    AIHubMixDownloadError,
     AIHubMixError,
     AIHubMixQuotaError,
 )
 from airflow_provider_aihubmix.http import (
-    DEFAULT_BASE_URL,
-    DEFAULT_TASKS_BASE_URL,
     AIHubMixSettings,
     ByteBudget,
     DownloadTruncatedError,
@@ -59,57 +57,6 @@ log = logging.getLogger(__name__)
 
 DEFAULT_CHUNK_SIZE = 64 * 1024
 
-# Connection form, declared the Airflow 3.2+ way (provider info ``conn-fields`` /
-# ``ui-field-behaviour``); the hook class methods below return the same for older UIs.
-CONN_FIELDS: dict[str, dict[str, Any]] = {
-    "tasks_base_url": {
-        "label": "Tasks base URL",
-        "description": "Where async tasks are polled (GET /v1/tasks/<id>). Default: https://api.aihubmix.com "
-        "for the default host, else the Base URL itself.",
-        "schema": {"type": ["string", "null"]},
-    },
-    "output_uri": {
-        "label": "Default output URI",
-        "description": "Where operators store images when they get no output_uri: s3://bucket/prefix "
-        "or file:///dir.",
-        "schema": {"type": ["string", "null"]},
-    },
-    "connect_timeout": {
-        "label": "Connect timeout (s)",
-        "description": "Seconds to open a connection. Default 10.",
-        "schema": {"type": ["number", "null"], "minimum": 0},
-    },
-    "read_timeout": {
-        "label": "Read timeout (s)",
-        "description": "Seconds to wait for a response. Default 300: gpt-image at high quality takes ~90 s+.",
-        "schema": {"type": ["number", "null"], "minimum": 0},
-    },
-    "max_retries": {
-        "label": "Max retries",
-        "description": "Retries on 429/5xx and connection failures (never on a billable request whose "
-        "response was lost). Default 4.",
-        "schema": {"type": ["integer", "null"], "minimum": 0},
-    },
-    "allow_private_image_hosts": {
-        "label": "Allow private image hosts",
-        "description": "Let image downloads reach private, link-local and metadata addresses (off: SSRF guard).",
-        "schema": {"type": ["boolean", "null"]},
-    },
-}
-UI_FIELD_BEHAVIOUR: dict[str, Any] = {
-    "hidden-fields": ["schema", "port", "login"],
-    "relabeling": {"host": "Base URL", "password": "API Key"},
-    "placeholders": {
-        "host": DEFAULT_BASE_URL,
-        "password": "sk-...",
-        "tasks_base_url": DEFAULT_TASKS_BASE_URL,
-        "output_uri": "s3://bucket/prefix",
-        "connect_timeout": "10",
-        "read_timeout": "300",
-        "max_retries": "4",
-    },
-}
-
 AsyncSleep = Callable[[float], Awaitable[Any]]
 
 
@@ -135,7 +82,7 @@ class ImageDownload:
                 yield self._budget.add(chunk)
         except httpx.TransportError as exc:
             raise self._budget.truncated(exc) from exc
-        self._budget.finish(self._response.num_bytes_downloaded)
+        self._budget.finish(_wire_bytes(self._response, self._budget))
 
     def read(self) -> bytes:
         return b"".join(self.iter_bytes())
@@ -161,7 +108,7 @@ class AsyncImageDownload:
                 yield self._budget.add(chunk)
         except httpx.TransportError as exc:
             raise self._budget.truncated(exc) from exc
-        self._budget.finish(self._response.num_bytes_downloaded)
+        self._budget.finish(_wire_bytes(self._response, self._budget))
 
     async def aread(self) -> bytes:
         return b"".join([chunk async for chunk in self.aiter_bytes()])
@@ -475,12 +422,12 @@ class AIHubMixHook(BaseHook):
             try:
                 response = client.send(request, stream=stream)
             except httpx.TransportError as exc:
-                delay = exchange.after_exception(exc)
-            else:
-                delay = exchange.after_response(response)
-                if delay is None:
-                    return response
-                response.close()
+                self._sleep(exchange.after_exception(exc))
+                continue
+            delay = exchange.after_response(response)
+            if delay is None:
+                return response
+            response.close()
             self._sleep(delay)
 
     def _call(
@@ -534,12 +481,12 @@ class AIHubMixHook(BaseHook):
             try:
                 response = await client.send(request, stream=stream)
             except httpx.TransportError as exc:
-                delay = exchange.after_exception(exc)
-            else:
-                delay = exchange.after_response(response)
-                if delay is None:
-                    return response
-                await response.aclose()
+                await self._async_sleep(exchange.after_exception(exc))
+                continue
+            delay = exchange.after_response(response)
+            if delay is None:
+                return response
+            await response.aclose()
             await self._async_sleep(delay)
 
     async def _acall(
@@ -730,6 +677,13 @@ class AIHubMixHook(BaseHook):
                 self.log.warning("%s; downloading again in %.1f s", exc.message, delay)
                 await self._async_sleep(delay)
                 attempt += 1
+
+
+def _wire_bytes(response: httpx.Response, budget: ByteBudget) -> int:
+    # Content-Length counts encoded bytes; without a content coding they are the bytes we counted.
+    if response.headers.get("Content-Encoding", "identity").lower() in ("", "identity"):
+        return budget.received
+    return response.num_bytes_downloaded
 
 
 def _task_not_found(task_id: str, exc: AIHubMixError) -> TaskState:

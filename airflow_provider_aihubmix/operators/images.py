@@ -144,7 +144,9 @@ class AIHubMixGenerateImageOperator(AIHubMixLineageMixin, BaseOperator):
         self.allow_unknown_cost = allow_unknown_cost
         self.lineage_include_prompt = lineage_include_prompt
         if poll_interval <= 0:
-            raise AIHubMixValidationError(f"Parameter 'poll_interval' must be > 0 seconds, got {poll_interval}")
+            raise AIHubMixValidationError(
+                f"Parameter 'poll_interval' must be > 0 seconds, got {poll_interval}"
+            )
         if timeout <= 0:
             raise AIHubMixValidationError(f"Parameter 'timeout' must be > 0 seconds, got {timeout}")
         self._validate_literals()
@@ -279,10 +281,13 @@ class AIHubMixGenerateImageOperator(AIHubMixLineageMixin, BaseOperator):
         run = self.generation(context)
         return self.finish(context, run, run.collect_event(task_event))
 
-    def finish(self, context: Context, run: GenerationRun, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    def finish(
+        self, context: Context, run: GenerationRun, records: list[dict[str, Any]]
+    ) -> list[dict[str, Any]]:
         if records:
             context["ti"].xcom_push(key=XCOM_LINK_KEY, value=run.store.link_for(records[0]["uri"]))
         self._lineage_records = records
+        self.log_generation_totals()
         return records
 
 

@@ -54,8 +54,9 @@ class ApiError(Exception):
         return {"error": {"message": message, "type": self.type, "param": self.param, "code": self.code}}
 
     def response(self, request_id: str | None = None, *, status: int | None = None) -> Response:
-        return json_response(self.body(request_id), status=self.status if status is None else status,
-                             headers=self.headers)
+        return json_response(
+            self.body(request_id), status=self.status if status is None else status, headers=self.headers
+        )
 
 
 def json_response(payload: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:

@@ -66,7 +66,10 @@ class FaultRule(BaseModel):
     @classmethod
     def _path_is_regex(cls, value: str | None) -> str | None:
         if value is not None:
-            re.compile(value)
+            try:
+                re.compile(value)
+            except re.error as exc:
+                raise ValueError(f"path is not a regular expression: {exc}") from None
         return value
 
     @field_validator("method")

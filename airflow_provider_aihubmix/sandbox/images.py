@@ -20,7 +20,7 @@ EXTENSIONS = {"png": "png", "jpeg": "jpg", "webp": "webp"}
 FORMAT_BY_EXTENSION = {"png": "png", "jpg": "jpeg", "jpeg": "jpeg", "webp": "webp"}
 
 _NAMED_SIDES = {"1k": 1024, "2k": 2048, "4k": 4096}
-_SIZE_RE = re.compile(r"^\s*(\d{1,5})\s*[x*×X]\s*(\d{1,5})\s*$")
+_SIZE_RE = re.compile(r"^\s*(\d{1,5})\s*[x*\u00d7X]\s*(\d{1,5})\s*$")
 _RATIO_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*[:xX/]\s*(\d+(?:\.\d+)?)\s*$")
 HONEST_LIMIT = 8192  # the largest side drawn when max_side is 0
 

@@ -171,7 +171,9 @@ class SandboxMiddleware:
         elif path.startswith("/gemini/"):
             key = headers.get("x-goog-api-key") or None
         if key is None:
-            return ApiError(401, "No API key provided; send 'Authorization: Bearer <key>'").response(request_id)
+            return ApiError(401, "No API key provided; send 'Authorization: Bearer <key>'").response(
+                request_id
+            )
         expected = self.state.config.api_key
         if expected is not None and not hmac.compare_digest(key.encode(), expected.encode()):
             return ApiError(401, "Invalid token").response(request_id)

@@ -91,7 +91,10 @@ def _format(inp: dict[str, Any], default: str) -> str:
     fmt = _FORMAT_ALIASES.get(str(raw).lower())
     if fmt is None:
         raise ApiError(
-            400, "output_format must be png, jpeg or webp", code="invalid_output_format", param="output_format"
+            400,
+            "output_format must be png, jpeg or webp",
+            code="invalid_output_format",
+            param="output_format",
         )
     return fmt
 
@@ -130,7 +133,9 @@ def plan(inp: dict[str, Any], spec: ModelSpec, max_side: int, max_prompt_chars: 
     size = inp.get("size")
     if size is not None:
         if spec.family is Family.SEEDREAM and "4-5" in spec.model_id and str(size).upper() == "1K":
-            raise ApiError(400, "size 1K is not supported by this model", code="size_not_supported", param="size")
+            raise ApiError(
+                400, "size 1K is not supported by this model", code="size_not_supported", param="size"
+            )
         if spec.model_id == "qwen-image-edit":
             raise ApiError(400, "this model does not take a size", code="size_not_supported", param="size")
     aspect = inp.get("aspect_ratio") or inp.get("aspectRatio")

@@ -13,7 +13,6 @@ import re
 import time
 from collections import deque
 from typing import Any
-from urllib.parse import urlencode
 
 import anyio.to_thread
 
@@ -41,7 +40,9 @@ class SandboxState:
         self._secret = os.urandom(16)
 
     # --- request log -------------------------------------------------------------------
-    def new_record(self, host: str, method: str, path: str, query: str, headers: dict[str, str]) -> dict[str, Any]:
+    def new_record(
+        self, host: str, method: str, path: str, query: str, headers: dict[str, str]
+    ) -> dict[str, Any]:
         seq = next(self._seq)
         record: dict[str, Any] = {
             "seq": seq,
@@ -85,8 +86,7 @@ class SandboxState:
     def image_url(self, width: int, height: int, fmt: str, seed: int, index: int, ttl_s: float) -> str:
         path = self.image_path(width, height, fmt, seed, index)
         expires = int(time.time() + ttl_s)
-        query = urlencode({"Expires": expires, "Signature": self.sign(path, expires)})
-        return f"{self.storage_url}{path}?{query}"
+        return f"{self.storage_url}{path}?Expires={expires}&Signature={self.sign(path, expires)}"
 
     def sign(self, path: str, expires: int) -> str:
         return hmac.new(self._secret, f"{path}|{expires}".encode(), hashlib.sha256).hexdigest()[:32]

@@ -32,13 +32,14 @@ INT32_MAX = 2_147_483_647
 INT64_MAX = 9_223_372_036_854_775_807
 
 # At most 30 digits: int() of a longer string is slow or refused (Python's 4300-digit limit).
-_INT_RE = re.compile(r"[+-]?\d{1,30}")
-_FLOAT_RE = re.compile(r"[+-]?(\d{1,30}(\.\d{0,30})?|\.\d{1,30})([eE][+-]?\d{1,3})?")
-_PIXELS_RE = re.compile(r"(\d{1,6})\s*[xX*×]\s*(\d{1,6})")
-_RATIO_RE = re.compile(r"(\d{1,3})\s*[:xX]\s*(\d{1,3})")
+_INT_RE = re.compile(r"[+-]?[0-9]{1,30}")
+_FLOAT_RE = re.compile(r"[+-]?([0-9]{1,30}(\.[0-9]{0,30})?|\.[0-9]{1,30})([eE][+-]?[0-9]{1,3})?")
+_PIXELS_RE = re.compile(r"([0-9]{1,6})\s*[xX*\u00d7]\s*([0-9]{1,6})")
+_RATIO_RE = re.compile(r"([0-9]{1,3})\s*[:xX]\s*([0-9]{1,3})")
 _DATA_URI_RE = re.compile(r"data:image/[A-Za-z0-9.+-]+;base64,[A-Za-z0-9+/=\s]+")
 
-IMAGE_REFERENCE = "https:// (or http://) URLs or data:image/...;base64 URIs"
+RESOLVED_REFERENCES = "https:// (or http://) URLs or data:image/...;base64 URIs"
+RESOLVABLE_REFERENCES = "https:// (or http://) URLs, data:image/...;base64 URIs, s3:// URIs or local paths"
 
 
 class Reject(ValueError):
@@ -54,12 +55,19 @@ class Reject(ValueError):
 class SchemaContext:
     """What validators may consult besides the value: the model and how final the input is.
 
-    ``final`` is False at DAG parse time, where references are not resolved yet
-    (``s3://``, local paths) and required parameters may still come from templates.
+    ``final`` is False at DAG parse time, where required parameters may still come from
+    templates and references are not checked beyond being strings. ``require_resolved``
+    admits only what the API itself takes (URLs, ``data:`` URIs); without it ``s3://`` URIs
+    and local paths pass too, since the provider reads them and sends them inline.
     """
 
     spec: ModelSpec
     final: bool = True
+    require_resolved: bool = False
+
+    @property
+    def reference_forms(self) -> str:
+        return RESOLVED_REFERENCES if self.require_resolved else RESOLVABLE_REFERENCES
 
 
 def context_of(info: ValidationInfo) -> SchemaContext:
@@ -154,7 +162,7 @@ def as_text(value: Any, max_length: int, what: str = "a non-empty string") -> st
 
 def _fold(text: str) -> str:
     """Case- and separator-insensitive key: '1024*1024', '1024X1024' and '1024x1024' are one size."""
-    return re.sub(r"\s+", "", text).lower().replace("*", "x").replace("×", "x")
+    return re.sub(r"\s+", "", text).lower().replace("*", "x").replace("\u00d7", "x")
 
 
 def as_choice(value: Any, choices: tuple[str, ...]) -> str:
@@ -261,43 +269,53 @@ def as_ratio(value: Any, choices: tuple[str, ...] | None, sep: str, max_ratio: f
 
 def _parse_listed(text: str) -> Any:
     """A list rendered to a string by a template (JSON or Python repr) back into a list."""
+    # Any failure (bad syntax, deep nesting) leaves the text as one reference to be judged.
     try:
         return json.loads(text)
-    except ValueError:
+    except Exception:
         pass
     try:
         return ast.literal_eval(text)
-    except (ValueError, SyntaxError, MemoryError, RecursionError, TypeError):
+    except Exception:
         return text
 
 
-def check_reference(item: Any, final: bool) -> str:
+def check_reference(item: Any, ctx: SchemaContext) -> str:
+    allowed = ctx.reference_forms
     if not isinstance(item, str) or not item.strip():
-        raise Reject("holds a reference that is not a non-empty string", IMAGE_REFERENCE)
+        raise Reject("holds a reference that is not a non-empty string", allowed)
     ref = item.strip()
-    if not final:  # at parse time s3:// URIs and local paths are not resolved yet
+    if not ctx.final or _DATA_URI_RE.fullmatch(ref):
         return ref
-    if _DATA_URI_RE.fullmatch(ref):
+    if ref[:5].lower() == "data:":
+        raise Reject("holds a data: URI that is not a base64-encoded image", allowed)
+    if "://" not in ref:  # a local path
+        if ctx.require_resolved:
+            raise Reject("holds a local path; read it and send a data: URI", allowed)
         return ref
     try:
         parts = urlsplit(ref)
     except ValueError:
-        raise Reject("holds a reference that is not a valid URL", IMAGE_REFERENCE) from None
-    if parts.scheme.lower() in ("http", "https") and parts.netloc:
+        raise Reject("holds a reference that is not a valid URL", allowed) from None
+    scheme = parts.scheme.lower()
+    if scheme in ("http", "https") and parts.netloc:
         return ref
-    raise Reject(
-        "holds a reference that is neither a URL nor a data: URI (resolve s3:// and local paths first)",
-        IMAGE_REFERENCE,
-    )
+    if not ctx.require_resolved and (scheme == "file" or (scheme == "s3" and parts.netloc)):
+        return ref
+    if scheme in ("s3", "file") and ctx.require_resolved:
+        raise Reject(f"holds an unresolved {scheme}:// reference; read it and send a data: URI", allowed)
+    raise Reject(f"holds a reference this provider cannot send ({scheme}://)", allowed)
 
 
-def as_references(value: Any, spec: ModelSpec, final: bool) -> list[str] | None:
+def as_references(value: Any, ctx: SchemaContext) -> list[str] | None:
     """One reference or a list of them, counted against ``spec.max_reference_images``."""
-    limit = spec.max_reference_images
-    allowed = f"1..{limit} {IMAGE_REFERENCE}"
+    limit = ctx.spec.max_reference_images
+    allowed = f"1..{limit} {ctx.reference_forms}"
     if isinstance(value, str) and value.strip().startswith("["):
         value = _parse_listed(value.strip())
     if isinstance(value, str):
+        if not value.strip():  # the vendor's own examples send "refer_image": "" for "none"
+            return None
         items: list[Any] = [value]
     elif isinstance(value, (list, tuple)):
         items = list(value)
@@ -305,19 +323,18 @@ def as_references(value: Any, spec: ModelSpec, final: bool) -> list[str] | None:
         raise Reject("is not a string or a list of strings", allowed)
     if not items:
         return None
-    refs = [check_reference(item, final) for item in items]
+    refs = [check_reference(item, ctx) for item in items]
     if len(refs) > limit:
-        raise Reject(f"has {len(refs)} references, more than the model accepts", allowed)
+        raise Reject(f"has too many references ({len(refs)})", allowed)
     return refs
 
 
 def references(value: Any, info: ValidationInfo) -> list[str] | None:
-    ctx = context_of(info)
-    return as_references(value, ctx.spec, ctx.final)
+    return as_references(value, context_of(info))
 
 
 def single_reference(value: Any, info: ValidationInfo) -> str:
-    return check_reference(value, context_of(info).final)
+    return check_reference(value, context_of(info))
 
 
 def prompt_text(value: Any) -> str:
@@ -406,7 +423,7 @@ class FamilyInput(BaseModel):
             raise ValueError(
                 f"Parameter 'image' is required for model {ctx.spec.name}: it edits images and does "
                 f"not generate from text alone; allowed: 1..{ctx.spec.max_reference_images} "
-                f"{IMAGE_REFERENCE}"
+                f"{ctx.reference_forms}"
             )
         return self
 

@@ -23,7 +23,14 @@ GPT_IMAGE_SIZES = (*GENERAL_SIZES, "1024x1024", "1536x1024", "1024x1536")
 DALL_E_3_SIZES = ("1024x1024", "1792x1024", "1024x1792")
 GPT_IMAGE_QUALITIES = ("low", "medium", "high", "auto")
 DALL_E_3_QUALITIES = ("standard", "hd")  # what dall-e-3 itself takes; low/medium/high are gpt-image's
-_GPT_IMAGE_ONLY = ("image", "input_fidelity", "moderation", "output_format", "background", "output_compression")
+_GPT_IMAGE_ONLY = (
+    "image",
+    "input_fidelity",
+    "moderation",
+    "output_format",
+    "background",
+    "output_compression",
+)
 
 
 def _is_dall_e(spec: ModelSpec) -> bool:
@@ -54,9 +61,12 @@ class OpenAIInput(FamilyInput):
 
     @classmethod
     def unsupported_reason(cls, spec: ModelSpec, name: str) -> str | None:
-        if _is_dall_e(spec) and name in _GPT_IMAGE_ONLY:
-            return "dall-e-3 takes only prompt, size, n and quality; the other options are gpt-image features"
-        return super().unsupported_reason(spec, name)
+        reason = super().unsupported_reason(spec, name)
+        if reason is None and _is_dall_e(spec) and name in _GPT_IMAGE_ONLY:
+            reason = (
+                "dall-e-3 takes only prompt, size, n and quality; the other options are gpt-image features"
+            )
+        return reason
 
     @model_validator(mode="after")
     def _combinations(self, info: ValidationInfo) -> OpenAIInput:

@@ -43,7 +43,7 @@ def _size(value: Any, info: ValidationInfo) -> str:
 def _stream(value: Any) -> bool:
     if as_bool(value):
         raise Reject(
-            "is not allowed: this provider stores finished images and does not consume streamed responses",
+            "is not allowed (this provider stores finished images and does not consume streamed responses)",
             "false (or leave it unset)",
         )
     return False

@@ -124,12 +124,20 @@ class AIHubMixTaskSensor(AIHubMixLineageMixin, BaseSensorOperator):
         records = collector.collect(self.task_manifest(collector), event)
         if records:
             context["ti"].xcom_push(key=XCOM_LINK_KEY, value=collector.store.link_for(records[0]["uri"]))
+        self._lineage_run = collector
         self._lineage_records = records
+        self.log_generation_totals()
         return records
 
     def task_manifest(self, collector: ImageCollector) -> Manifest:
         """The manifest of a collection: fingerprinted by the remote task id, not a request."""
-        from airflow_provider_aihubmix.manifest import Manifest, ManifestStatus, RemoteTask, fingerprint, utcnow
+        from airflow_provider_aihubmix.manifest import (
+            Manifest,
+            ManifestStatus,
+            RemoteTask,
+            fingerprint,
+            utcnow,
+        )
 
         identity = collector.identity
         return Manifest(

@@ -83,7 +83,9 @@ class AIHubMixTaskTrigger(BaseTrigger):
 
         return AIHubMixHook(aihubmix_conn_id=self.aihubmix_conn_id)
 
-    def _event(self, status: EventStatus, message: str, *, task_status: str | None, polls: int) -> TriggerEvent:
+    def _event(
+        self, status: EventStatus, message: str, *, task_status: str | None, polls: int
+    ) -> TriggerEvent:
         event = TaskEvent(
             status=status,
             remote_task_id=self.remote_task_id,

@@ -361,7 +361,9 @@ class AirflowCluster:
         with contextlib.suppress(subprocess.TimeoutExpired):
             component.process.wait(timeout=15)
 
-    def restart(self, name: str, *, kill_signal: signal.Signals = signal.SIGKILL, timeout: float = 90) -> None:
+    def restart(
+        self, name: str, *, kill_signal: signal.Signals = signal.SIGKILL, timeout: float = 90
+    ) -> None:
         """Kill a component the hard way (a crash, not a shutdown) and start it again."""
         began = time.monotonic()
         self.kill(name, kill_signal)
@@ -371,24 +373,37 @@ class AirflowCluster:
             self.warm_up()
         self.timings[f"restart_{name}"] = time.monotonic() - began
 
-    def stop(self, timeout: float = 20) -> None:
-        """Stop every component: SIGTERM to all groups at once, SIGKILL whatever outlives ``timeout``."""
+    def stop(self, timeout: float = 15, grace: float = 3) -> None:
+        """Stop every component; safe to call twice and after a failed start.
+
+        SIGTERM goes to each component's main process only, which shuts its own children down.
+        A second SIGTERM after ``grace`` seconds is Airflow's "stop waiting" (the triggerer would
+        otherwise give its runner a 10 s escalation, the scheduler waits for running tasks);
+        whatever is still alive after ``timeout``, children included, gets SIGKILL.
+        """
+        began = time.monotonic()
         with contextlib.suppress(Exception):
             atexit.unregister(self.stop)
         trees = {name: _process_tree(c.process) for name, c in self.components.items()}
-        for procs in trees.values():
-            _send(procs, signal.SIGTERM)
-        deadline = time.monotonic() + timeout
-        for procs in trees.values():
-            _gone, alive = psutil.wait_procs(procs, timeout=max(0.1, deadline - time.monotonic()))
+        roots = [procs[0] for procs in trees.values() if procs]
+        _send(roots, signal.SIGTERM)
+        _gone, alive_roots = psutil.wait_procs(roots, timeout=grace)
+        _send(alive_roots, signal.SIGTERM)
+        psutil.wait_procs(alive_roots, timeout=max(0.0, timeout - grace))
+        for name, procs in trees.items():
+            process = self.components[name].process
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(process.pid, signal.SIGKILL)
+            alive = [proc for proc in procs if proc.is_running()]
             _send(alive, signal.SIGKILL)
             psutil.wait_procs(alive, timeout=5)
-        for component in self.components.values():
-            with contextlib.suppress(Exception):
-                component.process.wait(timeout=1)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                process.wait(timeout=5)
         if self._client is not None:
             self._client.close()
             self._client = None
+        if roots:
+            self.timings["stop"] = time.monotonic() - began
 
     def cleanup(self) -> None:
         """Remove the home directory the harness created (kept when ``keep_home`` is set)."""
@@ -402,7 +417,9 @@ class AirflowCluster:
         response.raise_for_status()
         return dict(response.json())
 
-    def wait_until_healthy(self, names: Iterable[str], timeout: float = 120, since: float | None = None) -> None:
+    def wait_until_healthy(
+        self, names: Iterable[str], timeout: float = 120, since: float | None = None
+    ) -> None:
         """Wait until the api-server answers and each named job heartbeats (after ``since``, if given)."""
         names = list(names)
         deadline = time.monotonic() + timeout
@@ -502,9 +519,7 @@ class AirflowCluster:
 
     def task_states(self, dag_id: str, run_id: str) -> dict[str, str | None]:
         """Return ``{task_id or task_id[map_index]: state}`` for one run."""
-        return {
-            RunObserver._key(ti): ti.get("state") for ti in self.get_task_instances(dag_id, run_id)
-        }
+        return {RunObserver._key(ti): ti.get("state") for ti in self.get_task_instances(dag_id, run_id)}
 
     def get_xcom(self, dag_id: str, run_id: str, task_id: str, key: str = "return_value") -> Any:
         path = (
@@ -583,6 +598,13 @@ class AirflowCluster:
         number = incarnation if incarnation is not None else self._incarnations.get(name, 1)
         path = self.log_dir / f"{name}.{number}.log"
         return path.read_text(errors="replace") if path.exists() else ""
+
+    def processes(self, name: str | None = None) -> list[psutil.Process]:
+        """Return the live processes of one component (or all): the root and every descendant."""
+        names = [name] if name is not None else list(self.components)
+        return [
+            proc for n in names if n in self.components for proc in _process_tree(self.components[n].process)
+        ]
 
     def log_tails(self, names: Iterable[str], lines: int = 40) -> str:
         parts = []

@@ -1,0 +1,50 @@
+"""``AIHubMixRunFacet``: which prompt, model and parameters made a run's images, and what they cost."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from attrs import Factory, define
+from openlineage.client.facet_v2 import RunFacet
+
+from airflow_provider_aihubmix.facets import SCHEMA_URL
+
+
+@define
+class AIHubMixRunFacet(RunFacet):
+    """
+    What one task instance asked AIHubMix for and got back; field by field in ``docs/LINEAGE.md``.
+
+    ``prompt`` is filled only with ``lineage_include_prompt=True``: prompts can hold unreleased
+    campaign copy, so by default only their sha256 leaves the worker.
+    """
+
+    model: str
+    family: str | None = None
+    # OpenLineage facet fields are camelCase.
+    promptSha256: str | None = None
+    prompt: str | None = None
+    parameters: dict[str, Any] = Factory(dict)
+    seed: int | None = None
+    referenceImages: int = 0
+    inlineReferenceImages: int = 0
+    remoteTaskIds: list[str] = Factory(list)
+    usage: dict[str, Any] | None = None
+    estimatedCostUsd: float | None = None
+    costBasis: str | None = None
+    pricePerImageUsd: float | None = None
+    imageCosts: list[dict[str, Any]] = Factory(list)
+    imagesCount: int = 0
+    moderation: str | None = None
+    manifestUri: str | None = None
+    reused: bool | None = None
+    error: dict[str, Any] | None = None
+
+    _additional_skip_redact = ["model", "family", "promptSha256", "manifestUri", "costBasis"]
+
+    @staticmethod
+    def _get_schema() -> str:
+        return SCHEMA_URL
+
+
+__all__ = ["AIHubMixRunFacet"]

@@ -1,0 +1,242 @@
+"""The s3:// store against a real S3 API (moto server on loopback), through the AWS connection."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import urllib.request
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from PIL import Image
+
+from airflow_provider_aihubmix.storage import (
+    AIHubMixStorageError,
+    ImageTooLargeError,
+    IncompleteImageError,
+    NotAnImageError,
+    open_store,
+    read_uri_bytes,
+    task_prefix,
+)
+from airflow_provider_aihubmix.storage.s3 import S3ObjectStore
+from tests.fixtures.s3 import OutageProxy, S3Bucket, aws_connection_json
+
+PREFIX = task_prefix("marketing", "scheduled__2024-05-01T00:00:00+00:00", "generate", 2)
+
+
+def make_image(fmt: str = "PNG", size: tuple[int, int] = (96, 64)) -> bytes:
+    image = Image.effect_noise(size, 60).convert("RGB")
+    buffer = io.BytesIO()
+    image.save(buffer, format=fmt)
+    return buffer.getvalue()
+
+
+def chunked(data: bytes, size: int = 64 * 1024) -> Iterator[bytes]:
+    for start in range(0, len(data), size):
+        yield data[start : start + size]
+
+
+def s3_store(bucket: S3Bucket, **options: Any) -> S3ObjectStore:
+    store = open_store(bucket.uri, aws_conn_id="aws_default", **options)
+    assert isinstance(store, S3ObjectStore)
+    return store
+
+
+def test_put_image_stream_sets_type_metadata_and_checksum(s3_bucket: S3Bucket) -> None:
+    store = s3_store(s3_bucket)
+    data = make_image("PNG", (96, 64))
+    stored = store.put_image(
+        f"{PREFIX}/image-000", chunked(data), metadata={"model": "flux-2-pro"}, expected_size=len(data)
+    )
+    key = f"images/{PREFIX}/image-000.png"
+    assert stored.uri == f"s3://{s3_bucket.name}/{key}"
+    assert stored.key == f"{PREFIX}/image-000.png"
+    assert (stored.content_type, stored.width, stored.height) == ("image/png", 96, 64)
+    head = s3_bucket.client.head_object(Bucket=s3_bucket.name, Key=key)
+    assert head["ContentType"] == "image/png"
+    assert head["ContentLength"] == len(data)
+    assert head["Metadata"] == {"model": "flux-2-pro", "sha256": hashlib.sha256(data).hexdigest()}
+    body = s3_bucket.client.get_object(Bucket=s3_bucket.name, Key=key)["Body"].read()
+    assert hashlib.sha256(body).hexdigest() == stored.sha256
+
+
+def test_put_image_bytes_uses_the_sniffed_type(s3_bucket: S3Bucket) -> None:
+    store = s3_store(s3_bucket)
+    data = make_image("JPEG")
+    stored = store.put_image_bytes(
+        f"{PREFIX}/image-001", data, metadata={"model": "gpt-image-1", "note": "café"}
+    )
+    head = s3_bucket.client.head_object(Bucket=s3_bucket.name, Key=f"images/{stored.key}")
+    assert stored.key.endswith("image-001.jpg")
+    assert head["ContentType"] == "image/jpeg"
+    assert head["Metadata"]["note"] == "caf%C3%A9"  # S3 metadata is ASCII: non-ASCII is percent-encoded
+    assert store.read_bytes(stored.uri) == data
+
+
+def test_large_image_goes_multipart_from_the_spool(s3_bucket: S3Bucket) -> None:
+    # Small RAM spool so the file rolls over to disk; > 8 MB so the upload is multipart.
+    store = s3_store(s3_bucket, spool_memory_bytes=1024 * 1024)
+    data = make_image("PNG", (32, 32)) + bytes(range(256)) * (9 * 4096)
+    stored = store.put_image(f"{PREFIX}/image-000", chunked(data, 1024 * 1024), metadata={})
+    head = s3_bucket.client.head_object(Bucket=s3_bucket.name, Key=f"images/{stored.key}")
+    assert "-" in head["ETag"]  # a multipart upload's ETag is "<md5>-<parts>"
+    assert head["ContentLength"] == len(data) > 8 * 1024 * 1024
+    assert hashlib.sha256(store.read_bytes(stored.key)).hexdigest() == hashlib.sha256(data).hexdigest()
+
+
+def test_truncated_or_non_image_stream_stores_nothing(s3_bucket: S3Bucket) -> None:
+    store = s3_store(s3_bucket)
+    data = make_image()
+    with pytest.raises(IncompleteImageError, match="truncated"):
+        store.put_image(f"{PREFIX}/image-000", chunked(data[:-100]), metadata={}, expected_size=len(data))
+    with pytest.raises(NotAnImageError):
+        store.put_image(f"{PREFIX}/image-000", [b"<html>expired</html>"], metadata={})
+    assert s3_bucket.list_keys() == []
+
+
+def test_manifest_round_trip_exists_and_delete(s3_bucket: S3Bucket) -> None:
+    store = s3_store(s3_bucket)
+    key = f"{PREFIX}/manifest.json"
+    assert store.read_json(key) is None
+    assert not store.exists(key)
+    document = {
+        "fingerprint": "abc",
+        "records": [{"index": 0, "uri": "s3://b/k.png"}],
+        "prompt": "🌅 sunrise",
+    }
+    uri = store.write_json(key, document)
+    assert uri == f"s3://{s3_bucket.name}/images/{key}"
+    assert store.read_json(key) == document
+    assert store.exists(key)
+    head = s3_bucket.client.head_object(Bucket=s3_bucket.name, Key=f"images/{key}")
+    assert head["ContentType"].startswith("application/json")
+    store.delete(key)
+    assert store.read_json(key) is None
+
+
+def test_read_uri_bytes_and_open_read_of_s3_objects(s3_bucket: S3Bucket) -> None:
+    store = s3_store(s3_bucket)
+    data = make_image("WEBP")
+    stored = store.put_image_bytes(f"{PREFIX}/image-000", data, metadata={})
+    assert read_uri_bytes(stored.uri, aws_conn_id="aws_default") == (data, "image/webp")
+    with store.open_read(stored.uri) as stream:
+        assert stream.read() == data
+    with pytest.raises(ImageTooLargeError):
+        read_uri_bytes(stored.uri, aws_conn_id="aws_default", max_bytes=len(data) - 1)
+    s3_bucket.client.put_object(Bucket=s3_bucket.name, Key="notes.txt", Body=b"plain text")
+    with pytest.raises(NotAnImageError):
+        read_uri_bytes(f"s3://{s3_bucket.name}/notes.txt", aws_conn_id="aws_default")
+
+
+def test_links_and_keys(s3_bucket: S3Bucket) -> None:
+    store = s3_store(s3_bucket)
+    stored = store.put_image_bytes(f"{PREFIX}/image-000", make_image(), metadata={})
+    assert store.key_for(stored.uri) == stored.key
+    link = store.link_for(stored.uri)
+    assert link.startswith(f"https://s3.console.aws.amazon.com/s3/object/{s3_bucket.name}?prefix=images%2F")
+    assert "%3A" in link and ":" not in link.split("?", 1)[1]
+    presigning = s3_store(s3_bucket, presigned_link_expires=300)
+    with urllib.request.urlopen(presigning.link_for(stored.uri), timeout=10) as response:
+        assert hashlib.sha256(response.read()).hexdigest() == stored.sha256
+
+
+def test_lineage_records_the_s3_object(s3_bucket: S3Bucket, monkeypatch: pytest.MonkeyPatch) -> None:
+    from airflow.sdk import lineage
+
+    collector = lineage.HookLineageCollector()
+    monkeypatch.setattr(lineage, "get_hook_lineage_collector", lambda: collector)
+    store = s3_store(s3_bucket)
+    stored = store.put_image_bytes(f"{PREFIX}/image-000", make_image(), metadata={})
+    read_uri_bytes(stored.uri, aws_conn_id="aws_default")
+    assert [i.asset.uri for i in collector.collected_assets.outputs] == [stored.uri]
+    assert collector.collected_assets.outputs[0].context is store
+    assert [i.asset.uri for i in collector.collected_assets.inputs] == [stored.uri]
+
+
+# -- outages --------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def via_proxy(s3_bucket: S3Bucket, outage_proxy: OutageProxy, monkeypatch: pytest.MonkeyPatch) -> OutageProxy:
+    # One botocore attempt per call, so each of the store's attempts is exactly one connection.
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_AWS_DEFAULT",
+        aws_connection_json(outage_proxy.endpoint_url, config_kwargs={"retries": {"total_max_attempts": 1}}),
+    )
+    return outage_proxy
+
+
+def test_upload_survives_a_short_outage(s3_bucket: S3Bucket, via_proxy: OutageProxy) -> None:
+    sleeps: list[float] = []
+    store = s3_store(s3_bucket, max_attempts=4, retry_base_delay=0.01, sleep=sleeps.append)
+    data = make_image()
+    via_proxy.drop_next(2)
+    stored = store.put_image(f"{PREFIX}/image-000", chunked(data), metadata={"model": "m"})
+    assert via_proxy.dropped == 2
+    assert sleeps == [0.01, 0.02]  # two retries with doubling backoff
+    body = s3_bucket.client.get_object(Bucket=s3_bucket.name, Key=f"images/{stored.key}")["Body"].read()
+    assert body == data
+
+
+def test_outage_past_the_budget_fails_clearly_and_leaves_no_object(
+    s3_bucket: S3Bucket, via_proxy: OutageProxy
+) -> None:
+    sleeps: list[float] = []
+    store = s3_store(s3_bucket, max_attempts=3, retry_base_delay=0.01, sleep=sleeps.append)
+    via_proxy.down = True
+    with pytest.raises(
+        AIHubMixStorageError, match=r"S3 upload of s3://.*image-000\.png failed after 3 attempts"
+    ):
+        store.put_image(f"{PREFIX}/image-000", chunked(make_image()), metadata={})
+    assert len(sleeps) == 2
+    assert via_proxy.dropped >= 3
+    assert s3_bucket.list_keys() == []  # checked directly, not through the proxy
+
+
+def test_manifest_write_is_retried_too(s3_bucket: S3Bucket, via_proxy: OutageProxy) -> None:
+    store = s3_store(s3_bucket, max_attempts=3, retry_base_delay=0.0)
+    via_proxy.drop_next(1)
+    store.write_json(f"{PREFIX}/manifest.json", {"ok": True})
+    assert via_proxy.dropped == 1
+    assert store.read_json(f"{PREFIX}/manifest.json") == {"ok": True}
+
+
+def test_permanent_errors_are_not_retried(moto_server: Any, s3_bucket: S3Bucket) -> None:
+    sleeps: list[float] = []
+    store = open_store("s3://bucket-that-does-not-exist/x", aws_conn_id="aws_default", sleep=sleeps.append)
+    with pytest.raises(AIHubMixStorageError, match=r"failed after 1 attempt \(not retried\): NoSuchBucket"):
+        store.put_image_bytes("image-000", make_image(), metadata={})
+    assert sleeps == []
+
+
+class _LyingHeadClient:
+    """A real client whose head_object under-reports the size ``lies`` times (a broken write)."""
+
+    def __init__(self, client: Any, lies: int) -> None:
+        self._client = client
+        self.lies = lies
+
+    def head_object(self, **kwargs: Any) -> dict[str, Any]:
+        response = dict(self._client.head_object(**kwargs))
+        if self.lies > 0:
+            self.lies -= 1
+            response["ContentLength"] -= 1
+        return response
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+
+def test_verification_failure_is_retried_then_cleaned_up(s3_bucket: S3Bucket) -> None:
+    data = make_image()
+    client = _LyingHeadClient(s3_bucket.client, lies=1)
+    store = S3ObjectStore(s3_bucket.uri, client=client, max_attempts=3, retry_base_delay=0.0)
+    stored = store.put_image_bytes(f"{PREFIX}/image-000", data, metadata={})
+    assert store.read_bytes(stored.key) == data
+
+    client.lies = 10
+    with pytest.raises(AIHubMixStorageError, match="bytes after upload"):
+        store.put_image_bytes(f"{PREFIX}/image-001", data, metadata={})
+    assert s3_bucket.list_keys() == [f"images/{stored.key}"]
