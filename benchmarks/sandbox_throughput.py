@@ -99,12 +99,19 @@ def main() -> int:
             pool.map(_drive, [(base_url, "GET", "/v1/models", None, 0.3, 1)] * opts.procs)
             for name, (method, path, body) in SCENARIOS.items():
                 _drive((base_url, method, path, body, 0.5, 1))  # warm the image cache
+                cpu_before = _cpu_seconds(server.pid)
                 started = time.perf_counter()
-                counts = pool.map(
-                    _drive, [(base_url, method, path, body, opts.seconds, opts.threads)] * opts.procs
-                )
+                runs = [(base_url, method, path, body, opts.seconds, opts.threads)] * opts.procs
+                total = sum(pool.map(_drive, runs))
                 elapsed = time.perf_counter() - started
-                print(f"{name:60s} {sum(counts) / elapsed:8.0f} req/s  ({sum(counts)} requests)")
+                line = f"{name:58s} {total / elapsed:7.0f} req/s ({total} requests)"
+                cpu = _cpu_seconds(server.pid) - cpu_before
+                if cpu > 0:
+                    # On a shared machine the clients steal CPU; this is what one server core could do.
+                    line += (
+                        f"; server CPU {1000 * cpu / total:.2f} ms/request = {total / cpu:.0f} req/s per core"
+                    )
+                print(line)
     finally:
         server.terminate()
         server.wait(timeout=20)

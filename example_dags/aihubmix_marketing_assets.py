@@ -25,7 +25,9 @@ from airflow_provider_aihubmix.operators.images import (
 
 BRIEFS_FILE = Path(__file__).parent / "briefs" / "campaign_briefs.json"
 # One Asset per output prefix: downstream DAGs schedule on it.
-MARKETING_ASSETS = Asset(f"{OUTPUT_URI.rstrip('/')}/aihubmix_marketing_assets", name="aihubmix_marketing_assets")
+MARKETING_ASSETS = Asset(
+    uri=f"{OUTPUT_URI.rstrip('/')}/aihubmix_marketing_assets", name="aihubmix_marketing_assets"
+)
 
 with DAG(
     dag_id="aihubmix_marketing_assets",
@@ -122,17 +124,23 @@ with DAG(
     tags=["aihubmix", "example"],
 ) as review_dag:
 
-    @task
+    @task(inlets=[MARKETING_ASSETS])
     def review_manifests(**context: Any) -> dict[str, Any]:
         """Read the manifests of the run that updated the Asset: images, models, cost."""
-        from airflow_provider_aihubmix.storage import read_uri_bytes
+        from airflow_provider_aihubmix.storage import open_store
 
+        # Scheduled on the Asset: the events that triggered this run. Triggered by hand
+        # (or dag.test()): the Asset's latest event, so a manual run reviews the last generation.
+        events = context["triggering_asset_events"].get(MARKETING_ASSETS) or list(
+            context["inlet_events"][MARKETING_ASSETS][-1:]
+        )
+        store = open_store(OUTPUT_URI, aws_conn_id="aws_default")
         images = 0
         cost = 0.0
         models: set[str] = set()
-        for event in context["triggering_asset_events"][MARKETING_ASSETS]:
+        for event in events:
             for uri in event.extra.get("manifests", []):
-                manifest = json.loads(read_uri_bytes(uri, aws_conn_id="aws_default")[0])
+                manifest = json.loads(store.read_bytes(uri))
                 images += len(manifest["records"])
                 cost += manifest.get("estimated_cost_usd") or 0.0
                 models.add(manifest["model"])

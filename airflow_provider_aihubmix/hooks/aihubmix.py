@@ -55,6 +55,11 @@ from airflow_provider_aihubmix.responses import (
 
 log = logging.getLogger(__name__)
 
+# httpx logs every request URL at INFO, signed image URLs included; keep those out of task
+# logs unless the deployment chose a level for httpx itself.
+if logging.getLogger("httpx").level == logging.NOTSET:
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+
 DEFAULT_CHUNK_SIZE = 64 * 1024
 
 AsyncSleep = Callable[[float], Awaitable[Any]]

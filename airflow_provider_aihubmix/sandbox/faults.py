@@ -42,7 +42,20 @@ class FaultRule(BaseModel):
 
     ``host`` defaults to ``storage`` for the download kinds and ``api`` otherwise; ``any``
     matches both. ``count`` limits it to the next N matching requests, ``duration_s`` to
-    the next S seconds, ``probability`` draws from the sandbox's seeded RNG.
+    the next S seconds, ``probability`` draws from the sandbox's seeded RNG (``fault_seed``).
+    Without ``count`` or ``duration_s`` a rule lasts until cleared.
+
+    Before processing (nothing billed): ``drop`` closes the connection with no answer;
+    ``status`` answers ``status`` (default 500) with the error body and ``Retry-After`` when
+    ``retry_after`` is set; ``error_200`` puts that error body in an HTTP 200; ``moderation``
+    answers 400 ``moderation_blocked``. After processing (billed, tasks created):
+    ``reset_after_send`` drops the connection instead of answering; ``slow`` holds the answer
+    ``delay_s``; ``malformed_json`` sends half the real body; ``unknown_shape`` sends valid
+    JSON in no documented shape. Storage downloads: ``expired`` (403, or ``status`` 404),
+    ``truncated`` (full Content-Length, half the body, connection closed),
+    ``wrong_content_type`` (an HTML page as text/html, or the real bytes labelled
+    ``content_type`` when given), ``huge`` (a valid PNG of ``size_bytes``, default the
+    ``huge_bytes`` setting). ``message`` and ``code`` override the error body's.
     """
 
     model_config = ConfigDict(extra="forbid")

@@ -26,6 +26,7 @@ from airflow_provider_aihubmix.sandbox.faults import (
 from airflow_provider_aihubmix.sandbox.state import SandboxState
 
 CONTROL_PREFIX = "/_sandbox"
+LOG_BODY_MAX = 1024 * 1024
 
 
 def close_connection(send: Send) -> None:
@@ -97,7 +98,9 @@ class SandboxMiddleware:
         record = state.new_record(self.host, method, path, scope["query_string"].decode("latin-1"), headers)
         request_id: str = record["request_id"]
         body = await _read_body(receive)
-        if body and "json" in headers.get("content-type", ""):
+        record["body_size"] = len(body)
+        # Bodies over the cap (big data: URIs) are parsed by the handler but not kept in the log.
+        if body and len(body) <= LOG_BODY_MAX and "json" in headers.get("content-type", ""):
             with contextlib.suppress(ValueError):
                 record["json"] = json.loads(body)
         scope["sandbox.record"] = record

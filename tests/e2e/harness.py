@@ -23,7 +23,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import quote
@@ -39,7 +39,6 @@ _HEALTH_KEYS: dict[str, str] = {
     "triggerer": "triggerer",
 }
 TERMINAL_RUN_STATES = frozenset({"success", "failed"})
-TERMINAL_TI_STATES = frozenset({"success", "failed", "skipped", "upstream_failed", "removed"})
 # Secrets of the throw-away deployment: fixed so every process (and the test) agrees on them.
 # PyJWT warns about HMAC keys under 64 bytes, once per token: keep it long to keep the logs quiet.
 _JWT_SECRET = "aihubmix-e2e-jwt-secret-not-for-production-" + "0123456789abcdef" * 4
@@ -49,6 +48,9 @@ _FERNET_KEY = "p3gdK3yC2yBdbVtsIJ2Lw6dYdPX0ldVChnQX3GxO7Dw="
 _TRIGGER_LOG = re.compile(r"\.log\.trigger\.(\d+)\.log$")
 
 T = TypeVar("T")
+
+# One migrated, empty metadata DB per test process, copied into every later cluster's home.
+_MIGRATED_DB: dict[str, Path] = {}
 
 
 class HarnessError(RuntimeError):
@@ -192,6 +194,8 @@ class AirflowCluster:
         unknown = set(self.component_names) - set(COMPONENTS)
         if unknown:
             raise ValueError(f"unknown components {sorted(unknown)}; choose from {COMPONENTS}")
+        if "api-server" not in self.component_names:
+            raise ValueError("the api-server is required: health checks and every helper go through it")
         self.api_port = free_port()
         self.base_url = f"http://127.0.0.1:{self.api_port}"
         self.components: dict[str, Component] = {}
@@ -210,10 +214,14 @@ class AirflowCluster:
     def env(self) -> dict[str, str]:
         """Return the environment every Airflow process of this deployment runs with."""
         env = _inherited_env()
+        no_proxy = ",".join(filter(None, ["127.0.0.1,localhost", os.environ.get("NO_PROXY")]))
         env.update(
             {
                 "AIRFLOW_HOME": str(self.home),
                 "PYTHONUNBUFFERED": "1",
+                # Loopback only: never let a proxy from the environment see execution-API calls.
+                "NO_PROXY": no_proxy,
+                "no_proxy": no_proxy,
                 "NO_COLOR": "1",
                 "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{self.db_path}",
                 # SQLite allows one writer, so only a single-machine executor works; LocalExecutor
@@ -283,9 +291,17 @@ class AirflowCluster:
         self.stop()
 
     def migrate(self) -> None:
-        """Create the metadata DB (one CLI call: every CLI start costs seconds of imports)."""
+        """Create the metadata DB: ``airflow db migrate`` once per test process, a file copy after.
+
+        Every CLI start costs seconds of imports (5-15 s for migrate on a busy 2-core machine),
+        and an empty migrated SQLite file holds nothing specific to one home.
+        """
         self.home.mkdir(parents=True, exist_ok=True)
         self.log_dir.mkdir(parents=True, exist_ok=True)
+        template = _MIGRATED_DB.get("path")
+        if template is not None and template.exists():
+            shutil.copyfile(template, self.db_path)
+            return
         log_path = self.log_dir / "db-migrate.log"
         with log_path.open("wb") as log:
             result = subprocess.run(
@@ -299,6 +315,10 @@ class AirflowCluster:
             )
         if result.returncode != 0:
             raise HarnessError(f"airflow db migrate failed ({result.returncode}):\n{_tail(log_path)}")
+        cache_dir = Path(tempfile.mkdtemp(prefix="aihubmix-e2e-db-"))
+        atexit.register(shutil.rmtree, cache_dir, True)
+        shutil.copyfile(self.db_path, cache_dir / "airflow.db")
+        _MIGRATED_DB["path"] = cache_dir / "airflow.db"
 
     def start(self, timeout: float = 120) -> None:
         """Migrate the DB, start every component and wait until the health endpoint says healthy."""
@@ -309,11 +329,10 @@ class AirflowCluster:
             self.timings["migrate"] = time.monotonic() - began
             for name in self.component_names:
                 self.start_component(name)
-            if "api-server" in self.component_names:
-                # Warm up while the other components are still booting, not after.
-                self.wait_until_healthy(["api-server"], timeout=timeout)
-                self.timings["api_server_up"] = time.monotonic() - began
-                self.warm_up()
+            # Warm up while the other components are still booting, not after.
+            self.wait_until_healthy(["api-server"], timeout=timeout)
+            self.timings["api_server_up"] = time.monotonic() - began
+            self.warm_up()
             self.wait_until_healthy(self.component_names, timeout=timeout)
         except BaseException:
             self.stop()
@@ -373,7 +392,7 @@ class AirflowCluster:
             self.warm_up()
         self.timings[f"restart_{name}"] = time.monotonic() - began
 
-    def stop(self, timeout: float = 15, grace: float = 3) -> None:
+    def stop(self, timeout: float = 8, grace: float = 2) -> None:
         """Stop every component; safe to call twice and after a failed start.
 
         SIGTERM goes to each component's main process only, which shuts its own children down.
@@ -425,7 +444,8 @@ class AirflowCluster:
         deadline = time.monotonic() + timeout
         last: object = None
         while True:
-            self._check_alive(names)
+            # Every component, not just the awaited ones: a crash anywhere should fail fast.
+            self._check_alive(self.components)
             try:
                 health = self.health()
             except (httpx.HTTPError, ValueError) as err:
@@ -638,7 +658,10 @@ def _is_healthy(health: Mapping[str, Any], name: str, since: float | None) -> bo
     heartbeat = entry.get(f"latest_{_HEALTH_KEYS[name]}_heartbeat")
     if not heartbeat:
         return False
-    return datetime.fromisoformat(heartbeat).timestamp() > since
+    beat = datetime.fromisoformat(heartbeat)
+    if beat.tzinfo is None:  # the metadata DB stores UTC
+        beat = beat.replace(tzinfo=timezone.utc)
+    return beat.timestamp() > since
 
 
 def _process_tree(process: subprocess.Popen[bytes]) -> list[psutil.Process]:

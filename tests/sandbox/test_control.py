@@ -108,3 +108,11 @@ def test_sandbox_conn_fixture(sandbox_conn: str, sandbox: SandboxServer) -> None
     url = f"{sandbox.base_url}/v1/models"
     assert httpx.get(url, headers={"Authorization": "Bearer sk-other"}).status_code == 401
     assert httpx.get(url, headers={"Authorization": f"Bearer {sandbox_conn}"}).status_code == 200
+
+
+def test_big_bodies_are_processed_but_not_kept_in_the_log(sandbox: SandboxServer, api: httpx.Client) -> None:
+    big = "data:image/png;base64," + "A" * (2 * 1024 * 1024)
+    assert predict(api, "openai/gpt-image-1", prompt="x", image=big, size="64x64").status_code == 200
+    (record,) = sandbox.client.requests()
+    assert record["json"] is None and record["body_size"] > 2 * 1024 * 1024
+    assert record["billed"] is True

@@ -22,8 +22,8 @@ from airflow_provider_aihubmix.exceptions import (
     AIHubMixUpstreamError,
     AIHubMixValidationError,
 )
+from airflow_provider_aihubmix.connection import CONN_FIELDS
 from airflow_provider_aihubmix.hooks.aihubmix import (
-    CONN_FIELDS,
     AIHubMixHook,
     aclose_shared_clients,
     shared_async_client,
