@@ -55,6 +55,7 @@ def contact_sheet_for_records(
     *,
     prompts: dict[tuple[str, int], str] | None = None,
     title: str | None = None,
+    columns: int = 4,
 ) -> bytes:
     """Build the sheet from XCom records; ``read`` fetches a record's ``uri``.
 
@@ -65,4 +66,4 @@ def contact_sheet_for_records(
         prompt = (prompts or {}).get((record["model"], record.get("map_index", -1)), "")
         label = f"{record['model']} #{record.get('map_index', -1)}.{record['index']}: {prompt}"
         items.append((read(record["uri"]), label))
-    return render_contact_sheet(items, title=title)
+    return render_contact_sheet(items, title=title, columns=columns)

@@ -91,6 +91,7 @@ with DAG(
             records,
             lambda uri: read_uri_bytes(uri, aws_conn_id="aws_default")[0],
             prompts=prompt_of,
+            columns=len(briefs),
             title=f"aihubmix_marketing_assets {context['run_id']}",
         )
         ti = context["ti"]

@@ -10,16 +10,33 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import runpy
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 
 
+def load_example_dag(dag_id: str) -> Any:
+    """Import every example file (as the dag-processor would) and return the DAG ``dag_id``."""
+    from airflow.sdk import DAG
+
+    folder = REPO / "example_dags"
+    sys.path.insert(0, str(folder))
+    for path in sorted(folder.glob("*.py")):
+        for value in runpy.run_path(str(path), run_name=f"example_{path.stem}").values():
+            if isinstance(value, DAG) and value.dag_id == dag_id:
+                return value
+    raise SystemExit(f"No DAG {dag_id!r} in {folder}")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--output", default=str(REPO / "demo-output"), help="folder for images and Airflow home")
+    parser.add_argument(
+        "--output", default=str(REPO / "demo-output"), help="folder for images and Airflow home"
+    )
     parser.add_argument("--dag", default="aihubmix_marketing_assets", help="example DAG id to run")
     args = parser.parse_args()
 
@@ -48,26 +65,22 @@ def main() -> int:
         print(f"Sandbox: {sandbox.base_url} (image storage {sandbox.storage_url})", flush=True)
         subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], check=True, capture_output=True)
 
-        sys.path.insert(0, str(REPO / "example_dags"))
-        from airflow.dag_processing.dagbag import DagBag
-
-        bag = DagBag(dag_folder=str(REPO / "example_dags"), include_examples=False)
-        if bag.import_errors:
-            print(f"DAG import errors: {bag.import_errors}", file=sys.stderr)
-            return 1
-        dag = bag.get_dag(args.dag)
-        if dag is None:
-            print(f"No DAG {args.dag!r} in example_dags", file=sys.stderr)
-            return 1
+        dag = load_example_dag(args.dag)
         run = dag.test()
         requests = len(sandbox.client.requests(host="api"))
 
     state = str(getattr(run, "state", "unknown"))
-    print(f"\nDAG {args.dag}: run {run.run_id} finished with state {state}; sandbox saw {requests} API request(s)")
-    run_files = sorted(p for p in images_dir.rglob("*") if p.is_file() and run.run_id.replace(":", "") in str(p).replace(":", "").replace("%3A", ""))
-    files = run_files or sorted(p for p in images_dir.rglob("*") if p.is_file())
+    print(
+        f"\nDAG {args.dag}: run {run.run_id} finished with state {state}; sandbox saw {requests} API request(s)"
+    )
+    marker = f"run_id={run.run_id}"
+    files = sorted(p for p in images_dir.rglob("*") if p.is_file() and marker in str(p))
     for path in files:
-        kind = "contact sheet" if path.stem == "contact-sheet" else ("manifest" if path.name == "manifest.json" else "image")
+        kind = (
+            "contact sheet"
+            if path.stem == "contact-sheet"
+            else ("manifest" if path.name == "manifest.json" else "image")
+        )
         print(f"{kind:>13}: {path}")
     return 0 if state.endswith("success") else 1
 

@@ -45,6 +45,7 @@ _JWT_SECRET = "aihubmix-e2e-jwt-secret-not-for-production-" + "0123456789abcdef"
 _API_SECRET_KEY = "aihubmix-e2e-api-secret-key"
 _FERNET_KEY = "p3gdK3yC2yBdbVtsIJ2Lw6dYdPX0ldVChnQX3GxO7Dw="
 
+_PASSED_THROUGH = ("AIRFLOW_CONN_", "AIRFLOW_VAR_")
 _TRIGGER_LOG = re.compile(r"\.log\.trigger\.(\d+)\.log$")
 
 T = TypeVar("T")
@@ -77,12 +78,14 @@ def _inherited_env() -> dict[str, str]:
 
     ``tests/conftest.py`` sets ``AIRFLOW_HOME`` and ``AIRFLOW__CORE__UNIT_TEST_MODE`` for the
     in-process tests; pytest sets ``PYTEST_*``, which makes Airflow's logging raise instead of
-    degrade. None of that may leak into the subprocesses.
+    degrade. None of that may leak into the subprocesses. Connections and variables
+    (``AIRFLOW_CONN_*``, ``AIRFLOW_VAR_*``) are data, not configuration: they pass, so fixtures
+    such as ``sandbox_conn`` and ``s3_bucket`` that set them also configure the deployment.
     """
     return {
         key: value
         for key, value in os.environ.items()
-        if not key.startswith(("AIRFLOW", "_AIRFLOW", "PYTEST"))
+        if key.startswith(_PASSED_THROUGH) or not key.startswith(("AIRFLOW", "_AIRFLOW", "PYTEST"))
     }
 
 

@@ -92,8 +92,10 @@ def test_deferred_task_resumes_after_triggerer_is_killed(airflow_cluster: Airflo
 def test_deployment_env_drops_test_settings_and_takes_overrides(monkeypatch: pytest.MonkeyPatch) -> None:
     # tests/conftest.py sets these for in-process tests; a real deployment must not inherit them.
     monkeypatch.setenv("AIRFLOW__CORE__UNIT_TEST_MODE", "True")
-    monkeypatch.setenv("AIRFLOW_CONN_LEAKED", "http://leaked")
+    monkeypatch.setenv("AIRFLOW__CORE__DAGS_FOLDER", "/elsewhere")
     monkeypatch.setenv("PYTEST_CURRENT_TEST", "x")
+    # Connections set by fixtures such as sandbox_conn / s3_bucket must reach the deployment.
+    monkeypatch.setenv("AIRFLOW_CONN_FROM_FIXTURE", "http://127.0.0.1:1")
     cluster = AirflowCluster(
         DAGS,
         extra_env={
@@ -106,7 +108,8 @@ def test_deployment_env_drops_test_settings_and_takes_overrides(monkeypatch: pyt
     finally:
         cluster.cleanup()
     assert env["AIRFLOW__CORE__UNIT_TEST_MODE"] == "False"
-    assert "AIRFLOW_CONN_LEAKED" not in env
+    assert env["AIRFLOW__CORE__DAGS_FOLDER"] == str(DAGS.resolve())
+    assert env["AIRFLOW_CONN_FROM_FIXTURE"] == "http://127.0.0.1:1"
     assert "PYTEST_CURRENT_TEST" not in env
     assert env["AIRFLOW_CONN_AIHUBMIX_DEFAULT"] == "aihubmix://:key@127.0.0.1:1"
     assert env["AIRFLOW__CORE__PARALLELISM"] == "2"

@@ -146,6 +146,8 @@ def run_scenario(scenario: str, tmp_path: Path, *, dags_folder: Path, output_uri
         "AIRFLOW_HOME": str(home),
         "AIRFLOW__CORE__DAGS_FOLDER": str(dags_folder),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        # Paused DAGs are not queued by Asset events; a deployment unpauses the review DAG.
+        "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
         # A deployment, not Airflow's own unit-test mode.
         "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
         "AIRFLOW__OPENLINEAGE__TRANSPORT": json.dumps(
@@ -235,7 +237,7 @@ def test_marketing_example_emits_lineage_of_the_exact_s3_objects_and_feeds_the_r
             manifest_uri = uris[0].rsplit("/", 1)[0] + "/manifest.json"
             # Outputs are exactly the stored objects in XCom plus the manifest, and they exist.
             assert names(event["outputs"]) == expected(*uris, manifest_uri)
-            keys = set(s3_bucket.keys())
+            keys = set(s3_bucket.list_keys())
             assert {name for _, name in names(event["outputs"])} <= keys
             assert event["inputs"] == []
 
