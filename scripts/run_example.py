@@ -70,9 +70,8 @@ def main() -> int:
         requests = len(sandbox.client.requests(host="api"))
 
     state = str(getattr(run, "state", "unknown"))
-    print(
-        f"\nDAG {args.dag}: run {run.run_id} finished with state {state}; sandbox saw {requests} API request(s)"
-    )
+    print(f"\nDAG {args.dag}: run {run.run_id} finished with state {state}")
+    print(f"The sandbox received {requests} API request(s).")
     marker = f"run_id={run.run_id}"
     files = sorted(p for p in images_dir.rglob("*") if p.is_file() and marker in str(p))
     for path in files:
