@@ -65,10 +65,8 @@ DEFAULT_CHUNK_SIZE = 64 * 1024
 AsyncSleep = Callable[[float], Awaitable[Any]]
 
 
-class ImageDownload:
-    """An open image response. ``iter_bytes`` raises :class:`AIHubMixDownloadError` on a body that is
-    cut short of its Content-Length or that grows past ``max_bytes``: a partial image must never be
-    stored as if it were whole."""
+class _OpenDownload:
+    """What both download twins know about an open image response."""
 
     def __init__(self, response: httpx.Response, budget: ByteBudget) -> None:
         self._response = response
@@ -80,6 +78,12 @@ class ImageDownload:
     @property
     def bytes_received(self) -> int:
         return self._budget.received
+
+
+class ImageDownload(_OpenDownload):
+    """An open image response. ``iter_bytes`` raises :class:`AIHubMixDownloadError` on a body that is
+    cut short of its Content-Length or that grows past ``max_bytes``: a partial image must never be
+    stored as if it were whole."""
 
     def iter_bytes(self, chunk_size: int = DEFAULT_CHUNK_SIZE) -> Iterator[bytes]:
         try:
@@ -93,19 +97,8 @@ class ImageDownload:
         return b"".join(self.iter_bytes())
 
 
-class AsyncImageDownload:
+class AsyncImageDownload(_OpenDownload):
     """The async twin of :class:`ImageDownload`."""
-
-    def __init__(self, response: httpx.Response, budget: ByteBudget) -> None:
-        self._response = response
-        self._budget = budget
-        self.url = redact_url(response.url)
-        self.content_type: str | None = response.headers.get("Content-Type")
-        self.content_length: int | None = budget.content_length
-
-    @property
-    def bytes_received(self) -> int:
-        return self._budget.received
 
     async def aiter_bytes(self, chunk_size: int = DEFAULT_CHUNK_SIZE) -> AsyncIterator[bytes]:
         try:

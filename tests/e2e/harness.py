@@ -395,7 +395,7 @@ class AirflowCluster:
             self.warm_up()
         self.timings[f"restart_{name}"] = time.monotonic() - began
 
-    def stop(self, timeout: float = 8, grace: float = 2) -> None:
+    def stop(self, timeout: float = 5, grace: float = 2) -> None:
         """Stop every component; safe to call twice and after a failed start.
 
         SIGTERM goes to each component's main process only, which shuts its own children down.

@@ -18,7 +18,10 @@ pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 
 
 def _alive(proc: psutil.Process) -> bool:
-    return proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE
+    try:
+        return proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
 
 
 def _trigger_started(cluster: AirflowCluster, run_id: str) -> dict[int, Path]:
