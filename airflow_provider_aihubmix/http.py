@@ -243,12 +243,16 @@ class AIHubMixSettings:
         return replace(self, **changes) if changes else self
 
     @classmethod
-    def from_connection(cls, conn: Connection, **overrides: Any) -> AIHubMixSettings:
+    def from_connection(
+        cls, conn: Connection, *, extra_dejson: Mapping[str, Any] | None = None, **overrides: Any
+    ) -> AIHubMixSettings:
         """Read host (base URL), password (API key) and the extras of an ``aihubmix`` connection.
 
         Extras may arrive as strings (UI form) or with the legacy ``extra__aihubmix__`` prefix.
+        ``extra_dejson``: extras already parsed (async callers use ``aextra_dejson``, because
+        ``conn.extra_dejson`` masks them with a sync call that must not run on a triggerer's loop).
         """
-        raw_extra = conn.extra_dejson if conn.extra else {}
+        raw_extra = extra_dejson if extra_dejson is not None else (conn.extra_dejson if conn.extra else {})
         extra: dict[str, Any] = {}
         for key, value in (raw_extra or {}).items():
             extra[key.removeprefix("extra__aihubmix__")] = value

@@ -36,3 +36,11 @@ class PollSchedule:
         base = min(self.poll_interval * self.factor ** max(poll_number, 0), self.ceiling)
         spread = (rng or random).uniform(-self.jitter, self.jitter)
         return max(0.05, base * (1 + spread))
+
+
+def progress_text(progress: float | None) -> str:
+    """``progress`` as a percentage for logs: the API gives a 0..1 fraction or a 0..100 number."""
+    if progress is None:
+        return ""
+    percent = progress * 100 if 0 <= progress <= 1 else progress
+    return f", progress {percent:.0f}%"

@@ -292,7 +292,8 @@ class AIHubMixHook(BaseHook):
     async def aload_settings(cls, conn_id: str = default_conn_name, **overrides: Any) -> AIHubMixSettings:
         """Read a connection with the async connection API (safe on the triggerer's loop)."""
         conn = await cls.aget_connection(conn_id)
-        settings = AIHubMixSettings.from_connection(conn, **overrides)
+        extra = await conn.aextra_dejson() if conn.extra else {}
+        settings = AIHubMixSettings.from_connection(conn, extra_dejson=extra, **overrides)
         await _amask(settings.api_key)
         return settings
 

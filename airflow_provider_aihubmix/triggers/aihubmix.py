@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator
+from datetime import datetime, timezone
 from typing import Any
 
 import httpx
+from airflow.exceptions import AirflowNotFoundException
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_provider_aihubmix.events import EventStatus, TaskEvent
@@ -17,7 +19,13 @@ from airflow_provider_aihubmix.exceptions import (
     AIHubMixResponseError,
     AIHubMixUpstreamError,
 )
-from airflow_provider_aihubmix.polling import DEFAULT_MAX_TRANSIENT_FAILURES, PollSchedule
+from airflow_provider_aihubmix.hooks.aihubmix import AIHubMixHook
+from airflow_provider_aihubmix.polling import (
+    DEFAULT_MAX_TRANSIENT_FAILURES,
+    DEFAULT_POLL_INTERVAL,
+    PollSchedule,
+    progress_text,
+)
 
 # Failures worth another poll: the task itself is unaffected by a hiccup on the way to it.
 TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
@@ -31,19 +39,27 @@ TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
 class AIHubMixTaskTrigger(BaseTrigger):
     """Poll ``GET /v1/tasks/<id>`` until the task ends, then yield exactly one event.
 
-    The deadline ``end_time`` is a wall-clock epoch timestamp rather than a duration so
-    that a triggerer restart, which re-creates the trigger from :meth:`serialize`, keeps
-    the original deadline instead of starting a fresh one.
+    Everything in :meth:`run` is async: the connection comes from the async connection API
+    (``AIHubMixHook.aget_settings``), and requests go through the pooled ``AsyncClient`` that
+    every trigger of the triggerer process shares per connection. The hook's own retries are
+    off (``max_retries=0``): this trigger counts consecutive failed polls itself and spaces
+    them with its backoff schedule, so one bound governs how long a sick API is tolerated.
 
-    Polls go only to the connection's task-status base URL, never to the ``polling_url``
-    of the submit response: that is the upstream vendor and must not receive the key.
+    The deadline ``end_time`` is a wall-clock epoch timestamp rather than a duration so that
+    a triggerer restart, which re-creates the trigger from :meth:`serialize`, keeps the
+    original deadline. At least one poll happens even past it: a task that finished while
+    no triggerer was running is still collected.
+
+    Polls go only to the connection's task-status base URL, never to the ``polling_url`` of
+    the submit response: that is the upstream vendor and must not receive the key.
 
     :param remote_task_id: the AIHubMix task id (``taskId`` of the submit response).
-    :param aihubmix_conn_id: the AIHubMix connection, read with the async connection API.
+    :param end_time: wall-clock deadline, seconds since the epoch.
+    :param aihubmix_conn_id: the AIHubMix connection.
     :param poll_interval: the first poll interval in seconds; it backs off gently with jitter.
-    :param end_time: wall-clock deadline (seconds since the epoch).
     :param model: the model path, echoed in the event for the worker.
-    :param max_transient_failures: consecutive failed polls (429, 5xx, network) tolerated.
+    :param max_transient_failures: consecutive failed polls (429, 5xx, network, garbled body)
+        tolerated; one more ends the wait with a ``failed`` event.
     """
 
     def __init__(
@@ -51,21 +67,26 @@ class AIHubMixTaskTrigger(BaseTrigger):
         remote_task_id: str,
         *,
         end_time: float,
-        aihubmix_conn_id: str = "aihubmix_default",
-        poll_interval: float = 5.0,
+        aihubmix_conn_id: str = AIHubMixHook.default_conn_name,
+        poll_interval: float = DEFAULT_POLL_INTERVAL,
         model: str | None = None,
         max_transient_failures: int = DEFAULT_MAX_TRANSIENT_FAILURES,
     ) -> None:
         super().__init__()
+        if not remote_task_id:
+            raise ValueError("Parameter 'remote_task_id' must be a non-empty AIHubMix task id")
+        if max_transient_failures < 0:
+            raise ValueError(f"Parameter 'max_transient_failures' must be >= 0, got {max_transient_failures}")
         self.remote_task_id = remote_task_id
         self.end_time = float(end_time)
         self.aihubmix_conn_id = aihubmix_conn_id
         self.poll_interval = float(poll_interval)
         self.model = model
         self.max_transient_failures = int(max_transient_failures)
-        self.schedule = PollSchedule(self.poll_interval)
+        self.schedule = PollSchedule(self.poll_interval)  # validates poll_interval > 0
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
+        # The stored schema: a triggerer of this version re-creates the trigger from exactly these keys.
         return (
             f"{type(self).__module__}.{type(self).__qualname__}",
             {
@@ -78,10 +99,10 @@ class AIHubMixTaskTrigger(BaseTrigger):
             },
         )
 
-    def _hook(self) -> Any:
-        from airflow_provider_aihubmix.hooks.aihubmix import AIHubMixHook
-
-        return AIHubMixHook(aihubmix_conn_id=self.aihubmix_conn_id)
+    def hook(self) -> AIHubMixHook:
+        """A hook that reads its connection lazily with the async API, on the shared client pool."""
+        # No settings, no api_key: constructing it performs no lookup and no (sync) secret masking.
+        return AIHubMixHook(aihubmix_conn_id=self.aihubmix_conn_id, max_retries=0)
 
     def _event(
         self, status: EventStatus, message: str, *, task_status: str | None, polls: int
@@ -96,26 +117,32 @@ class AIHubMixTaskTrigger(BaseTrigger):
         )
         return TriggerEvent(event.model_dump(mode="json"))
 
+    @property
+    def deadline_text(self) -> str:
+        return datetime.fromtimestamp(self.end_time, tz=timezone.utc).isoformat(timespec="seconds")
+
     async def run(self) -> AsyncIterator[TriggerEvent]:
-        hook = self._hook()
+        hook = self.hook()
+        self.log.info(
+            "Waiting for AIHubMix task %s (model %s) until %s; first poll interval %.1f s",
+            self.remote_task_id,
+            self.model or "unknown",
+            self.deadline_text,
+            self.poll_interval,
+        )
         polls = 0
         failures = 0
         last_status: str | None = None
         while True:
-            if time.time() >= self.end_time:
-                self.log.warning("AIHubMix task %s reached its deadline", self.remote_task_id)
-                yield self._event(
-                    EventStatus.TIMEOUT,
-                    f"AIHubMix task {self.remote_task_id} was not finished at its deadline",
-                    task_status=last_status,
-                    polls=polls,
-                )
-                return
             try:
                 state = await hook.aget_task(self.remote_task_id)
+            except AirflowNotFoundException as err:
+                yield self._event(EventStatus.FAILED, str(err), task_status=last_status, polls=polls)
+                return
             except TRANSIENT_ERRORS as err:
                 failures += 1
                 if failures > self.max_transient_failures:
+                    self.log.error("Giving up on AIHubMix task %s: %s", self.remote_task_id, err)
                     yield self._event(
                         EventStatus.FAILED,
                         f"{failures} consecutive polls of AIHubMix task {self.remote_task_id} failed; "
@@ -125,7 +152,7 @@ class AIHubMixTaskTrigger(BaseTrigger):
                     )
                     return
                 self.log.warning(
-                    "Polling AIHubMix task %s failed (%d/%d tolerated): %s",
+                    "Polling AIHubMix task %s failed (%d/%d tolerated in a row): %s",
                     self.remote_task_id,
                     failures,
                     self.max_transient_failures,
@@ -133,6 +160,7 @@ class AIHubMixTaskTrigger(BaseTrigger):
                 )
             except AIHubMixError as err:
                 # Authentication or quota: no number of polls will fix it.
+                self.log.error("Polling AIHubMix task %s failed for good: %s", self.remote_task_id, err)
                 yield self._event(EventStatus.FAILED, str(err), task_status=last_status, polls=polls)
                 return
             else:
@@ -140,23 +168,43 @@ class AIHubMixTaskTrigger(BaseTrigger):
                 polls += 1
                 last_status = state.raw_status
                 if state.status.is_terminal:
-                    self.log.info("AIHubMix task %s ended: %s", self.remote_task_id, state.raw_status)
+                    self.log.info(
+                        "AIHubMix task %s ended after %d poll(s): %s",
+                        self.remote_task_id,
+                        polls,
+                        state.raw_status,
+                    )
                     event = TaskEvent.from_state(state, model=self.model, polls=polls)
                     yield TriggerEvent(event.model_dump(mode="json"))
                     return
                 self.log.info(
-                    "AIHubMix task %s: %s%s",
+                    "AIHubMix task %s: %s%s (poll %d)",
                     self.remote_task_id,
                     state.raw_status,
-                    f", progress {state.progress}" if state.progress is not None else "",
+                    progress_text(state.progress),
+                    polls,
                 )
-            delay = self.schedule.interval(polls + failures)
-            await asyncio.sleep(max(0.0, min(delay, self.end_time - time.time())))
+            remaining = self.end_time - time.time()
+            if remaining <= 0:
+                self.log.warning(
+                    "AIHubMix task %s was not finished at its deadline %s",
+                    self.remote_task_id,
+                    self.deadline_text,
+                )
+                yield self._event(
+                    EventStatus.TIMEOUT,
+                    f"AIHubMix task {self.remote_task_id} was not finished at its deadline "
+                    f"{self.deadline_text} (last status {last_status!r})",
+                    task_status=last_status,
+                    polls=polls,
+                )
+                return
+            await asyncio.sleep(min(self.schedule.interval(polls + failures - 1), remaining))
 
     async def on_kill(self) -> None:
         """AIHubMix has no cancel endpoint: the remote task runs on and a retry re-attaches to it."""
         self.log.info(
-            "Trigger for AIHubMix task %s killed; the remote task is not cancelled (no API for it) and "
-            "stays recorded in the manifest",
+            "Trigger for AIHubMix task %s killed; the remote task is not cancelled (AIHubMix has no API "
+            "for it) and stays recorded in the manifest, so a retry re-attaches to it",
             self.remote_task_id,
         )
