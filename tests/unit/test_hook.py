@@ -13,6 +13,7 @@ import pytest
 from PIL import Image
 
 from airflow_provider_aihubmix.catalog import resolve_model
+from airflow_provider_aihubmix.connection import CONN_FIELDS
 from airflow_provider_aihubmix.exceptions import (
     AIHubMixAuthenticationError,
     AIHubMixDownloadError,
@@ -22,7 +23,6 @@ from airflow_provider_aihubmix.exceptions import (
     AIHubMixUpstreamError,
     AIHubMixValidationError,
 )
-from airflow_provider_aihubmix.connection import CONN_FIELDS
 from airflow_provider_aihubmix.hooks.aihubmix import (
     AIHubMixHook,
     aclose_shared_clients,
