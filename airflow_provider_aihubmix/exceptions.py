@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from airflow.sdk.exceptions import AirflowFailException
+
 from airflow_provider_aihubmix.catalog import UnknownModelError
 
 
@@ -80,6 +82,11 @@ class AIHubMixTaskFailedError(AIHubMixError):
     """An async task ended in Error, Failed, moderation or Task not found."""
 
 
+class AIHubMixTaskModeratedError(AIHubMixTaskFailedError, AirflowFailException):
+    """An async task ended Request/Content Moderated. Airflow does not retry it: the same input
+    would be judged the same way, and every resubmission is a new billed task."""
+
+
 class AIHubMixTaskTimeoutError(AIHubMixError):
     """An async task did not finish before its wall-clock deadline."""
 
@@ -109,6 +116,7 @@ __all__ = [
     "AIHubMixRateLimitError",
     "AIHubMixResponseError",
     "AIHubMixTaskFailedError",
+    "AIHubMixTaskModeratedError",
     "AIHubMixTaskTimeoutError",
     "AIHubMixUpstreamError",
     "AIHubMixValidationError",

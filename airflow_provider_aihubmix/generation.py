@@ -7,11 +7,14 @@ the manifest around the billable call so that a retry never pays twice:
 * ``submitting`` is written *before* the call, so a worker killed mid-call leaves a
   trace and the retry refuses to buy again blindly (``regenerate=True`` overrides);
 * ``submitted`` records an async task id, so a retry re-attaches to it;
+* ``received`` records the images the API answered with, before any is stored, so a
+  retry finishes from the stored objects (or downloads the URLs again) without a call;
 * ``complete`` is written last, after every image is stored and verified.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 from collections.abc import Mapping, Sequence
@@ -25,13 +28,16 @@ from airflow_provider_aihubmix.exceptions import (
     AIHubMixDownloadError,
     AIHubMixError,
     AIHubMixPossiblyBilledError,
+    AIHubMixResponseError,
     AIHubMixTaskFailedError,
+    AIHubMixTaskModeratedError,
     AIHubMixTaskTimeoutError,
 )
 from airflow_provider_aihubmix.manifest import (
     MANIFEST_NAME,
     Manifest,
     ManifestStatus,
+    ReceivedImage,
     RemoteTask,
     fingerprint,
     redact_input,
@@ -135,20 +141,83 @@ class ImageCollector:
 
     # -- collecting -------------------------------------------------------------------------
     def store_result(self, manifest: Manifest, result: PredictionResult) -> list[dict[str, Any]]:
-        remote_task_id = manifest.remote_tasks[-1].task_id if manifest.remote_tasks else None
+        """Record what the API answered (``received``), then store every image and complete.
+
+        The answer is recorded before anything is stored: if storing fails or the worker
+        dies, the retry finishes from the stored objects or downloads the URLs again --
+        it never buys the same images twice.
+        """
         if not result.images:
             raise AIHubMixError(f"AIHubMix returned no images for model {self.model}")
+        if result.usage is not None:
+            manifest.usage = result.usage
+        manifest.received = [self.received_image(i, image) for i, image in enumerate(result.images)]
+        manifest.records = []
+        manifest.record_attempt(ManifestStatus.RECEIVED, request_id=result.request_id)
+        self.save_manifest(manifest)
+        return self.finish_received(manifest, result.images, request_id=result.request_id)
+
+    def received_image(self, index: int, image: GeneratedImage) -> ReceivedImage:
+        if image.data is None:
+            return ReceivedImage(
+                index=index, url=image.url, seed=image.seed, revised_prompt=image.revised_prompt
+            )
+        from airflow_provider_aihubmix.storage import SNIFF_HEAD_BYTES, NotAnImageError, sniff_image
+
+        try:
+            # The store names the object by its sniffed type, so the key is known before the write.
+            key: str | None = (
+                f"{self.image_stem(index)}.{sniff_image(image.data[:SNIFF_HEAD_BYTES]).extension}"
+            )
+        except NotAnImageError:
+            key = None  # storing it will fail and say why
+        return ReceivedImage(
+            index=index,
+            key=key,
+            sha256=hashlib.sha256(image.data).hexdigest(),
+            seed=image.seed,
+            revised_prompt=image.revised_prompt,
+        )
+
+    def finish_received(
+        self,
+        manifest: Manifest,
+        images: Sequence[GeneratedImage] | None = None,
+        *,
+        request_id: str | None = None,
+    ) -> list[dict[str, Any]]:
+        """Store the ``received`` images not yet stored and complete the manifest.
+
+        ``images`` is the API's answer in this try; without it (a retry) each image comes
+        from its verified stored object, or its URL is downloaded again.
+        """
+        remote_task_id = manifest.remote_tasks[-1].task_id if manifest.remote_tasks else None
         started = time.monotonic()
-        records = [self.store_image(i, image, remote_task_id) for i, image in enumerate(result.images)]
+        done = {record["index"]: record for record in manifest.records}
+        records: list[dict[str, Any]] = []
+        for position, item in enumerate(manifest.received):
+            record = done.get(item.index)
+            if (
+                record is None
+                or self.verified_object(self.store.key_for(record["uri"]), record["sha256"]) is None
+            ):
+                image = images[item.index] if images is not None else None
+                record = self.store_received(item, image, remote_task_id)
+            records.append(record)
+            if position < len(manifest.received) - 1:
+                # Progress, so a retry after a later failure keeps what is stored; the last
+                # record goes out with the complete manifest.
+                manifest.records = records + [r for i, r in done.items() if i > item.index]
+                self.save_manifest(manifest)
         manifest.timings["store_seconds"] = round(time.monotonic() - started, 3)
         manifest.timings["completed_at"] = utcnow()
         manifest.records = records
-        if result.usage is not None:
-            manifest.usage = result.usage
+        # Signed vendor URLs are only needed until the images are stored.
+        manifest.received = [item.model_copy(update={"url": None}) for item in manifest.received]
         cost = cost_breakdown(self.model, records, usage=manifest.usage)
         manifest.estimated_cost_usd = cost.total_usd
         manifest.cost = cost.as_dict()
-        manifest.record_attempt(ManifestStatus.COMPLETE, request_id=result.request_id)
+        manifest.record_attempt(ManifestStatus.COMPLETE, request_id=request_id)
         self.save_manifest(manifest)
         total = manifest.estimated_cost_usd
         log.info(
@@ -161,6 +230,69 @@ class ImageCollector:
         )
         return records
 
+    def store_received(
+        self, item: ReceivedImage, image: GeneratedImage | None, remote_task_id: str | None
+    ) -> dict[str, Any]:
+        """Store one received image: from this try's answer, the stored object, or its URL."""
+        described = GeneratedImage(seed=item.seed, revised_prompt=item.revised_prompt)
+        if image is not None:
+            return self.store_image(item.index, image, remote_task_id)
+        if item.key and item.sha256:
+            stored = self.verified_object(item.key, item.sha256)
+            if stored is not None:
+                log.info("Image %d is already stored at %s; not storing it again", item.index, stored.uri)
+                return image_record(
+                    stored, self.model, item.index, self.identity.map_index, described, remote_task_id
+                )
+        if item.url:
+            log.info("Downloading image %d again from the URL the API answered with", item.index)
+            stored = self.download_and_store(self.image_stem(item.index), item.url, self.metadata(item.index))
+            return image_record(
+                stored, self.model, item.index, self.identity.map_index, described, remote_task_id
+            )
+        raise AIHubMixPossiblyBilledError(
+            f"AIHubMix answered with image {item.index} of model {self.model} inline, but it was never "
+            f"stored and cannot be fetched again (see {self.manifest_uri}). Not buying it again; set "
+            "regenerate=True to buy a new generation."
+        )
+
+    def verified_object(self, key: str, sha256: str) -> StoredObject | None:
+        """The object at ``key`` if it exists and its content hashes to ``sha256``, else None."""
+        from airflow_provider_aihubmix.storage import (
+            SNIFF_HEAD_BYTES,
+            AIHubMixStorageError,
+            StoredObject,
+            sniff_image,
+        )
+        from airflow_provider_aihubmix.storage.base import READ_CHUNK_BYTES
+
+        if not self.store.exists(key):
+            return None
+        digest, size, head = hashlib.sha256(), 0, bytearray()
+        try:
+            with self.store.open_read(key) as stream:
+                while chunk := stream.read(READ_CHUNK_BYTES):
+                    digest.update(chunk)
+                    size += len(chunk)
+                    if len(head) < SNIFF_HEAD_BYTES:
+                        head += chunk[: SNIFF_HEAD_BYTES - len(head)]
+            info = sniff_image(head)
+        except (AIHubMixStorageError, OSError) as err:
+            log.warning("Stored object %s cannot be verified (%s); storing it again", key, err)
+            return None
+        if digest.hexdigest() != sha256:
+            log.warning("Stored object %s does not match its recorded sha256; storing it again", key)
+            return None
+        return StoredObject(
+            uri=self.store.uri_for(key),
+            key=key,
+            content_type=info.content_type,
+            bytes=size,
+            sha256=sha256,
+            width=info.width,
+            height=info.height,
+        )
+
     def collect(self, manifest: Manifest, event: TaskEvent) -> list[dict[str, Any]]:
         """Store the images of a finished async task, or raise for a failed or timed-out one."""
         if event.status is EventStatus.TIMEOUT:
@@ -171,18 +303,31 @@ class ImageCollector:
         if event.status is EventStatus.FAILED:
             manifest.record_attempt(ManifestStatus.FAILED, error=event.message)
             self.save_manifest(manifest)
-            raise AIHubMixTaskFailedError(
+            folded = status_from_string(event.task_status) if event.task_status else None
+            # A moderated task fails without Airflow retries: resubmitting buys the same verdict.
+            error_class = (
+                AIHubMixTaskModeratedError if folded and folded.is_moderated else AIHubMixTaskFailedError
+            )
+            raise error_class(
                 f"AIHubMix task {event.remote_task_id} failed with status {event.task_status!r}: "
                 f"{event.message or ''}".rstrip(": "),
                 # The folded status (e.g. content_moderated) tells lineage why, without parsing text.
-                code=status_from_string(event.task_status).value if event.task_status else None,
+                code=folded.value if folded else None,
             )
         images = [GeneratedImage(url=url) for url in event.result_urls]
         return self.store_result(manifest, PredictionResult(images=images, usage=manifest.usage))
 
+    def image_stem(self, index: int) -> str:
+        from airflow_provider_aihubmix.storage import image_key_stem
+
+        return image_key_stem(self.prefix, index)
+
+    def metadata(self, index: int) -> dict[str, str]:
+        return {"model": self.model, "index": str(index)}
+
     def store_image(self, index: int, image: GeneratedImage, remote_task_id: str | None) -> dict[str, Any]:
-        stem = f"{self.prefix}/image-{index:03d}"
-        metadata = {"model": self.model, "index": str(index)}
+        stem = self.image_stem(index)
+        metadata = self.metadata(index)
         if image.data is not None:
             stored = self.store.put_image_bytes(stem, image.data, metadata=metadata)
         elif image.url is not None:
@@ -262,7 +407,15 @@ class GenerationRun(ImageCollector):
         return manifest
 
     def collect_event(self, event: TaskEvent) -> list[dict[str, Any]]:
-        return self.collect(self.current_manifest(), event)
+        manifest = self.current_manifest()
+        recorded = [task.task_id for task in manifest.remote_tasks]
+        if event.remote_task_id not in recorded:
+            # The event must answer the task this task instance submitted, not one from elsewhere.
+            raise AIHubMixError(
+                f"Trigger event for AIHubMix task {event.remote_task_id!r} does not match the task(s) "
+                f"{recorded} recorded in {self.manifest_uri}"
+            )
+        return self.collect(manifest, event)
 
     # -- the purchase -----------------------------------------------------------------------
     def check_budget(self, *, max_cost_usd: float | None, allow_unknown_cost: bool) -> float | None:
@@ -284,6 +437,18 @@ class GenerationRun(ImageCollector):
                 )
                 self.manifest, self.reused = previous, True
                 return Outcome(records=previous.records, reused=True)
+            if previous.status is ManifestStatus.RECEIVED and previous.received:
+                log.info(
+                    "Finishing from %s: the API already answered with %d image(s) in try %s; storing "
+                    "them from the stored objects or their URLs, no API call made.",
+                    self.manifest_uri,
+                    len(previous.received),
+                    previous.attempts[-1].try_number if previous.attempts else "?",
+                )
+                previous.try_number = self.identity.try_number
+                # Nothing is bought in this try: lineage and cost report it as reused.
+                self.manifest, self.reused = previous, True
+                return Outcome(records=self.finish_received(previous), reused=True)
             if previous.status is ManifestStatus.SUBMITTED and previous.remote_tasks:
                 task = previous.remote_tasks[-1]
                 log.info("Re-attaching to AIHubMix task %s recorded in %s", task.task_id, self.manifest_uri)
@@ -312,7 +477,9 @@ class GenerationRun(ImageCollector):
         started = time.monotonic()
         try:
             result = self.hook.predict(self.spec, params, extra_input=self.extra_input)
-        except AIHubMixPossiblyBilledError as err:
+        except (AIHubMixPossiblyBilledError, AIHubMixResponseError) as err:
+            # A lost answer, or a 2xx answer nothing can read (malformed JSON, unknown shape):
+            # the gateway may have accepted and billed it, so a retry must not buy it again.
             manifest.record_attempt(ManifestStatus.AMBIGUOUS, request_id=err.request_id, error=str(err))
             self.save_manifest(manifest)
             raise
@@ -375,30 +542,20 @@ def wait_for_task(
     schedule: PollSchedule,
     timeout: float,
 ) -> TaskEvent:
-    """Poll in the worker (non-deferrable mode) with the same status logic as the trigger."""
-    deadline = time.time() + timeout  # wall-clock, like the trigger's end_time
-    polls = 0
+    """Poll in the worker (non-deferrable mode) with the trigger's decisions (:class:`TaskWait`)."""
+    from airflow_provider_aihubmix.polling import TaskWait
+
+    # Wall-clock, like the trigger's end_time.
+    wait = TaskWait(task_id, end_time=time.time() + timeout, schedule=schedule, model=model, log=log)
     while True:
-        state = hook.get_task(task_id)
-        polls += 1
-        if state.status.is_terminal:
-            return TaskEvent.from_state(state, model=model, polls=polls)
-        log.info(
-            "AIHubMix task %s: %s%s",
-            task_id,
-            state.raw_status,
-            f" ({state.progress:.0%})" if state.progress is not None else "",
-        )
-        if time.time() >= deadline:
-            return TaskEvent(
-                status=EventStatus.TIMEOUT,
-                remote_task_id=task_id,
-                task_status=state.raw_status,
-                message=f"not finished after {timeout:.0f} s",
-                model=model,
-                polls=polls,
-            )
-        time.sleep(min(schedule.interval(polls - 1), max(0.0, deadline - time.time()) + 0.01))
+        try:
+            event = wait.on_state(hook.get_task(task_id))
+        except AIHubMixError as err:
+            event = wait.on_error(err)
+        event = event or wait.check_deadline()
+        if event is not None:
+            return event
+        time.sleep(wait.next_delay())
 
 
 def flatten_records(groups: Sequence[Sequence[dict[str, Any]]]) -> list[dict[str, Any]]:

@@ -96,7 +96,16 @@ _MODERATION_MARKERS = (
 _AUTH_MARKERS = ("invalid_api_key", "invalid api key", "unauthorized", "authentication", "invalid token")
 _QUOTA_MARKERS = ("quota", "insufficient", "balance", "not allowed", "permission", "forbidden")
 _RATE_MARKERS = ("rate_limit", "rate limit", "too many requests", "too_many_requests")
-_UPSTREAM_MARKERS = ("upstream", "server_error", "no available channel", "channel", "timeout", "overloaded")
+_UPSTREAM_MARKERS = (
+    "upstream",
+    "server_error",
+    "no available channel",
+    "channel",
+    "timeout",
+    "overloaded",
+    "bad_gateway",
+    "service_unavailable",
+)
 
 Sleep = Callable[[float], Any]
 
@@ -742,6 +751,10 @@ def download_error_for_status(response: httpx.Response, url: str, attempts: int)
 
 class DownloadTruncatedError(AIHubMixDownloadError):
     """The body ended short of its Content-Length: a whole-download retry may succeed."""
+
+    def __init__(self, message: str, *, retryable: bool = True, **kwargs: Any) -> None:
+        # Retryable by default: the engine re-downloads only errors that say so.
+        super().__init__(message, retryable=retryable, **kwargs)
 
 
 @dataclass

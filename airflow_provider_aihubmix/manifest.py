@@ -2,7 +2,9 @@
 
 It is what makes retries safe: the request fingerprint says whether a stored result
 answers the same request, the status says how far the last attempt got, and the
-recorded remote task ids let a retry re-attach to work already paid for.
+recorded remote task ids let a retry re-attach to work already paid for. Once the API
+has answered, the images it promised are recorded (``received``) before any is stored, so
+a retry finishes from the stored objects or downloads again instead of buying again.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ _DATA_URI = re.compile(r"^data:(?P<type>[^;,]*)(?:;[^,]*)?,(?P<payload>.*)$", re
 class ManifestStatus(str, Enum):
     SUBMITTING = "submitting"  # the billable call is about to go out or is in flight
     SUBMITTED = "submitted"  # an async task was accepted; its id is recorded
+    RECEIVED = "received"  # the API answered with images; storing them (``received`` lists them)
     COMPLETE = "complete"  # every image stored and verified
     FAILED = "failed"  # the API refused the request: nothing was billed
     AMBIGUOUS = "ambiguous"  # the request may have been billed but its answer was lost
@@ -32,6 +35,22 @@ class RemoteTask(BaseModel):
     task_id: str
     polling_url: str | None = None
     submitted_at: str
+
+
+class ReceivedImage(BaseModel):
+    """One image the API answered with, recorded before storing so a retry can finish without buying.
+
+    Inline (base64) images cannot be fetched again: their key and hash are recorded so a
+    retry recognises the stored object. URL images can: the URL is kept until the task
+    completes (it is a signed vendor URL, so it is dropped from the complete manifest).
+    """
+
+    index: int
+    key: str | None = None
+    sha256: str | None = None
+    url: str | None = None
+    seed: int | None = None
+    revised_prompt: str | None = None
 
 
 class Attempt(BaseModel):
@@ -56,6 +75,7 @@ class Manifest(BaseModel):
     try_number: int
     records: list[dict[str, Any]] = Field(default_factory=list)
     remote_tasks: list[RemoteTask] = Field(default_factory=list)
+    received: list[ReceivedImage] = Field(default_factory=list)
     usage: dict[str, Any] | None = None
     estimated_cost_usd: float | None = None
     # Per-image estimate and its basis (cost.CostBreakdown.as_dict); XCom records stay as DESIGN.md fixes.

@@ -7,7 +7,9 @@ worker can read, so those are read here and sent inline.
 
 from __future__ import annotations
 
+import ast
 import base64
+import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -17,14 +19,41 @@ from airflow_provider_aihubmix.exceptions import AIHubMixValidationError
 DEFAULT_MAX_REFERENCE_BYTES = 20 * 1024 * 1024
 
 
+def parse_rendered(text: str) -> Any:
+    """A list or XCom record that a template rendered to text (JSON or Python repr), parsed back.
+
+    ``image="{{ ti.xcom_pull('generate') }}"`` renders the upstream records as their repr;
+    anything that does not parse stays one location string.
+    """
+    stripped = text.strip()
+    if not stripped.startswith(("[", "{")):
+        return text
+    for parse in (json.loads, ast.literal_eval):
+        try:
+            return parse(stripped)
+        except Exception:  # bad syntax, deep nesting: try the next reading
+            continue
+    return text
+
+
 def reference_strings(image: Any) -> list[str]:
-    """Flatten ``image`` (a string, an XCom record, or a list of either) to location strings."""
+    """Flatten ``image`` (a string, an XCom record, or lists of either) to location strings.
+
+    Lists may nest one level per upstream mapping (``xcom_pull`` of a mapped task gives a
+    list of record lists).
+    """
+    if isinstance(image, str):
+        image = parse_rendered(image)
     if image is None or image == "" or image == []:
         return []
     items = image if isinstance(image, Sequence) and not isinstance(image, (str, bytes)) else [image]
     refs: list[str] = []
     for item in items:
-        if isinstance(item, Mapping):
+        if isinstance(item, str):
+            item = parse_rendered(item)
+        if isinstance(item, Sequence) and not isinstance(item, (str, bytes)):
+            refs.extend(reference_strings(list(item)))
+        elif isinstance(item, Mapping):
             uri = item.get("uri")
             if not isinstance(uri, str) or not uri:
                 raise AIHubMixValidationError(

@@ -24,7 +24,7 @@ BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(BENCH_DIR)
 API_KEY = "sk-bench-key"
 _READY = re.compile(r"listening on (http://\S+) \(storage (http://\S+)\)")
-RESULT_PREFIX = "BENCH-RESULT "
+RESULT_ENV = "BENCH_RESULT_FILE"
 
 
 @dataclass(frozen=True)
@@ -74,28 +74,52 @@ def aihubmix_conn_json(base_url: str) -> str:
     )
 
 
-def run_child(script: str, args: Sequence[str], *, env: dict[str, str] | None = None, timeout: float = 900) -> Any:
-    """Run ``python <script> <args>`` and return the JSON it printed after :data:`RESULT_PREFIX`."""
-    proc = subprocess.run(
-        [sys.executable, os.path.join(BENCH_DIR, script), *args],
-        capture_output=True,
-        text=True,
-        env={**os.environ, **(env or {})},
-        cwd=ROOT,
-        timeout=timeout,
-        check=False,
-    )
-    for line in reversed(proc.stdout.splitlines()):
-        if line.startswith(RESULT_PREFIX):
-            return json.loads(line[len(RESULT_PREFIX) :])
-    raise RuntimeError(
-        f"child {script} {' '.join(args)} failed (exit {proc.returncode}):\n{proc.stderr[-4000:]}"
-    )
+def run_child(
+    script: str,
+    args: Sequence[str],
+    *,
+    env: dict[str, str] | None = None,
+    timeout: float = 900,
+    keep_output: bool = False,
+) -> Any:
+    """Run ``python <script> <args>`` in a fresh process and return the JSON it :func:`emit`-ted.
+
+    The child's own output (log lines included: they are formatted and written as in Airflow)
+    goes to /dev/null unless ``keep_output``, so a chatty child costs the parent nothing.
+    """
+    import tempfile
+
+    with (
+        tempfile.NamedTemporaryFile("r", suffix=".json", prefix="bench-") as result,
+        tempfile.TemporaryFile("w+", prefix="bench-err-") as errors,
+    ):
+        proc = subprocess.run(
+            [sys.executable, os.path.join(BENCH_DIR, script), *args],
+            stdout=None if keep_output else subprocess.DEVNULL,
+            stderr=None if keep_output else errors,
+            text=True,
+            env={**os.environ, **(env or {}), RESULT_ENV: result.name},
+            cwd=ROOT,
+            timeout=timeout,
+            check=False,
+        )
+        text = result.read()
+        if proc.returncode != 0 or not text:
+            errors.seek(0)
+            raise RuntimeError(
+                f"child {script} {' '.join(args)} failed (exit {proc.returncode}):\n{errors.read()[-4000:]}"
+            )
+    return json.loads(text)
 
 
 def emit(result: Any) -> None:
-    """What a child prints for its parent (one line, last)."""
-    print(RESULT_PREFIX + json.dumps(result), flush=True)
+    """Hand a child's result to its parent (:func:`run_child`), or print it when run by hand."""
+    path = os.environ.get(RESULT_ENV)
+    if path:
+        with open(path, "w") as out:
+            json.dump(result, out)
+    else:
+        print(json.dumps(result, indent=1))
 
 
 def median(values: Sequence[float]) -> float:

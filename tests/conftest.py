@@ -15,4 +15,5 @@ pytest_plugins = [
     "tests.fixtures.sandbox",
     "tests.fixtures.s3",
     "tests.fixtures.airflow",
+    "tests.fixtures.airflow_db",
 ]

@@ -70,6 +70,7 @@ class AIHubMixGenerateImageOperator(AIHubMixLineageMixin, BaseOperator):
     :param max_cost_usd: refuse before submitting when the estimate exceeds this.
     :param allow_unknown_cost: with ``max_cost_usd``, submit models that have no known price.
     :param lineage_include_prompt: put the prompt text itself in the lineage facet.
+    :param max_image_bytes: refuse (and never store) a downloaded image larger than this.
     """
 
     family: ClassVar[Family | None] = None
@@ -114,6 +115,7 @@ class AIHubMixGenerateImageOperator(AIHubMixLineageMixin, BaseOperator):
         max_cost_usd: float | None = None,
         allow_unknown_cost: bool = False,
         lineage_include_prompt: bool = False,
+        max_image_bytes: int | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -143,6 +145,13 @@ class AIHubMixGenerateImageOperator(AIHubMixLineageMixin, BaseOperator):
         self.max_cost_usd = max_cost_usd
         self.allow_unknown_cost = allow_unknown_cost
         self.lineage_include_prompt = lineage_include_prompt
+        self.max_image_bytes = max_image_bytes
+        if max_image_bytes is not None and (
+            isinstance(max_image_bytes, bool) or not isinstance(max_image_bytes, int) or max_image_bytes <= 0
+        ):
+            raise AIHubMixValidationError(
+                f"Parameter 'max_image_bytes' must be a positive integer, got {max_image_bytes!r}"
+            )
         if poll_interval <= 0:
             raise AIHubMixValidationError(
                 f"Parameter 'poll_interval' must be > 0 seconds, got {poll_interval}"
@@ -183,6 +192,11 @@ class AIHubMixGenerateImageOperator(AIHubMixLineageMixin, BaseOperator):
         from airflow_provider_aihubmix.schemas import validate_params
 
         params = {k: v for k, v in self.request_params().items() if _is_literal(v) and k != "image"}
+        if self.image is not None and _is_literal(self.image):
+            from airflow_provider_aihubmix.references import reference_strings
+
+            # Checked as the locations they name (count, scheme); read only at run time.
+            params["image"] = reference_strings(self.image) or None
         extra = self.extra_input if _is_literal(self.extra_input) else None
         validate_params(spec, params, extra, skip_templated=True)
 
@@ -220,6 +234,7 @@ class AIHubMixGenerateImageOperator(AIHubMixLineageMixin, BaseOperator):
             extra_input=self.extra_input,
             identity=TaskIdentity.from_context(context),
             aws_conn_id=self.output_conn_id,
+            **({"max_image_bytes": self.max_image_bytes} if self.max_image_bytes else {}),
         )
         self._lineage_run = run
         return run

@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseSensorOperator, PokeReturnValue, conf
 
-from airflow_provider_aihubmix.events import TaskEvent, validate_event
+from airflow_provider_aihubmix.events import EventStatus, TaskEvent, validate_event
+from airflow_provider_aihubmix.exceptions import AIHubMixValidationError
 from airflow_provider_aihubmix.hooks.aihubmix import AIHubMixHook
 from airflow_provider_aihubmix.lineage import AIHubMixLineageMixin
 from airflow_provider_aihubmix.links import XCOM_LINK_KEY, AIHubMixImageLink
@@ -74,39 +75,71 @@ class AIHubMixTaskSensor(AIHubMixLineageMixin, BaseSensorOperator):
         return AIHubMixHook(aihubmix_conn_id=self.aihubmix_conn_id)
 
     def execute(self, context: Context) -> Any:
+        if not str(self.aihubmix_task_id or "").strip():
+            raise AIHubMixValidationError(
+                "Parameter 'aihubmix_task_id' rendered empty: pass the remote_task_id of a submitted task"
+            )
         if not self.deferrable:
             return super().execute(context)
         from airflow_provider_aihubmix.triggers.aihubmix import AIHubMixTaskTrigger
 
+        timeout = float(self.timeout)
+        self.log.info(
+            "Deferring: AIHubMix task %s is awaited in the triggerer (timeout %.0f s)",
+            self.aihubmix_task_id,
+            timeout,
+        )
         self.defer(
             trigger=AIHubMixTaskTrigger(
                 remote_task_id=self.aihubmix_task_id,
                 aihubmix_conn_id=self.aihubmix_conn_id,
                 poll_interval=self.poll_interval,
-                end_time=time.time() + float(self.timeout),
+                end_time=time.time() + timeout,
                 model=self.model,
             ),
             method_name="execute_complete",
-            timeout=timedelta(seconds=float(self.timeout)) + DEFER_TIMEOUT_MARGIN,
+            # A backstop only: the trigger's own timeout event arrives first and says more.
+            timeout=timedelta(seconds=timeout) + DEFER_TIMEOUT_MARGIN,
         )
 
     def poke(self, context: Context) -> bool | PokeReturnValue:
-        state = self.hook.get_task(self.aihubmix_task_id)
+        from airflow_provider_aihubmix.polling import TRANSIENT_ERRORS, progress_text
+
+        try:
+            state = self.hook.get_task(self.aihubmix_task_id)
+        except TRANSIENT_ERRORS as err:
+            # The sensor's timeout bounds how long a sick API is tolerated.
+            self.log.warning("Polling AIHubMix task %s failed; poking again: %s", self.aihubmix_task_id, err)
+            return False
         if not state.status.is_terminal:
             self.log.info(
                 "AIHubMix task %s: %s%s",
                 self.aihubmix_task_id,
                 state.raw_status,
-                f", progress {state.progress}" if state.progress is not None else "",
+                progress_text(state.progress),
             )
             return False
+        self.log.info("AIHubMix task %s ended: %s", self.aihubmix_task_id, state.raw_status)
         event = TaskEvent.from_state(state, model=self.model, polls=1)
         return PokeReturnValue(is_done=True, xcom_value=self.collect(context, event))
 
     def execute_complete(self, context: Context, event: dict[str, Any]) -> list[dict[str, Any]]:
-        return self.collect(context, validate_event(event))
+        """Collect what the trigger found: the task id and the model come from the event itself."""
+        from airflow.sdk.exceptions import AirflowSensorTimeout
 
-    def collector(self, context: Context) -> ImageCollector:
+        task_event = validate_event(event)
+        self.log.info(
+            "AIHubMix task %s finished in the triggerer: %s after %d poll(s)",
+            task_event.remote_task_id,
+            task_event.task_status or task_event.status.value,
+            task_event.polls,
+        )
+        if task_event.status is EventStatus.TIMEOUT:
+            # A sensor that runs out of time fails without retries (or skips with soft_fail).
+            raise AirflowSensorTimeout(task_event.message or f"AIHubMix task {task_event.remote_task_id}")
+        return self.collect(context, task_event)
+
+    def collector(self, context: Context, model: str | None = None) -> ImageCollector:
         from airflow_provider_aihubmix.generation import ImageCollector, TaskIdentity
         from airflow_provider_aihubmix.storage import default_local_output_uri, open_store
 
@@ -115,13 +148,13 @@ class AIHubMixTaskSensor(AIHubMixLineageMixin, BaseSensorOperator):
         return ImageCollector(
             hook=self.hook,
             store=open_store(uri, aws_conn_id=self.output_conn_id),
-            model=self.model or "unknown",
+            model=model or self.model or "unknown",
             identity=TaskIdentity.from_context(context),
         )
 
     def collect(self, context: Context, event: TaskEvent) -> list[dict[str, Any]]:
-        collector = self.collector(context)
-        records = collector.collect(self.task_manifest(collector), event)
+        collector = self.collector(context, event.model)
+        records = collector.collect(self.task_manifest(collector, event.remote_task_id), event)
         if records:
             context["ti"].xcom_push(key=XCOM_LINK_KEY, value=collector.store.link_for(records[0]["uri"]))
         self._lineage_run = collector
@@ -129,7 +162,7 @@ class AIHubMixTaskSensor(AIHubMixLineageMixin, BaseSensorOperator):
         self.log_generation_totals()
         return records
 
-    def task_manifest(self, collector: ImageCollector) -> Manifest:
+    def task_manifest(self, collector: ImageCollector, remote_task_id: str) -> Manifest:
         """The manifest of a collection: fingerprinted by the remote task id, not a request."""
         from airflow_provider_aihubmix.manifest import (
             Manifest,
@@ -142,14 +175,14 @@ class AIHubMixTaskSensor(AIHubMixLineageMixin, BaseSensorOperator):
         identity = collector.identity
         return Manifest(
             status=ManifestStatus.SUBMITTED,
-            fingerprint=fingerprint(collector.model, {"remote_task_id": self.aihubmix_task_id}),
+            fingerprint=fingerprint(collector.model, {"remote_task_id": remote_task_id}),
             model=collector.model,
             family="unknown",
-            input={"remote_task_id": self.aihubmix_task_id},
+            input={"remote_task_id": remote_task_id},
             dag_id=identity.dag_id,
             run_id=identity.run_id,
             task_id=identity.task_id,
             map_index=identity.map_index,
             try_number=identity.try_number,
-            remote_tasks=[RemoteTask(task_id=self.aihubmix_task_id, submitted_at=utcnow())],
+            remote_tasks=[RemoteTask(task_id=remote_task_id, submitted_at=utcnow())],
         )

@@ -3,36 +3,20 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import AsyncIterator
-from datetime import datetime, timezone
 from typing import Any
 
-import httpx
 from airflow.exceptions import AirflowNotFoundException
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_provider_aihubmix.events import EventStatus, TaskEvent
-from airflow_provider_aihubmix.exceptions import (
-    AIHubMixError,
-    AIHubMixRateLimitError,
-    AIHubMixResponseError,
-    AIHubMixUpstreamError,
-)
 from airflow_provider_aihubmix.hooks.aihubmix import AIHubMixHook
 from airflow_provider_aihubmix.polling import (
     DEFAULT_MAX_TRANSIENT_FAILURES,
     DEFAULT_POLL_INTERVAL,
     PollSchedule,
-    progress_text,
-)
-
-# Failures worth another poll: the task itself is unaffected by a hiccup on the way to it.
-TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
-    AIHubMixRateLimitError,
-    AIHubMixUpstreamError,
-    AIHubMixResponseError,
-    httpx.TransportError,
+    TaskWait,
+    utc_text,
 )
 
 
@@ -104,102 +88,38 @@ class AIHubMixTaskTrigger(BaseTrigger):
         # No settings, no api_key: constructing it performs no lookup and no (sync) secret masking.
         return AIHubMixHook(aihubmix_conn_id=self.aihubmix_conn_id, max_retries=0)
 
-    def _event(
-        self, status: EventStatus, message: str, *, task_status: str | None, polls: int
-    ) -> TriggerEvent:
-        event = TaskEvent(
-            status=status,
-            remote_task_id=self.remote_task_id,
-            task_status=task_status,
-            message=message,
-            model=self.model,
-            polls=polls,
-        )
-        return TriggerEvent(event.model_dump(mode="json"))
-
-    @property
-    def deadline_text(self) -> str:
-        return datetime.fromtimestamp(self.end_time, tz=timezone.utc).isoformat(timespec="seconds")
-
     async def run(self) -> AsyncIterator[TriggerEvent]:
         hook = self.hook()
+        wait = TaskWait(
+            self.remote_task_id,
+            end_time=self.end_time,
+            schedule=self.schedule,
+            model=self.model,
+            max_transient_failures=self.max_transient_failures,
+            log=self.log,
+        )
         self.log.info(
             "Waiting for AIHubMix task %s (model %s) until %s; first poll interval %.1f s",
             self.remote_task_id,
             self.model or "unknown",
-            self.deadline_text,
+            utc_text(self.end_time),
             self.poll_interval,
         )
-        polls = 0
-        failures = 0
-        last_status: str | None = None
         while True:
+            event: TaskEvent | None
             try:
                 state = await hook.aget_task(self.remote_task_id)
             except AirflowNotFoundException as err:
-                yield self._event(EventStatus.FAILED, str(err), task_status=last_status, polls=polls)
-                return
-            except TRANSIENT_ERRORS as err:
-                failures += 1
-                if failures > self.max_transient_failures:
-                    self.log.error("Giving up on AIHubMix task %s: %s", self.remote_task_id, err)
-                    yield self._event(
-                        EventStatus.FAILED,
-                        f"{failures} consecutive polls of AIHubMix task {self.remote_task_id} failed; "
-                        f"last error: {err}",
-                        task_status=last_status,
-                        polls=polls,
-                    )
-                    return
-                self.log.warning(
-                    "Polling AIHubMix task %s failed (%d/%d tolerated in a row): %s",
-                    self.remote_task_id,
-                    failures,
-                    self.max_transient_failures,
-                    err,
-                )
-            except AIHubMixError as err:
-                # Authentication or quota: no number of polls will fix it.
-                self.log.error("Polling AIHubMix task %s failed for good: %s", self.remote_task_id, err)
-                yield self._event(EventStatus.FAILED, str(err), task_status=last_status, polls=polls)
-                return
+                event = wait.event(EventStatus.FAILED, str(err))
+            except Exception as err:
+                event = wait.on_error(err)  # re-raises what is neither transient nor an API refusal
             else:
-                failures = 0
-                polls += 1
-                last_status = state.raw_status
-                if state.status.is_terminal:
-                    self.log.info(
-                        "AIHubMix task %s ended after %d poll(s): %s",
-                        self.remote_task_id,
-                        polls,
-                        state.raw_status,
-                    )
-                    event = TaskEvent.from_state(state, model=self.model, polls=polls)
-                    yield TriggerEvent(event.model_dump(mode="json"))
-                    return
-                self.log.info(
-                    "AIHubMix task %s: %s%s (poll %d)",
-                    self.remote_task_id,
-                    state.raw_status,
-                    progress_text(state.progress),
-                    polls,
-                )
-            remaining = self.end_time - time.time()
-            if remaining <= 0:
-                self.log.warning(
-                    "AIHubMix task %s was not finished at its deadline %s",
-                    self.remote_task_id,
-                    self.deadline_text,
-                )
-                yield self._event(
-                    EventStatus.TIMEOUT,
-                    f"AIHubMix task {self.remote_task_id} was not finished at its deadline "
-                    f"{self.deadline_text} (last status {last_status!r})",
-                    task_status=last_status,
-                    polls=polls,
-                )
+                event = wait.on_state(state)
+            event = event or wait.check_deadline()
+            if event is not None:
+                yield TriggerEvent(event.model_dump(mode="json"))
                 return
-            await asyncio.sleep(min(self.schedule.interval(polls + failures - 1), remaining))
+            await asyncio.sleep(wait.next_delay())
 
     async def on_kill(self) -> None:
         """AIHubMix has no cancel endpoint: the remote task runs on and a retry re-attaches to it."""
