@@ -7,7 +7,9 @@ The sync and async twins run the same decisions from :mod:`airflow_provider_aihu
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
+import ssl
 import time
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
@@ -130,10 +132,24 @@ _SHARED: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple[str | N
 )
 
 
+@functools.lru_cache(maxsize=1)
+def default_ssl_context() -> ssl.SSLContext:
+    """httpx's default verifying context, built once per process (building it reads the CA bundle)."""
+    return httpx.create_ssl_context()
+
+
+async def _aload_ssl_context() -> None:
+    # Loading the CA bundle blocks for ~0.1 s: never on the event loop all triggers share.
+    if default_ssl_context.cache_info().currsize == 0:
+        await asyncio.to_thread(default_ssl_context)
+
+
 def _new_async_client(settings: AIHubMixSettings, purpose: str, resolver: Resolver) -> httpx.AsyncClient:
+    verify = default_ssl_context()
     if purpose == "api":
-        return httpx.AsyncClient(**api_client_kwargs(settings))
+        return httpx.AsyncClient(verify=verify, **api_client_kwargs(settings))
     return httpx.AsyncClient(
+        verify=verify,
         event_hooks={"request": [_async_download_guard(settings, resolver)]},
         **download_client_kwargs(settings),
     )
@@ -168,6 +184,7 @@ async def shared_async_client(
     """
     if settings is None:
         settings = await AIHubMixHook.aload_settings(conn_id)
+    await _aload_ssl_context()
     return _shared_client_for(settings, "api")
 
 
@@ -313,6 +330,8 @@ class AIHubMixHook(BaseHook):
     async def aget_settings(self) -> AIHubMixSettings:
         if self._settings is None:
             self._settings = await self.aload_settings(self.aihubmix_conn_id, **self._overrides)
+        # Every async client is made after this: its TLS context must not be built on the loop.
+        await _aload_ssl_context()
         return self._settings
 
     @property

@@ -159,6 +159,10 @@ class AIHubMixGenerateImageOperator(AIHubMixLineageMixin, BaseOperator):
         if timeout <= 0:
             raise AIHubMixValidationError(f"Parameter 'timeout' must be > 0 seconds, got {timeout}")
         self._validate_literals()
+        if output_uri and _is_literal(output_uri):
+            from airflow_provider_aihubmix.storage import parse_output_uri
+
+            parse_output_uri(output_uri)  # a typo'd destination fails when the DAG is parsed
 
     # -- validation -------------------------------------------------------------------------
     def request_params(self) -> dict[str, Any]:

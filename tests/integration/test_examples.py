@@ -103,9 +103,14 @@ def test_edit_chain_example_on_s3_passes_only_xcom(
     (generated,) = xcom["generate"][-1]
     (edited,) = xcom["edit"][-1]
     source = check_record(
-        generated, model=resolve_model("imagen-4.0-fast-generate-001").path, map_index=-1, s3_client=s3_bucket.client
+        generated,
+        model=resolve_model("imagen-4.0-fast-generate-001").path,
+        map_index=-1,
+        s3_client=s3_bucket.client,
     )
-    check_record(edited, model=resolve_model("qwen-image-edit").path, map_index=-1, s3_client=s3_bucket.client)
+    check_record(
+        edited, model=resolve_model("qwen-image-edit").path, map_index=-1, s3_client=s3_bucket.client
+    )
     assert generated["uri"].startswith(f"s3://{s3_bucket.name}/") and edited["uri"] != generated["uri"]
     # The edit request carried the generated image, read from S3 by the worker and sent inline.
     edit_request = next(r["json"] for r in api_posts(sandbox) if "qwen-image-edit" in r["path"])

@@ -126,7 +126,7 @@ def test_mapped_tasks_do_not_collide(
     dag_test: DagTest, sandbox: SandboxServer, sandbox_conn: str, s3_bucket: S3Bucket
 ) -> None:
     prompts = ["a lighthouse at dawn", "a lighthouse at noon", "a lighthouse at dusk"]
-    kwargs = [
+    kwargs: list[dict[str, Any]] = [
         {"prompt": "a fox", "model": "imagen-4.0-fast-generate-001"},
         {"prompt": "a fox", "model": "imagen-4.0-generate-001", "n": 2},
     ]
@@ -134,7 +134,9 @@ def test_mapped_tasks_do_not_collide(
         AIHubMixSeedreamOperator.partial(
             task_id="expand", size="2K", output_uri=s3_bucket.uri, output_conn_id="aws_default"
         ).expand(prompt=prompts)
-        AIHubMixImagenOperator.partial(task_id="expand_kwargs", output_uri=s3_bucket.uri).expand_kwargs(kwargs)
+        AIHubMixImagenOperator.partial(task_id="expand_kwargs", output_uri=s3_bucket.uri).expand_kwargs(
+            kwargs
+        )
 
     run = dag_test(dag)
 
@@ -183,7 +185,9 @@ def test_bad_rendered_input_fails_before_any_request(
         AIHubMixImagenOperator(
             task_id="bad_size", prompt="a kite", size="{{ params.size }}", output_uri=tmp_path.as_uri()
         )
-        AIHubMixImagenOperator(task_id="bad_n", prompt="a kite", n="{{ params.n }}", output_uri=tmp_path.as_uri())
+        AIHubMixImagenOperator(
+            task_id="bad_n", prompt="a kite", n="{{ params.n }}", output_uri=tmp_path.as_uri()
+        )
         AIHubMixImagenOperator(
             task_id="bad_output", prompt="a kite", output_uri="{{ 'ftp://' ~ params.size }}/x"
         )
@@ -193,9 +197,13 @@ def test_bad_rendered_input_fails_before_any_request(
     assert task_states(run) == {f"{t}[-1]": "failed" for t in ("bad_size", "bad_n", "bad_output")}
     assert sandbox.client.requests(host="api") == []
     # Each failed on its own bad value, named in the error.
-    assert isinstance(errors["bad_size"], AIHubMixValidationError) and "'size' = 'banana'" in str(errors["bad_size"])
+    assert isinstance(errors["bad_size"], AIHubMixValidationError) and "'size' = 'banana'" in str(
+        errors["bad_size"]
+    )
     assert isinstance(errors["bad_n"], AIHubMixValidationError) and "'n'" in str(errors["bad_n"])
-    assert isinstance(errors["bad_output"], InvalidOutputURIError) and "ftp://banana/x" in str(errors["bad_output"])
+    assert isinstance(errors["bad_output"], InvalidOutputURIError) and "ftp://banana/x" in str(
+        errors["bad_output"]
+    )
     assert not any(tmp_path.rglob("*.json"))
 
 
@@ -205,4 +213,3 @@ def test_xcom_scan_catches_forbidden_values() -> None:
         check_no_secrets(json.dumps({"uri": "https://x/img.png?Expires=1&Signature=abc"}))
     with pytest.raises(AssertionError):
         check_no_secrets(json.dumps({"note": "Bearer sk-sandbox-test-key"}))
-

@@ -40,10 +40,17 @@ def two_tasks(dag_id: str, output_uri: str, errors: dict[str, list[BaseException
     args = {**RETRY_ONCE, "on_retry_callback": remember, "on_failure_callback": remember}
     with DAG(dag_id, schedule=None, start_date=START, default_args=args) as dag:
         AIHubMixOpenAIImageOperator(
-            task_id="inline", model="gpt-image-1-mini", quality="low", prompt="a tin robot", output_uri=output_uri
+            task_id="inline",
+            model="gpt-image-1-mini",
+            quality="low",
+            prompt="a tin robot",
+            output_uri=output_uri,
         )
         AIHubMixImagenOperator(
-            task_id="by_url", model="imagen-4.0-fast-generate-001", prompt="a tin robot", output_uri=output_uri
+            task_id="by_url",
+            model="imagen-4.0-fast-generate-001",
+            prompt="a tin robot",
+            output_uri=output_uri,
         )
     return dag
 

@@ -74,7 +74,9 @@ def test_reference_images_from_paths_data_uris_lists_and_rendered_xcom(
             prompt="edit: rendered xcom",
             image="{{ ti.xcom_pull(task_ids='from_path') }}",
         )
-        AIHubMixQwenImageOperator(task_id="over_limit", prompt="edit: too many", image="{{ [params.ref] * 4 }}")
+        AIHubMixQwenImageOperator(
+            task_id="over_limit", prompt="edit: too many", image="{{ [params.ref] * 4 }}"
+        )
         from_path >> rendered
 
     run = dag_test(dag)

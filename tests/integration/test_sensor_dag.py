@@ -48,7 +48,7 @@ def _sensor_dag(output_uri: str) -> Any:
         for mode in MODES:
             # dag.test() runs one task at a time: the rescheduled sensor's task takes longer than
             # the other two sensors' waits together, so its first pokes find it unfinished.
-            delay = 12 if mode == "reschedule" else 3
+            delay = 7 if mode == "reschedule" else 2
             submit = AIHubMixFluxOperator(
                 task_id=f"submit_{mode}",
                 model="flux-2-flex",
@@ -137,7 +137,7 @@ def _child_main(result_path: str) -> None:
 @pytest.fixture
 def dag_test_result(sandbox_conn: str, sandbox: SandboxServer, tmp_path: Path) -> dict[str, Any]:
     # Long enough for several pokes and a reschedule, short enough to keep the test quick.
-    sandbox.client.configure(task_delay_s=3.0)
+    sandbox.client.configure(task_delay_s=2.0)
     home = tmp_path / "airflow-home"
     home.mkdir()
     result_file = tmp_path / "result.json"

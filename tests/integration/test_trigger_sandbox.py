@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import ssl
 import threading
 import time
 import uuid
@@ -19,7 +20,7 @@ import pytest
 from airflow.sdk.module_loading import import_string
 
 from airflow_provider_aihubmix.events import EventStatus, TaskEvent
-from airflow_provider_aihubmix.hooks.aihubmix import AIHubMixHook, aclose_shared_clients
+from airflow_provider_aihubmix.hooks.aihubmix import AIHubMixHook, aclose_shared_clients, default_ssl_context
 from airflow_provider_aihubmix.sandbox import SandboxServer
 from airflow_provider_aihubmix.triggers.aihubmix import AIHubMixTaskTrigger
 
@@ -252,6 +253,14 @@ def forbid_sync_io(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
     monkeypatch.setattr(airflow.sdk.log, "mask_secret", spy("mask_secret", airflow.sdk.log.mask_secret))
     monkeypatch.setattr(httpx.Client, "send", spy("httpx.Client.send", httpx.Client.send))
     monkeypatch.setattr(time, "sleep", spy("time.sleep", time.sleep))
+    # Building a TLS context reads the CA bundle from disk: start without one so the trigger
+    # has to build it, and check that it does so off the loop.
+    monkeypatch.setattr(
+        ssl.SSLContext,
+        "load_verify_locations",
+        spy("SSLContext.load_verify_locations", ssl.SSLContext.load_verify_locations),
+    )
+    default_ssl_context.cache_clear()
     yield calls
 
 
@@ -263,8 +272,9 @@ async def test_run_makes_no_blocking_call(
     event = await run_to_end(trigger_for(task_id))
     assert event.status is EventStatus.SUCCESS
     # No sync connection lookup, no sync secret masking (a call into the supervisor), no sync
-    # HTTP, no sleeping thread: everything the trigger did on the loop was awaited.
+    # HTTP, no CA bundle read, no sleeping thread: everything the trigger did on the loop was awaited.
     assert forbid_sync_io == []
+    assert default_ssl_context.cache_info().currsize == 1  # it was built, in a worker thread
 
 
 async def test_triggers_share_one_pooled_client_per_connection(
