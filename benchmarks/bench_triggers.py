@@ -98,8 +98,13 @@ def _count_http() -> None:
     HttpAsyncHook.run = counted  # type: ignore[method-assign]
 
 
-def _factory(impl: str, task_ids: list[str], interval: float) -> Callable[[int], Awaitable[None]]:
-    """An ``async (i) -> None`` running trigger ``i`` the way the triggerer consumes it."""
+def _factory(
+    impl: str, task_ids: list[str], interval: float, fixed: bool = True
+) -> Callable[[int], Awaitable[None]]:
+    """An ``async (i) -> None`` running trigger ``i`` the way the triggerer consumes it.
+
+    ``fixed`` pins our trigger's schedule to ``interval`` (no back-off), the rate the others poll at.
+    """
     if impl == "ours":
         from airflow_provider_aihubmix.polling import PollSchedule
         from airflow_provider_aihubmix.triggers.aihubmix import AIHubMixTaskTrigger
@@ -110,8 +115,9 @@ def _factory(impl: str, task_ids: list[str], interval: float) -> Callable[[int],
             trigger = AIHubMixTaskTrigger(
                 task_ids[i % len(task_ids)], end_time=time.time() + 86400, poll_interval=interval
             )
-            # A fixed interval (no back-off): the harshest steady load, and the same rate for everyone.
-            trigger.schedule = PollSchedule(interval, max_interval=interval)
+            if fixed:
+                # No back-off: the harshest steady load, and the same rate as the other implementations.
+                trigger.schedule = PollSchedule(interval, max_interval=interval)
             async for event in trigger.run():
                 raise RuntimeError(f"trigger {i} fired: {event.payload}")
 
@@ -247,8 +253,10 @@ async def _child_mem(impl: str, task_ids: list[str], n: int, interval: float) ->
     return {"traced_bytes_per_trigger": traced / n, "rss_bytes_per_trigger": rss / n, "errors": Counter.errors}
 
 
-async def _child_lag(impl: str, task_ids: list[str], n: int, interval: float, seconds: float) -> dict[str, Any]:
-    run = _factory(impl, task_ids, interval)
+async def _child_lag(
+    impl: str, task_ids: list[str], n: int, interval: float, seconds: float, fixed: bool
+) -> dict[str, Any]:
+    run = _factory(impl, task_ids, interval, fixed)
     tick = 0.05
     lags: list[float] = []
     measuring = False
@@ -270,7 +278,6 @@ async def _child_lag(impl: str, task_ids: list[str], n: int, interval: float, se
     measuring = False
     ticking.cancel()
     alive = sum(not t.done() for t in tasks)
-    await _stop(tasks)
     return {
         "alive": alive,
         "polls_per_s": (polls1 - polls0) / (wall1 - wall0),
@@ -286,12 +293,19 @@ async def _child_lag(impl: str, task_ids: list[str], n: int, interval: float, se
 def child_main(opts: argparse.Namespace) -> None:
     _quiet_logging()
     task_ids = os.environ["BENCH_TASK_IDS"].split(",")
+    result: dict[str, Any] = {}
     if opts.child == "cpu":
         result = asyncio.run(_child_cpu(opts.impl, task_ids, opts.n, opts.interval, opts.warmup, opts.seconds))
     elif opts.child == "mem":
         result = asyncio.run(_child_mem(opts.impl, task_ids, opts.n, opts.interval))
     else:
-        result = asyncio.run(_child_lag(opts.impl, task_ids, opts.n, opts.interval, opts.seconds))
+
+        async def lag_then_exit() -> None:
+            common.emit(await _child_lag(opts.impl, task_ids, opts.n, opts.interval, opts.seconds, opts.fixed))
+            # Tearing thousands of in-flight requests down costs more than the run, which is over.
+            os._exit(0)
+
+        asyncio.run(lag_then_exit())
     common.emit(result)
 
 
@@ -344,6 +358,7 @@ def main() -> int:
     parser.add_argument("--child", choices=("cpu", "mem", "lag"))
     parser.add_argument("--impl", choices=IMPLS, default="ours")
     parser.add_argument("--warmup", type=float, default=3.0)
+    parser.add_argument("--fixed", action="store_true", help="lag run: pin the interval (no back-off)")
     opts = parser.parse_args()
     if opts.child:
         child_main(opts)

@@ -40,7 +40,11 @@ class AIHubMixTaskSensor(AIHubMixLineageMixin, BaseSensorOperator):
         connection's ``output_uri`` extra, else a folder under ``AIRFLOW_HOME``).
     :param output_conn_id: AWS connection for ``s3://`` output.
     :param poll_interval: seconds between pokes (the first poll interval when deferred).
-    :param deferrable: wait in the triggerer instead of a worker slot.
+    :param deferrable: wait in the triggerer instead of a worker slot; otherwise ``mode``
+        (``poke`` or ``reschedule``) decides, as for any sensor.
+    :param timeout: seconds to wait (default one hour). Deferred, it becomes the trigger's
+        wall-clock deadline; running out raises ``AirflowSensorTimeout`` (a skip with
+        ``soft_fail``). A failed, moderated or unknown task fails the sensor.
     """
 
     template_fields: Sequence[str] = ("aihubmix_task_id", "model", "output_uri")

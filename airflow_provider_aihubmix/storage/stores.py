@@ -46,6 +46,7 @@ def read_uri_bytes(
 
     :raises ImageTooLargeError: when the object is larger than ``max_bytes``.
     :raises NotAnImageError: when the bytes are not a known image format.
+    :raises InvalidOutputURIError: when a local path does not exist or cannot be read.
     """
     if not isinstance(uri, str) or not uri or "\x00" in uri:
         raise InvalidOutputURIError(f"reference image location must be a non-empty string, got {uri!r}")
@@ -70,7 +71,13 @@ def read_uri_bytes(
         else:
             path = os.path.abspath(os.path.expanduser(uri))
         location = path_to_file_uri(path)
-        data = _read_file(path, max_bytes)
+        try:
+            data = _read_file(path, max_bytes)
+        except OSError as exc:
+            # A missing or unreadable reference is a bad input, found before any request.
+            raise InvalidOutputURIError(
+                f"reference image {location} cannot be read: {exc.strerror or type(exc).__name__}"
+            ) from None
         context = _LOCAL_READER
     info = sniff_image(memoryview(data)[:SNIFF_HEAD_BYTES])
     record_asset("input", context, location, {"content_type": info.content_type})
