@@ -82,7 +82,8 @@ class AIHubMixTaskFailedError(AIHubMixError):
     """An async task ended in Error, Failed, moderation or Task not found."""
 
 
-class AIHubMixTaskModeratedError(AIHubMixTaskFailedError, AirflowFailException):
+# AirflowException's class-level HTTP ``status_code`` differs in type from ours; ours wins by MRO.
+class AIHubMixTaskModeratedError(AIHubMixTaskFailedError, AirflowFailException):  # type: ignore[misc]
     """An async task ended Request/Content Moderated. Airflow does not retry it: the same input
     would be judged the same way, and every resubmission is a new billed task."""
 
