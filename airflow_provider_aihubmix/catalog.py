@@ -96,13 +96,14 @@ _SPECS: tuple[ModelSpec, ...] = (
         max_n=1,
         sizes=(),
     ),
-    # Seedream: reference images + generated images <= 15; 4.5 has no 1K.
+    # Seedream: n is 1-10 like every model (the API reference); reference images + generated
+    # images <= 15 (max_images, checked in the schema); 4.5 has no 1K.
     ModelSpec(
         "doubao/doubao-seedream-4-5",
         Family.SEEDREAM,
         edit=True,
         max_reference_images=14,
-        max_n=15,
+        max_n=10,
         sizes=("2K", "4K", "auto"),
     ),
     ModelSpec(
@@ -110,7 +111,7 @@ _SPECS: tuple[ModelSpec, ...] = (
         Family.SEEDREAM,
         edit=True,
         max_reference_images=14,
-        max_n=15,
+        max_n=10,
         sizes=GENERAL_SIZES,
     ),
     # Flux: predictions are async (a task id to poll); Kontext-pro is one-step on /v1/images/generations.

@@ -374,7 +374,9 @@ class GenerationRun(ImageCollector):
         )
         self.spec = spec
         self.params = dict(params)
-        self.extra_input = dict(extra_input or {})
+        # Anything but a mapping (a template rendered to a list or a string) is left for
+        # build_input below to refuse with a validation error.
+        self.extra_input: Any = dict(extra_input) if isinstance(extra_input, Mapping) else extra_input or {}
         self.aws_conn_id = aws_conn_id
         self.references = reference_strings(self.params.get("image"))
         # Validated with the references as given: cheap, before anything is read or sent,

@@ -47,7 +47,7 @@ with DAG(
     wait = AIHubMixTaskSensor(
         task_id="flux_wait",
         aihubmix_task_id="{{ ti.xcom_pull(task_ids='flux_submit')[0]['remote_task_id'] }}",
-        model="bfl/flux-2-flex",
+        model="{{ ti.xcom_pull(task_ids='flux_submit')[0]['model'] }}",
         deferrable=True,
         poll_interval=POLL_INTERVAL,
         timeout=900,
