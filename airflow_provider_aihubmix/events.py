@@ -12,9 +12,21 @@ from airflow_provider_aihubmix.responses import TaskState
 
 
 class EventStatus(str, Enum):
+    """How the wait ended. Only ``FAILED`` says the remote task itself failed.
+
+    ``ERROR`` (polling could not reach a verdict: network, auth, missing connection) and
+    ``TIMEOUT`` leave the remote task recorded as submitted, so a retry re-attaches to it
+    instead of buying it again.
+    """
+
     SUCCESS = "success"
     FAILED = "failed"
+    ERROR = "error"
     TIMEOUT = "timeout"
+
+    @property
+    def remote_task_may_run_on(self) -> bool:
+        return self in (EventStatus.ERROR, EventStatus.TIMEOUT)
 
 
 class TaskEvent(BaseModel):

@@ -60,6 +60,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 DOWNLOAD_ATTEMPTS = 3
+EXPIRED_STATUSES = frozenset({401, 403, 404, 410})
 DEFAULT_MAX_IMAGE_BYTES = 512 * 1024 * 1024
 
 
@@ -93,6 +94,12 @@ class Outcome:
     records: list[dict[str, Any]] | None = None
     task: TaskHandle | None = None
     reused: bool = False
+
+
+# A manifest in one of these states stands for money that may already be spent.
+IN_FLIGHT = frozenset(
+    {ManifestStatus.SUBMITTING, ManifestStatus.SUBMITTED, ManifestStatus.RECEIVED, ManifestStatus.AMBIGUOUS}
+)
 
 
 class ImageCollector:
@@ -246,7 +253,7 @@ class ImageCollector:
                 )
         if item.url:
             log.info("Downloading image %d again from the URL the API answered with", item.index)
-            stored = self.download_and_store(self.image_stem(item.index), item.url, self.metadata(item.index))
+            stored = self.download_result(item.index, item.url, remote_task_id)
             return image_record(
                 stored, self.model, item.index, self.identity.map_index, described, remote_task_id
             )
@@ -300,6 +307,13 @@ class ImageCollector:
                 f"AIHubMix task {event.remote_task_id} did not finish before the deadline; it stays "
                 f"recorded in {self.manifest_uri} so a retry re-attaches to it instead of paying again"
             )
+        if event.status is EventStatus.ERROR:
+            # Polling failed, not the task: it may be running or done and paid for.
+            raise AIHubMixError(
+                f"Could not learn the outcome of AIHubMix task {event.remote_task_id}: "
+                f"{event.message or 'polling failed'}. It stays recorded in {self.manifest_uri}, so a "
+                "retry re-attaches to it instead of paying again"
+            )
         if event.status is EventStatus.FAILED:
             manifest.record_attempt(ManifestStatus.FAILED, error=event.message)
             self.save_manifest(manifest)
@@ -317,6 +331,40 @@ class ImageCollector:
         images = [GeneratedImage(url=url) for url in event.result_urls]
         return self.store_result(manifest, PredictionResult(images=images, usage=manifest.usage))
 
+    def collect_remote(self, event: TaskEvent) -> list[dict[str, Any]]:
+        """Collect a task submitted elsewhere (the sensor's case), once.
+
+        Its manifest is fingerprinted by the remote task id: a retry after the images were
+        stored returns them, or finishes a half-stored answer, instead of racing the
+        expiring result links again.
+        """
+        remote_task_id = event.remote_task_id
+        task_fingerprint = fingerprint(self.model, {"remote_task_id": remote_task_id})
+        previous = self.load_manifest()
+        if previous is not None and previous.fingerprint == task_fingerprint:
+            previous.try_number = self.identity.try_number
+            if previous.status is ManifestStatus.COMPLETE:
+                log.info("AIHubMix task %s is already collected in %s", remote_task_id, self.manifest_uri)
+                self.manifest, self.reused = previous, True
+                return previous.records
+            if previous.status is ManifestStatus.RECEIVED and previous.received:
+                self.manifest, self.reused = previous, True
+                return self.finish_received(previous)
+        manifest = Manifest(
+            status=ManifestStatus.SUBMITTED,
+            fingerprint=task_fingerprint,
+            model=self.model,
+            family="unknown",
+            input={"remote_task_id": remote_task_id},
+            dag_id=self.identity.dag_id,
+            run_id=self.identity.run_id,
+            task_id=self.identity.task_id,
+            map_index=self.identity.map_index,
+            try_number=self.identity.try_number,
+            remote_tasks=[RemoteTask(task_id=remote_task_id, submitted_at=utcnow())],
+        )
+        return self.collect(manifest, event)
+
     def image_stem(self, index: int) -> str:
         from airflow_provider_aihubmix.storage import image_key_stem
 
@@ -331,10 +379,30 @@ class ImageCollector:
         if image.data is not None:
             stored = self.store.put_image_bytes(stem, image.data, metadata=metadata)
         elif image.url is not None:
-            stored = self.download_and_store(stem, image.url, metadata)
+            stored = self.download_result(index, image.url, remote_task_id)
         else:
             raise AIHubMixError(f"Image {index} of model {self.model} has neither data nor a URL")
         return image_record(stored, self.model, index, self.identity.map_index, image, remote_task_id)
+
+    def download_result(self, index: int, url: str, remote_task_id: str | None) -> StoredObject:
+        """Download image ``index``; an expired async result link is fetched anew from the task.
+
+        Task result links live about ten minutes: a fan-out resuming late, or a retry, can
+        find them dead while the task -- paid for -- still answers with fresh ones.
+        """
+        stem, metadata = self.image_stem(index), self.metadata(index)
+        try:
+            return self.download_and_store(stem, url, metadata)
+        except AIHubMixDownloadError as err:
+            if remote_task_id is None or err.status_code not in EXPIRED_STATUSES:
+                raise
+            state = self.hook.get_task(remote_task_id)
+            if not state.status.is_success or index >= len(state.result_urls):
+                raise
+            log.info(
+                "Result link of image %d expired; downloading a fresh one from task %s", index, remote_task_id
+            )
+            return self.download_and_store(stem, state.result_urls[index], metadata)
 
     def download_and_store(self, stem: str, url: str, metadata: dict[str, str]) -> StoredObject:
         """Stream ``url`` into storage, retrying a short or broken body: never store a short file."""
@@ -398,18 +466,27 @@ class GenerationRun(ImageCollector):
             try_number=self.identity.try_number,
         )
 
-    def current_manifest(self) -> Manifest:
+    def collect_event(self, event: TaskEvent) -> list[dict[str, Any]]:
+        """Collect the task this task instance recorded, found by its id.
+
+        Templates are rendered again on resume; a value that renders differently (a clock
+        macro, a changed upstream XCom) must not orphan a task that is already paid for.
+        """
         manifest = self.load_manifest()
-        if manifest is None or manifest.fingerprint != self.fingerprint:
+        if manifest is None:
             raise AIHubMixError(
-                f"No manifest for this request at {self.manifest_uri}; cannot collect a task "
-                "that this task instance did not submit"
+                f"No manifest at {self.manifest_uri}; cannot collect a task that this task instance "
+                "did not submit"
+            )
+        if manifest.fingerprint != self.fingerprint:
+            log.warning(
+                "The request renders differently than when AIHubMix task %s was submitted; collecting "
+                "the recorded task anyway (fingerprint %s, now %s)",
+                event.remote_task_id,
+                manifest.fingerprint[:12],
+                self.fingerprint[:12],
             )
         manifest.try_number = self.identity.try_number
-        return manifest
-
-    def collect_event(self, event: TaskEvent) -> list[dict[str, Any]]:
-        manifest = self.current_manifest()
         recorded = [task.task_id for task in manifest.remote_tasks]
         if event.remote_task_id not in recorded:
             # The event must answer the task this task instance submitted, not one from elsewhere.
@@ -425,8 +502,18 @@ class GenerationRun(ImageCollector):
             self.spec, self.input, max_cost_usd=max_cost_usd, allow_unknown_cost=allow_unknown_cost
         )
 
-    def start(self, *, regenerate: bool = False) -> Outcome:
-        """Reuse a complete result, re-attach to a recorded task, or submit once."""
+    def start(
+        self,
+        *,
+        regenerate: bool = False,
+        max_cost_usd: float | None = None,
+        allow_unknown_cost: bool = False,
+    ) -> Outcome:
+        """Reuse a complete result, re-attach to a recorded task, or submit once.
+
+        The budget guard runs only before a submission: reusing or re-attaching to work
+        already paid for costs nothing more.
+        """
         previous = self.load_manifest()
         if previous is not None and previous.fingerprint == self.fingerprint and not regenerate:
             if previous.status is ManifestStatus.COMPLETE:
@@ -465,7 +552,14 @@ class GenerationRun(ImageCollector):
                     request_id=last.request_id if last else None,
                 )
         elif previous is not None and previous.fingerprint != self.fingerprint:
+            if previous.status in IN_FLIGHT and not regenerate:
+                raise AIHubMixPossiblyBilledError(
+                    f"{self.manifest_uri} records a paid request ({previous.status.value}, model "
+                    f"{previous.model}) that differs from this one and was never completed. Not "
+                    "replacing it; set regenerate=True to buy the new request anyway."
+                )
             log.info("Stored manifest answers a different request; generating anew")
+        self.check_budget(max_cost_usd=max_cost_usd, allow_unknown_cost=allow_unknown_cost)
         return self.submit()
 
     def submit(self) -> Outcome:
@@ -558,7 +652,3 @@ def wait_for_task(
         if event is not None:
             return event
         time.sleep(wait.next_delay())
-
-
-def flatten_records(groups: Sequence[Sequence[dict[str, Any]]]) -> list[dict[str, Any]]:
-    return [record for group in groups for record in group]

@@ -159,14 +159,14 @@ class TaskWait:
                 return None
             self.log.error("Giving up on AIHubMix task %s: %s", self.remote_task_id, err)
             return self.event(
-                EventStatus.FAILED,
+                EventStatus.ERROR,
                 f"{self.failures} consecutive polls of AIHubMix task {self.remote_task_id} failed; "
                 f"last error: {err}",
             )
         if isinstance(err, AIHubMixError):
             # Authentication or quota: no number of polls will fix it.
             self.log.error("Polling AIHubMix task %s failed for good: %s", self.remote_task_id, err)
-            return self.event(EventStatus.FAILED, str(err))
+            return self.event(EventStatus.ERROR, str(err))
         raise err
 
     def check_deadline(self, now: float | None = None) -> TaskEvent | None:

@@ -249,8 +249,11 @@ class AIHubMixGenerateImageOperator(AIHubMixLineageMixin, BaseOperator):
         from airflow_provider_aihubmix.polling import PollSchedule
 
         run = self.generation(context)
-        run.check_budget(max_cost_usd=self.max_cost_usd, allow_unknown_cost=self.allow_unknown_cost)
-        outcome = run.start(regenerate=self.regenerate)
+        outcome = run.start(
+            regenerate=self.regenerate,
+            max_cost_usd=self.max_cost_usd,
+            allow_unknown_cost=self.allow_unknown_cost,
+        )
         if outcome.records is not None:
             return self.finish(context, run, outcome.records)
         assert outcome.task is not None

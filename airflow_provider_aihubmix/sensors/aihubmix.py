@@ -25,7 +25,6 @@ if TYPE_CHECKING:
     from airflow.sdk import Context
 
     from airflow_provider_aihubmix.generation import ImageCollector
-    from airflow_provider_aihubmix.manifest import Manifest
 
 DEFER_TIMEOUT_MARGIN = timedelta(minutes=2)
 
@@ -158,35 +157,10 @@ class AIHubMixTaskSensor(AIHubMixLineageMixin, BaseSensorOperator):
 
     def collect(self, context: Context, event: TaskEvent) -> list[dict[str, Any]]:
         collector = self.collector(context, event.model)
-        records = collector.collect(self.task_manifest(collector, event.remote_task_id), event)
+        records = collector.collect_remote(event)
         if records:
             context["ti"].xcom_push(key=XCOM_LINK_KEY, value=collector.store.link_for(records[0]["uri"]))
         self._lineage_run = collector
         self._lineage_records = records
         self.log_generation_totals()
         return records
-
-    def task_manifest(self, collector: ImageCollector, remote_task_id: str) -> Manifest:
-        """The manifest of a collection: fingerprinted by the remote task id, not a request."""
-        from airflow_provider_aihubmix.manifest import (
-            Manifest,
-            ManifestStatus,
-            RemoteTask,
-            fingerprint,
-            utcnow,
-        )
-
-        identity = collector.identity
-        return Manifest(
-            status=ManifestStatus.SUBMITTED,
-            fingerprint=fingerprint(collector.model, {"remote_task_id": remote_task_id}),
-            model=collector.model,
-            family="unknown",
-            input={"remote_task_id": remote_task_id},
-            dag_id=identity.dag_id,
-            run_id=identity.run_id,
-            task_id=identity.task_id,
-            map_index=identity.map_index,
-            try_number=identity.try_number,
-            remote_tasks=[RemoteTask(task_id=remote_task_id, submitted_at=utcnow())],
-        )

@@ -110,7 +110,7 @@ class AIHubMixTaskTrigger(BaseTrigger):
             try:
                 state = await hook.aget_task(self.remote_task_id)
             except AirflowNotFoundException as err:
-                event = wait.event(EventStatus.FAILED, str(err))
+                event = wait.event(EventStatus.ERROR, str(err))
             except Exception as err:
                 event = wait.on_error(err)  # re-raises what is neither transient nor an API refusal
             else:

@@ -160,21 +160,21 @@ async def test_transient_failures_are_tolerated(sandbox_conn: str, sandbox: Sand
     assert len(polls) == event.polls + 2
 
 
-async def test_too_many_consecutive_failures_end_with_failed(sandbox_conn: str, sandbox: SandboxServer):
+async def test_too_many_consecutive_failures_end_with_error(sandbox_conn: str, sandbox: SandboxServer):
     task_id = submit("a fox in a storm")
     sandbox.client.inject(kind="status", status=502, path=TASKS_PATH)
     event = await run_to_end(trigger_for(task_id, max_transient_failures=2))
-    assert event.status is EventStatus.FAILED
+    assert event.status is EventStatus.ERROR
     assert "3 consecutive polls" in (event.message or "")
     assert len(task_polls(sandbox, task_id)) == 3
     assert sandbox_conn not in (event.message or "")
 
 
-async def test_a_rejected_key_fails_at_once(sandbox_conn: str, sandbox: SandboxServer):
+async def test_a_rejected_key_ends_the_wait_at_once(sandbox_conn: str, sandbox: SandboxServer):
     task_id = submit("a fox")
     sandbox.client.configure(api_key="sk-another-key")
     event = await run_to_end(trigger_for(task_id, max_transient_failures=5))
-    assert event.status is EventStatus.FAILED
+    assert event.status is EventStatus.ERROR
     assert len(task_polls(sandbox, task_id)) == 1
     assert sandbox_conn not in (event.message or "")
 
@@ -184,7 +184,7 @@ async def test_missing_connection_fails_with_one_event(
 ):
     monkeypatch.delenv("AIRFLOW_CONN_AIHUBMIX_DEFAULT")
     event = await run_to_end(trigger_for("t-1", aihubmix_conn_id="aihubmix_missing_conn"))
-    assert event.status is EventStatus.FAILED and "aihubmix_missing_conn" in (event.message or "")
+    assert event.status is EventStatus.ERROR and "aihubmix_missing_conn" in (event.message or "")
 
 
 # -- the deadline ------------------------------------------------------------------------------

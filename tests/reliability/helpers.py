@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import json
 import socket
 import threading
@@ -191,7 +192,7 @@ def billed_per_prompt(client: Any) -> dict[str, int]:
 def gaps(records: Iterable[dict[str, Any]]) -> list[float]:
     """Seconds between consecutive logged requests (the sandbox stamps each on arrival)."""
     times = [r["time"] for r in records]
-    return [round(b - a, 3) for a, b in zip(times, times[1:])]
+    return [round(b - a, 3) for a, b in itertools.pairwise(times)]
 
 
 def local_prefix(root: Path, task_id: str, map_index: int = -1, *, dag_id: str = DAG_ID) -> Path:

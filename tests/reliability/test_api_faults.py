@@ -85,7 +85,7 @@ def test_429_without_retry_after_backs_off_exponentially(api, sandbox, operator_
     assert run.ok, run.error
     assert _statuses(sent)[-1] == 200 and set(_statuses(sent)[:-1]) == {429}
     expected_waits = [0.5 * 2**i for i in range(len(waits))]
-    assert all(w >= e - 0.01 for w, e in zip(waits, expected_waits)), (waits, expected_waits)
+    assert all(w >= e - 0.01 for w, e in zip(waits, expected_waits, strict=True)), (waits, expected_waits)
     assert len(sent) <= 6  # 0.5 + 1 + 2 s already outlasts the 3 s period
     assert len(billed_posts(sandbox.client)) == 1 and len(image_files(out_dir)) == 1
     report.row(
@@ -174,7 +174,9 @@ def test_connection_refused_then_ok(api, sandbox, operator_factory, out_dir, rep
         api.connect(host=listener.url)
         run = TaskRunner(
             operator_factory(
-                model=SYNC_MODEL, prompt="refused, then ok", hook_kwargs={"jitter": lambda: 0.5, "sleep": sleep}
+                model=SYNC_MODEL,
+                prompt="refused, then ok",
+                hook_kwargs={"jitter": lambda: 0.5, "sleep": sleep},
             )
         ).run()
     assert run.ok, run.error
@@ -334,7 +336,8 @@ def test_unreadable_answer_to_a_billed_post(kind, api, sandbox, operator_factory
     report.row(
         f"api-{kind.replace('_', '-')}",
         area=AREA,
-        scenario=f"HTTP 200 with {'half a JSON body' if kind == 'malformed_json' else 'JSON of no known shape'}",
+        scenario="HTTP 200 with "
+        + ("half a JSON body" if kind == "malformed_json" else "JSON of no known shape"),
         expected="clear AIHubMixResponseError with X-Request-Id and a scrubbed body excerpt; not resubmitted",
         result=f"{type(err).__name__} ({err.request_id}); manifest 'ambiguous'; retry refused",
         requests=1,
@@ -348,7 +351,9 @@ def test_http_200_with_an_error_body(api, sandbox, operator_factory, out_dir, re
     sandbox.client.inject(
         kind="error_200", status=400, message="size 7x7 is not supported", count=1, path=PREDICT_PATH
     )
-    run = TaskRunner(operator_factory(model=SYNC_MODEL, prompt="error in a 200", hook_kwargs=fast_backoff())).run()
+    run = TaskRunner(
+        operator_factory(model=SYNC_MODEL, prompt="error in a 200", hook_kwargs=fast_backoff())
+    ).run()
     err = run.error
     assert isinstance(err, AIHubMixBadRequestError)
     assert "size 7x7 is not supported" in str(err)

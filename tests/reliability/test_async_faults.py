@@ -186,7 +186,8 @@ def test_triggerer_restart_while_polling(api, sandbox, operator_factory, out_dir
         "async-triggerer-restart",
         area=AREA,
         scenario="triggerer stops mid-poll; the trigger is re-created from serialize() (trigger level; the "
-        "real-Airflow SIGKILL is tests/e2e/test_harness.py::test_deferred_task_resumes_after_triggerer_is_killed)",
+        "real-Airflow SIGKILL is tests/e2e/test_harness.py::"
+        "test_deferred_task_resumes_after_triggerer_is_killed)",
         expected="one event in all, same deadline, one submission, image stored once",
         result=f"0 events before the stop, 1 after; {len(api_requests(sandbox.client, TASK_PATH))} polls",
         requests=len(api_requests(sandbox.client)),

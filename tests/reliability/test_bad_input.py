@@ -173,7 +173,9 @@ def test_templated_values_rendering_to_invalid_types(api, sandbox, out_dir, repo
     counts: Counter[str] = Counter()
     examples = 600 if full_run() else 120
 
-    @settings(max_examples=examples, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
+    @settings(
+        max_examples=examples, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow]
+    )
     @given(call=templated_call())
     def check(call: tuple[ModelSpec, str, Any, bool]) -> None:
         spec, field, value, native = call
@@ -205,7 +207,8 @@ def test_templated_values_rendering_to_invalid_types(api, sandbox, out_dir, repo
     report.row(
         "bad-input-templated",
         area=AREA,
-        scenario="templated prompt/n/size/seed/image rendering to invalid values (string and native rendering)",
+        scenario="templated prompt/n/size/seed/image rendering to invalid values "
+        "(string and native rendering)",
         expected="AIHubMixValidationError at run time, before any request",
         result=f"{tried} rendered inputs refused ({counts['string']} string, {counts['native']} native)",
         requests=0,

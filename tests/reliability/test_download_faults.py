@@ -50,8 +50,10 @@ def test_expired_url(status, api, sandbox, operator_factory, out_dir, report):
         f"download-expired-{status}",
         area=AREA,
         scenario=f"the signed image URL answers {status} (expired), on every try",
-        expected="clear AIHubMixDownloadError (URL shown without its signature); nothing stored; no re-purchase",
-        result=f"{type(err).__name__} HTTP {status}; manifest '{manifest['status']}'; retry re-downloaded only",
+        expected="clear AIHubMixDownloadError (URL shown without its signature); nothing stored; "
+        "no re-purchase",
+        result=f"{type(err).__name__} HTTP {status}; manifest '{manifest['status']}'; "
+        "the retry re-downloaded only",
         requests=len(api_requests(sandbox.client)) + len(_downloads(sandbox)),
         billed=len(billed_posts(sandbox.client)),
         objects=0,
@@ -86,7 +88,9 @@ def test_truncated_body_is_downloaded_again(api, sandbox, operator_factory, out_
 
 def test_truncated_body_every_time_stores_nothing(api, sandbox, operator_factory, out_dir, report):
     sandbox.client.inject(kind="truncated")
-    run = TaskRunner(operator_factory(model=MODEL, prompt="always truncated", hook_kwargs=fast_backoff())).run()
+    run = TaskRunner(
+        operator_factory(model=MODEL, prompt="always truncated", hook_kwargs=fast_backoff())
+    ).run()
 
     err = run.error
     assert isinstance(err, AIHubMixDownloadError) and "truncated" in str(err)

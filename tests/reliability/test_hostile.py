@@ -47,7 +47,9 @@ class HostileApi:
     def __call__(self, request: httpx.Request) -> httpx.Response:
         self.seen.append(f"{request.method} {request.url}")
         if request.method == "POST":
-            return httpx.Response(200, json={"output": [{"url": self.image_url}]}, headers={"X-Request-Id": "h-1"})
+            return httpx.Response(
+                200, json={"output": [{"url": self.image_url}]}, headers={"X-Request-Id": "h-1"}
+            )
         if self.redirect_to and str(request.url) == self.image_url:
             return httpx.Response(302, headers={"Location": self.redirect_to})
         return httpx.Response(200, content=_png(), headers={"Content-Type": "image/png"})
@@ -81,7 +83,9 @@ SSRF_URLS = [
 
 
 @pytest.mark.parametrize(("name", "url", "redirect"), SSRF_URLS, ids=[u[0] for u in SSRF_URLS])
-def test_image_url_at_forbidden_addresses_is_refused(name, url, redirect, api, operator_factory, out_dir, report):
+def test_image_url_at_forbidden_addresses_is_refused(
+    name, url, redirect, api, operator_factory, out_dir, report
+):
     hostile = HostileApi(url, redirect_to=redirect)
     run = _run(operator_factory, hostile)
 

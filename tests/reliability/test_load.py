@@ -75,12 +75,16 @@ def test_200_mapped_tasks_with_20_percent_faults(api, sandbox, operator_factory,
     # Every image stored exactly once, under its own task instance's prefix.
     per_task = [sorted(local_prefix(out_dir, "generate", i).glob("image-*")) for i in range(TASKS)]
     assert all(len(files) == 1 for files in per_task), [i for i, f in enumerate(per_task) if len(f) != 1]
-    assert all(Path(runs[i].records[0]["uri"].removeprefix("file://")) == per_task[i][0] for i in range(TASKS))
+    assert all(
+        Path(runs[i].records[0]["uri"].removeprefix("file://")) == per_task[i][0] for i in range(TASKS)
+    )
     # Zero duplicate submissions: one billed POST per task, per prompt.
     billed = billed_per_prompt(sandbox.client)
     assert len(billed_posts(sandbox.client)) == TASKS
     assert sorted(billed) == sorted(prompts) and set(billed.values()) == {1}
-    assert len(sandbox.client.tasks()) == sum(1 for i in range(TASKS) if MODELS[i % len(MODELS)] == "flux-2-pro")
+    assert len(sandbox.client.tasks()) == sum(
+        1 for i in range(TASKS) if MODELS[i % len(MODELS)] == "flux-2-pro"
+    )
 
     logged = sandbox.client.requests()
     faulted = sum(1 for r in logged if r["fault"])
@@ -90,7 +94,8 @@ def test_200_mapped_tasks_with_20_percent_faults(api, sandbox, operator_factory,
     report.row(
         "load-200",
         area=AREA,
-        scenario=f"{TASKS} mapped tasks ({', '.join(MODELS)}), {WORKERS} parallel workers, retries={RETRIES}, "
+        scenario=f"{TASKS} mapped tasks ({', '.join(MODELS)}), {WORKERS} parallel workers, "
+        f"retries={RETRIES}, "
         "faults 429/503 on POST, 500/drop on polls, 502/drop on downloads",
         expected="every image stored exactly once; zero duplicate submissions (billed POSTs == tasks)",
         result=f"{TASKS}/{TASKS} succeeded in {elapsed:.1f} s; {faulted}/{len(logged)} requests faulted "

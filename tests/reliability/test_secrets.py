@@ -102,7 +102,10 @@ def test_canary_key_never_leaves_the_authorization_header(api, sandbox, tmp_path
         headers = dict(record["headers"])
         # The key travels, and only as the bearer token of the API host.
         assert headers.pop("authorization") == bearer
-        scanned[f"api request {record['seq']} without its Authorization header"] = {**record, "headers": headers}
+        scanned[f"api request {record['seq']} without its Authorization header"] = {
+            **record,
+            "headers": headers,
+        }
     for where, content in scanned.items():
         text = content if isinstance(content, str) else json.dumps(content, default=str)
         assert api.key not in text, f"the canary key leaked into {where}"

@@ -86,9 +86,7 @@ def _builder(
     return make
 
 
-def test_s3_unavailable_for_a_few_seconds_during_upload(
-    s3_via_proxy, api, sandbox, operator_factory, report
-):
+def test_s3_unavailable_for_a_few_seconds_during_upload(s3_via_proxy, api, sandbox, operator_factory, report):
     bucket, proxy = s3_via_proxy
     timers: list[threading.Timer] = []
 
@@ -126,7 +124,9 @@ def test_s3_unavailable_for_a_few_seconds_during_upload(
 FAST_STORE = {"max_attempts": 3, "retry_base_delay": 0.1, "retry_max_delay": 0.2}
 
 
-def test_s3_down_past_the_budget_during_upload_then_back(s3_via_proxy, api, sandbox, operator_factory, report):
+def test_s3_down_past_the_budget_during_upload_then_back(
+    s3_via_proxy, api, sandbox, operator_factory, report
+):
     bucket, proxy = s3_via_proxy
 
     def down() -> None:
@@ -164,7 +164,8 @@ def test_s3_down_past_the_budget_during_upload_then_back(s3_via_proxy, api, sand
         scenario="S3 down from the first image upload past the store's retry budget (scaled: 3 tries)",
         expected="clear AIHubMixStorageError; no partial object; manifest not 'complete'; "
         "the retry stores the paid image without buying it again",
-        result=f"try 1: {type(err).__name__}, manifest '{status_after_failure}'; try 2: stored, 1 POST in all",
+        result=f"try 1: {type(err).__name__}, manifest '{status_after_failure}'; "
+        "try 2: stored, 1 POST in all",
         requests=len(posts(sandbox.client)),
         billed=1,
         objects=1,

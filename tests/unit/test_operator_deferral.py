@@ -184,6 +184,41 @@ def test_timeout_event_fails_and_the_retry_reattaches_without_paying_again(
     assert len(sandbox.client.requests(host="api", path=PREDICTIONS)) == 1
 
 
+def test_polling_errors_keep_the_task_and_the_retry_reattaches_without_paying_again(
+    sandbox_conn: str, sandbox: SandboxServer, tmp_path: Path
+):
+    ti = TaskInstanceFields()
+    deferred = defer(flux(tmp_path), ti)
+    # The status endpoint is down longer than the trigger tolerates; the task itself is fine.
+    sandbox.client.inject(kind="status", status=503, path=TASKS, count=3)
+    trigger = AIHubMixTaskTrigger(**{**deferred.trigger.serialize()[1], "max_transient_failures": 2})
+    event = run_trigger(trigger)
+    assert event["status"] == "error"
+    with pytest.raises(AIHubMixError, match="re-attaches"):
+        flux(tmp_path).execute_complete(context_for(ti), event)
+    assert manifest_of(tmp_path)["status"] == "submitted"
+
+    retry = defer(flux(tmp_path), TaskInstanceFields(try_number=2))
+    records = flux(tmp_path).execute_complete(context_for(ti), run_trigger(retry.trigger))
+    assert len(records) == 1 and manifest_of(tmp_path)["status"] == "complete"
+    assert len(sandbox.client.requests(host="api", path=PREDICTIONS)) == 1
+
+
+def test_an_expired_result_link_is_fetched_anew_from_the_task(
+    sandbox_conn: str, sandbox: SandboxServer, tmp_path: Path
+):
+    ti = TaskInstanceFields()
+    event = run_trigger(defer(flux(tmp_path), ti).trigger)
+    polls_before = len(sandbox.client.requests(host="api", path=TASKS))
+    # The link in the event died while the task waited for a worker.
+    sandbox.client.inject(kind="expired", count=1)
+    records = flux(tmp_path).execute_complete(context_for(ti), event)
+    assert len(records) == 1 and manifest_of(tmp_path)["status"] == "complete"
+    assert len(sandbox.client.requests(host="api", path=TASKS)) == polls_before + 1  # one fresh link
+    assert len(sandbox.client.requests(host="storage", path=r"^/images/")) == 2
+    assert len(sandbox.client.requests(host="api", path=PREDICTIONS)) == 1
+
+
 def test_execute_complete_refuses_a_malformed_or_foreign_event(
     sandbox_conn: str, sandbox: SandboxServer, tmp_path: Path
 ):

@@ -155,6 +155,21 @@ def test_deferrable_defers_then_collects_from_the_event(
     assert_stored(records, task_id)
 
 
+def test_a_retry_after_collecting_returns_the_stored_images_without_downloading(
+    sandbox_conn: str, sandbox: SandboxServer, tmp_path: Path
+):
+    task_id = submit("a lighthouse at dawn")
+    with pytest.raises(TaskDeferred) as info:
+        sensor(task_id, tmp_path, deferrable=True).execute(context())
+    event = run_trigger(info.value.trigger)
+    first = sensor(task_id, tmp_path, deferrable=True).execute_complete(context(), event)
+    downloads = len(sandbox.client.requests(host="storage", path=r"^/images/"))
+    # The worker died after storing; the retry resumes with the same event.
+    again = sensor(task_id, tmp_path, deferrable=True).execute_complete(context(), event)
+    assert again == first
+    assert len(sandbox.client.requests(host="storage", path=r"^/images/")) == downloads == 1
+
+
 def test_timeout_event_is_a_sensor_timeout_or_a_skip(
     sandbox_conn: str, sandbox: SandboxServer, tmp_path: Path
 ):

@@ -206,14 +206,14 @@ def test_transient_failures_are_tolerated_up_to_the_bound_in_a_row():
     assert wait.on_error(transient[2]) is None
     assert wait.on_error(transient[3]) is None
     event = wait.on_error(AIHubMixUpstreamError("503 again"))
-    assert event is not None and event.status is EventStatus.FAILED
+    assert event is not None and event.status is EventStatus.ERROR
     assert "3 consecutive polls" in (event.message or "") and "503 again" in (event.message or "")
     assert event.task_status == "Pending"  # the last status seen travels with it
 
 
 def test_a_refusal_ends_the_wait_at_once():
     event = new_wait().on_error(AIHubMixAuthenticationError("bad key", status_code=401))
-    assert event is not None and event.status is EventStatus.FAILED and event.polls == 0
+    assert event is not None and event.status is EventStatus.ERROR and event.polls == 0
 
 
 def test_an_unexpected_error_is_not_swallowed():
