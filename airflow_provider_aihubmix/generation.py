@@ -34,7 +34,6 @@ from airflow_provider_aihubmix.exceptions import (
     AIHubMixTaskTimeoutError,
 )
 from airflow_provider_aihubmix.manifest import (
-    MANIFEST_NAME,
     Manifest,
     ManifestStatus,
     ReceivedImage,
@@ -132,7 +131,9 @@ class ImageCollector:
 
     @property
     def manifest_key(self) -> str:
-        return f"{self.prefix}/{MANIFEST_NAME}"
+        from airflow_provider_aihubmix.storage import manifest_key
+
+        return manifest_key(self.prefix)
 
     @property
     def manifest_uri(self) -> str:

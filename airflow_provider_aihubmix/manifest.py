@@ -18,7 +18,6 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-MANIFEST_NAME = "manifest.json"
 _DATA_URI = re.compile(r"^data:(?P<type>[^;,]*)(?:;[^,]*)?,(?P<payload>.*)$", re.DOTALL)
 
 

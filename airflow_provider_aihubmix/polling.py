@@ -15,7 +15,7 @@ import logging
 import random
 import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any, Protocol
 
 import httpx
@@ -30,6 +30,9 @@ from airflow_provider_aihubmix.exceptions import (
 from airflow_provider_aihubmix.responses import TaskState
 
 DEFAULT_POLL_INTERVAL = 5.0
+# Airflow's defer(timeout=) is a backstop: the trigger's own deadline event, which says more,
+# must arrive first.
+DEFER_TIMEOUT_MARGIN = timedelta(minutes=2)
 DEFAULT_MAX_TRANSIENT_FAILURES = 5
 
 # Failures worth another poll: the task itself is unaffected by a hiccup on the way to it.

@@ -459,8 +459,12 @@ class AIHubMixHook(BaseHook):
         task_body: bool = False,
     ) -> tuple[Any, httpx.Response]:
         client = self.get_conn()
-        exchange = self._exchange(self.settings, method, url, billable=billable, max_retries=max_retries)
-        response = self._send(client, client.build_request(method, url, json=json), exchange)
+        request = client.build_request(method, url, json=json)
+        # The absolute URL, so an error names the host (a relative path showed as ":///v1/...").
+        exchange = self._exchange(
+            self.settings, method, str(request.url), billable=billable, max_retries=max_retries
+        )
+        response = self._send(client, request, exchange)
         return json_or_raise(response, exchange, status_in_body_is_not_error=task_body), response
 
     # -- async clients ------------------------------------------------------------------------
@@ -518,8 +522,9 @@ class AIHubMixHook(BaseHook):
     ) -> tuple[Any, httpx.Response]:
         settings = await self.aget_settings()
         client = self._async_client(settings, "api")
-        exchange = self._exchange(settings, method, url, billable=billable)
-        response = await self._asend(client, client.build_request(method, url, json=json), exchange)
+        request = client.build_request(method, url, json=json)
+        exchange = self._exchange(settings, method, str(request.url), billable=billable)
+        response = await self._asend(client, request, exchange)
         return json_or_raise(response, exchange, status_in_body_is_not_error=task_body), response
 
     # -- predictions --------------------------------------------------------------------------

@@ -20,6 +20,7 @@ from airflow_provider_aihubmix.exceptions import AIHubMixValidationError
 from airflow_provider_aihubmix.hooks.aihubmix import AIHubMixHook
 from airflow_provider_aihubmix.lineage import AIHubMixLineageMixin
 from airflow_provider_aihubmix.links import XCOM_LINK_KEY, AIHubMixImageLink
+from airflow_provider_aihubmix.polling import DEFER_TIMEOUT_MARGIN
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -28,7 +29,6 @@ if TYPE_CHECKING:
     from airflow_provider_aihubmix.storage import ObjectStore
 
 # The trigger's own deadline should win over Airflow's defer timeout: its event is clean.
-DEFER_TIMEOUT_MARGIN = timedelta(minutes=2)
 DEFAULT_TIMEOUT = 3600.0
 _PLAIN = (str, int, float, bool, type(None))
 
@@ -210,14 +210,9 @@ class AIHubMixGenerateImageOperator(AIHubMixLineageMixin, BaseOperator):
         return AIHubMixHook(aihubmix_conn_id=self.aihubmix_conn_id)
 
     def resolve_output_uri(self) -> str:
-        from airflow_provider_aihubmix.storage import default_local_output_uri
+        from airflow_provider_aihubmix.storage.uris import resolve_output_uri
 
-        if self.output_uri:
-            uri, source = self.output_uri, "the output_uri parameter"
-        elif self.hook.output_uri:
-            uri, source = self.hook.output_uri, f"connection {self.aihubmix_conn_id!r} extra output_uri"
-        else:
-            uri, source = default_local_output_uri(), "the default under AIRFLOW_HOME"
+        uri, source = resolve_output_uri(self.output_uri, self.hook.output_uri, self.aihubmix_conn_id)
         self.log.info("Storing images under %s (from %s)", uri, source)
         return uri
 

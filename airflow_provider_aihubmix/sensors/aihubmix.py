@@ -20,13 +20,12 @@ from airflow_provider_aihubmix.exceptions import AIHubMixValidationError
 from airflow_provider_aihubmix.hooks.aihubmix import AIHubMixHook
 from airflow_provider_aihubmix.lineage import AIHubMixLineageMixin
 from airflow_provider_aihubmix.links import XCOM_LINK_KEY, AIHubMixImageLink
+from airflow_provider_aihubmix.polling import DEFER_TIMEOUT_MARGIN
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
     from airflow_provider_aihubmix.generation import ImageCollector
-
-DEFER_TIMEOUT_MARGIN = timedelta(minutes=2)
 
 
 class AIHubMixTaskSensor(AIHubMixLineageMixin, BaseSensorOperator):
@@ -144,10 +143,13 @@ class AIHubMixTaskSensor(AIHubMixLineageMixin, BaseSensorOperator):
 
     def collector(self, context: Context, model: str | None = None) -> ImageCollector:
         from airflow_provider_aihubmix.generation import ImageCollector, TaskIdentity
-        from airflow_provider_aihubmix.storage import default_local_output_uri, open_store
+        from airflow_provider_aihubmix.storage import open_store
+        from airflow_provider_aihubmix.storage.uris import resolve_output_uri
 
-        uri = self.output_uri or self.hook.output_uri or default_local_output_uri()
-        self.log.info("Storing images of AIHubMix task %s under %s", self.aihubmix_task_id, uri)
+        uri, source = resolve_output_uri(self.output_uri, self.hook.output_uri, self.aihubmix_conn_id)
+        self.log.info(
+            "Storing images of AIHubMix task %s under %s (from %s)", self.aihubmix_task_id, uri, source
+        )
         return ImageCollector(
             hook=self.hook,
             store=open_store(uri, aws_conn_id=self.output_conn_id),

@@ -51,6 +51,17 @@ def default_local_output_uri() -> str:
     return path_to_file_uri(os.path.join(os.path.abspath(os.path.expanduser(home)), DEFAULT_LOCAL_DIR_NAME))
 
 
+def resolve_output_uri(
+    output_uri: str | None, connection_output_uri: str | None, conn_id: str
+) -> tuple[str, str]:
+    """Where images go and why: the parameter, else the connection's extra, else AIRFLOW_HOME."""
+    if output_uri:
+        return output_uri, "the output_uri parameter"
+    if connection_output_uri:
+        return connection_output_uri, f"connection {conn_id!r} extra output_uri"
+    return default_local_output_uri(), "the default under AIRFLOW_HOME"
+
+
 def path_to_file_uri(path: str) -> str:
     """``file://`` URI of an absolute path, percent-encoding only what a URI cannot hold."""
     return "file://" + quote(path, safe=_FILE_URI_SAFE)

@@ -197,13 +197,15 @@ def test_connection_refused_then_ok(api, sandbox, operator_factory, out_dir, rep
 
 
 def test_connection_refused_for_good_fails_clearly(api, sandbox, operator_factory, out_dir, report):
-    api.connect(host=f"http://127.0.0.1:{free_port()}", max_retries=2)
+    host = f"127.0.0.1:{free_port()}"
+    api.connect(host=f"http://{host}", max_retries=2)
     run = TaskRunner(
         operator_factory(model=SYNC_MODEL, prompt="nobody listens", hook_kwargs=fast_backoff())
     ).run()
     err = run.error
     assert isinstance(err, AIHubMixUpstreamError)
     assert "ConnectError after 3 attempt(s)" in str(err)
+    assert f"POST http://{host}/v1/models/" in str(err)  # the error names the host it could not reach
     assert api_requests(sandbox.client) == []
     assert read_manifest(out_dir, "generate")["status"] == "failed"  # nothing billed: retry may submit
     api.assert_clean(err)

@@ -29,10 +29,10 @@ from airflow_provider_aihubmix.exceptions import (
 from airflow_provider_aihubmix.hooks.aihubmix import aclose_shared_clients
 from airflow_provider_aihubmix.links import XCOM_LINK_KEY
 from airflow_provider_aihubmix.operators.images import (
-    DEFER_TIMEOUT_MARGIN,
     AIHubMixFluxOperator,
     AIHubMixGenerateImageOperator,
 )
+from airflow_provider_aihubmix.polling import DEFER_TIMEOUT_MARGIN
 from airflow_provider_aihubmix.sandbox import SandboxServer
 from airflow_provider_aihubmix.triggers.aihubmix import AIHubMixTaskTrigger
 

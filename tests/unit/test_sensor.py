@@ -23,8 +23,9 @@ from airflow.sdk.exceptions import AirflowSensorTimeout, AirflowSkipException, T
 
 from airflow_provider_aihubmix.exceptions import AIHubMixTaskFailedError, AIHubMixValidationError
 from airflow_provider_aihubmix.hooks.aihubmix import AIHubMixHook, aclose_shared_clients
+from airflow_provider_aihubmix.polling import DEFER_TIMEOUT_MARGIN
 from airflow_provider_aihubmix.sandbox import SandboxServer
-from airflow_provider_aihubmix.sensors.aihubmix import DEFER_TIMEOUT_MARGIN, AIHubMixTaskSensor
+from airflow_provider_aihubmix.sensors.aihubmix import AIHubMixTaskSensor
 from airflow_provider_aihubmix.triggers.aihubmix import AIHubMixTaskTrigger
 
 
