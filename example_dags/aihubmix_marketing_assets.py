@@ -26,7 +26,7 @@ from airflow_provider_aihubmix.operators.images import (
 BRIEFS_FILE = Path(__file__).parent / "briefs" / "campaign_briefs.json"
 # One Asset per output prefix: downstream DAGs schedule on it.
 MARKETING_ASSETS = Asset(
-    uri=f"{OUTPUT_URI.rstrip('/')}/aihubmix_marketing_assets", name="aihubmix_marketing_assets"
+    uri=f"{OUTPUT_URI.rstrip('/')}/dag_id=aihubmix_marketing_assets", name="aihubmix_marketing_assets"
 )
 
 with DAG(

@@ -7,6 +7,7 @@ engine in :mod:`airflow_provider_aihubmix.generation`.
 
 from __future__ import annotations
 
+import inspect
 import time
 from collections.abc import Mapping, Sequence
 from datetime import timedelta
@@ -44,6 +45,29 @@ def _is_literal(value: Any) -> bool:
     if isinstance(value, Mapping):
         return all(isinstance(k, str) and _is_literal(v) for k, v in value.items())
     return False
+
+
+# Request parameters every operator takes by their own names.
+REQUEST_PARAMS = ("prompt", "size", "n", "quality", "image", "seed")
+
+
+class _ValidatingPartial:
+    """``Operator.partial(...)`` that checks literal arguments at parse time, like ``__init__``.
+
+    A mapped task's operator is only built at run time, so without this a literal
+    ``n=99`` in ``.partial()`` would only fail once the run starts.
+    """
+
+    def __get__(self, obj: Any, cls: Any = None) -> Any:
+        base = BaseOperator.__dict__["partial"].__get__(obj, cls)
+        if obj is not None:
+            return base  # Airflow's own guard: partial on a task instance raises
+
+        def partial(**kwargs: Any) -> Any:
+            cls.check_literals(kwargs)
+            return base(**kwargs)
+
+        return partial
 
 
 class AIHubMixGenerateImageOperator(AIHubMixLineageMixin, BaseOperator):
@@ -91,6 +115,7 @@ class AIHubMixGenerateImageOperator(AIHubMixLineageMixin, BaseOperator):
     template_fields_renderers = {"extra_input": "json", "family_params": "json"}
     operator_extra_links = (AIHubMixImageLink(),)
     ui_color = "#f4e1ff"
+    partial = _ValidatingPartial()
 
     def __init__(
         self,
@@ -158,50 +183,65 @@ class AIHubMixGenerateImageOperator(AIHubMixLineageMixin, BaseOperator):
             )
         if timeout <= 0:
             raise AIHubMixValidationError(f"Parameter 'timeout' must be > 0 seconds, got {timeout}")
-        self._validate_literals()
-        if output_uri and _is_literal(output_uri):
-            from airflow_provider_aihubmix.storage import parse_output_uri
-
-            parse_output_uri(output_uri)  # a typo'd destination fails when the DAG is parsed
+        self.check_literals(
+            {**self.request_params(), "model": model, "extra_input": extra_input, "output_uri": output_uri}
+        )
 
     # -- validation -------------------------------------------------------------------------
     def request_params(self) -> dict[str, Any]:
         """The user-facing parameters of this request, ``None`` meaning unset."""
-        common = {
-            "prompt": self.prompt,
-            "size": self.size,
-            "n": self.n,
-            "quality": self.quality,
-            "image": self.image,
-            "seed": self.seed,
-        }
+        common = {name: getattr(self, name) for name in REQUEST_PARAMS}
         return {k: v for k, v in {**common, **self.family_params}.items() if v is not None}
 
     def resolve_spec(self) -> ModelSpec:
-        spec = resolve_model(str(self.model))
-        if self.family is not None and spec.known and spec.family is not self.family:
-            allowed = ", ".join(s.name for s in models_in_family(self.family))
+        return self.spec_for(str(self.model))
+
+    @classmethod
+    def spec_for(cls, model: str) -> ModelSpec:
+        spec = resolve_model(model)
+        if cls.family is not None and spec.known and spec.family is not cls.family:
+            allowed = ", ".join(s.name for s in models_in_family(cls.family))
             raise AIHubMixValidationError(
-                f"Parameter 'model' = {self.model!r} is a {spec.family.value} model, not a "
-                f"{self.family.value} one; {type(self).__name__} takes: {allowed} "
+                f"Parameter 'model' = {model!r} is a {spec.family.value} model, not a "
+                f"{cls.family.value} one; {cls.__name__} takes: {allowed} "
                 "(or a 'provider/model_id' path passed through)"
             )
         return spec
 
-    def _validate_literals(self) -> None:
-        """Fail at DAG parse time on values already known; templated ones are checked at run time."""
-        if not _is_literal(self.model):
+    @classmethod
+    def family_param_names(cls) -> tuple[str, ...]:
+        """The typed parameters a family class adds to the generic operator's."""
+        generic = inspect.signature(AIHubMixGenerateImageOperator.__init__).parameters
+        return tuple(n for n in inspect.signature(cls.__init__).parameters if n not in generic)
+
+    @classmethod
+    def check_literals(cls, kwargs: Mapping[str, Any]) -> None:
+        """Fail at DAG parse time on values already known; templated ones are checked at run time.
+
+        ``kwargs`` are operator arguments (or ``partial`` ones): request parameters by their
+        own names, plus ``model``, ``extra_input`` and ``output_uri``.
+        """
+        output_uri = kwargs.get("output_uri")
+        if output_uri and _is_literal(output_uri):
+            from airflow_provider_aihubmix.storage import parse_output_uri
+
+            parse_output_uri(output_uri)  # a typo'd destination fails when the DAG is parsed
+        model = kwargs.get("model") or cls.default_model
+        if model is None or not _is_literal(model):
             return
-        spec = self.resolve_spec()
+        spec = cls.spec_for(str(model))
         from airflow_provider_aihubmix.schemas import validate_params
 
-        params = {k: v for k, v in self.request_params().items() if _is_literal(v) and k != "image"}
-        if self.image is not None and _is_literal(self.image):
+        names = (*REQUEST_PARAMS, *cls.family_param_names())
+        params = {k: kwargs[k] for k in names if kwargs.get(k) is not None and _is_literal(kwargs[k])}
+        params.pop("image", None)
+        image = kwargs.get("image")
+        if image is not None and _is_literal(image):
             from airflow_provider_aihubmix.references import reference_strings
 
             # Checked as the locations they name (count, scheme); read only at run time.
-            params["image"] = reference_strings(self.image) or None
-        extra = self.extra_input if _is_literal(self.extra_input) else None
+            params["image"] = reference_strings(image) or None
+        extra = kwargs.get("extra_input") if _is_literal(kwargs.get("extra_input")) else None
         validate_params(spec, params, extra, skip_templated=True)
 
     # -- collaborators ----------------------------------------------------------------------

@@ -279,7 +279,7 @@ def test_marketing_example_emits_lineage_of_the_exact_s3_objects_and_feeds_the_r
     assert contact_sheet in hook["outputs"]
 
     # The Asset: one event from this run carrying the manifests, and the review DAG queued on it.
-    asset_uri = f"{output_uri}/aihubmix_marketing_assets"
+    asset_uri = f"{output_uri}/dag_id=aihubmix_marketing_assets"
     asset_events = [e for e in result["asset_events"] if e["uri"] == asset_uri]
     assert len(asset_events) == 1 and asset_events[0]["source_dag_id"] == dag_id
     assert sorted(asset_events[0]["extra"]["manifests"]) == sorted(manifests)

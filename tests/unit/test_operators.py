@@ -187,3 +187,18 @@ def test_output_uri_defaults_under_airflow_home(
     op = AIHubMixImagenOperator(task_id="t", prompt="x", aihubmix_conn_id="aihubmix_unit")
     uri, message = resolve(op, task_log)
     assert uri == (tmp_path / "aihubmix-images").as_uri() and "default under AIRFLOW_HOME" in message
+
+
+def test_partial_checks_literal_arguments_when_the_dag_is_parsed() -> None:
+    from airflow_provider_aihubmix.operators.images import AIHubMixFluxOperator, AIHubMixSeedreamOperator
+
+    with pytest.raises(AIHubMixValidationError, match="'size' = '1K'") as info:
+        AIHubMixSeedreamOperator.partial(task_id="bad", size="1K", n=99)
+    assert "'n' = 99" in str(info.value) and "doubao-seedream-4-5" in str(info.value)
+    with pytest.raises(AIHubMixValidationError, match="safety_tolerance"):
+        AIHubMixFluxOperator.partial(task_id="bad_flux", safety_tolerance=9)
+    with pytest.raises(AIHubMixValidationError, match="not a flux"):
+        AIHubMixFluxOperator.partial(task_id="wrong_family", model="imagen-4.0-generate-001")
+    # Templated and mapped values wait for the run; valid literals pass.
+    mapped = AIHubMixSeedreamOperator.partial(task_id="ok", size="{{ params.size }}", watermark=False)
+    assert mapped.expand(prompt=["a", "b"]) is not None
