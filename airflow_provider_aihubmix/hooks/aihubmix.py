@@ -132,6 +132,21 @@ _SHARED: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple[str | N
 )
 
 
+# httpcore's pool re-scans every queued request against every connection on each state change,
+# so thousands of triggers polling at once stall the shared loop for minutes (benchmarks/
+# bench_triggers.py). Requests wait here instead, in a FIFO semaphore, and the pool never holds
+# more than it has connections. 20 = max_keepalive_connections: no connection churn either.
+ASYNC_API_CONCURRENCY = 20
+_GATES: weakref.WeakKeyDictionary[httpx.AsyncClient, asyncio.Semaphore] = weakref.WeakKeyDictionary()
+
+
+def _gate(client: httpx.AsyncClient) -> asyncio.Semaphore:
+    gate = _GATES.get(client)
+    if gate is None:
+        gate = _GATES[client] = asyncio.Semaphore(ASYNC_API_CONCURRENCY)
+    return gate
+
+
 @functools.lru_cache(maxsize=1)
 def default_ssl_context() -> ssl.SSLContext:
     """httpx's default verifying context, built once per process (building it reads the CA bundle)."""
@@ -501,7 +516,11 @@ class AIHubMixHook(BaseHook):
     ) -> httpx.Response:
         while True:
             try:
-                response = await client.send(request, stream=stream)
+                if stream:
+                    response = await client.send(request, stream=True)
+                else:
+                    async with _gate(client):
+                        response = await client.send(request)
             except httpx.TransportError as exc:
                 await self._async_sleep(exchange.after_exception(exc))
                 continue

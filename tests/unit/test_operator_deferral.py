@@ -236,7 +236,8 @@ def test_execute_complete_refuses_a_malformed_or_foreign_event(
 
 
 def test_blocking_mode_polls_in_the_worker(sandbox_conn: str, sandbox: SandboxServer, tmp_path: Path):
-    sandbox.client.configure(task_delay_s=1.0)
+    # Long enough that a loaded machine still polls while the task is pending.
+    sandbox.client.configure(task_delay_s=3.0)
     sandbox.client.inject(kind="status", status=503, path=TASKS, count=1)
     records = flux(tmp_path, deferrable=False).execute(context_for(TaskInstanceFields()))
     assert len(records) == 1 and records[0]["sha256"]
