@@ -539,13 +539,17 @@ def json_or_raise(
     """
     request_id = response.headers.get("X-Request-Id") or response.headers.get("x-request-id")
     body = _decode_json(response)
-    text = response.text if response.content else ""
+
+    def text() -> str:
+        # Only for errors: decoding a success body again would hold a second copy of a base64 image.
+        return response.text if response.content else ""
+
     if response.status_code >= 400:
         raise error_for(
             response.status_code,
             body if body is not _NOT_JSON else None,
             request_id=request_id,
-            text=text,
+            text=text(),
             secrets=exchange.secrets,
             attempts=exchange.attempts,
         )
@@ -553,7 +557,7 @@ def json_or_raise(
         raise AIHubMixResponseError(
             f"AIHubMix {exchange.label} answered HTTP {response.status_code} with a body that is not JSON",
             request_id=request_id,
-            body_excerpt=scrub_text(text, exchange.secrets) if text else None,
+            body_excerpt=scrub_text(text(), exchange.secrets) if response.content else None,
         )
     task_failure = status_in_body_is_not_error and isinstance(body, Mapping) and "status" in body
     if isinstance(body, Mapping) and body.get("error") and not task_failure:
@@ -563,7 +567,7 @@ def json_or_raise(
             status,
             body,
             request_id=request_id,
-            text=text,
+            text=text(),
             secrets=exchange.secrets,
             attempts=exchange.attempts,
         )

@@ -27,18 +27,23 @@ from typing import Any
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-import _common as common  # noqa: E402
+import benchlib as common
 
 IMPLS = ("ours", "raw", "raw_fsync")
 LABELS = {"ours": "AIHubMixHook + store", "raw": "raw httpx loop", "raw_fsync": "raw httpx + fsync/rename"}
 CASES = {
     # URL answer: the image is downloaded from the sandbox's storage host.
-    "qwen-image (URL, 1024 px PNG)": ("qwen-image", "/v1/models/qianfan/qwen-image/predictions",
-                                      {"prompt": "bench", "seed": 7}),
+    "qwen-image (URL, 1024 px PNG)": (
+        "qwen-image",
+        "/v1/models/qianfan/qwen-image/predictions",
+        {"prompt": "bench", "seed": 7},
+    ),
     # base64 answer: the image is inside the JSON.
-    "gpt-image-1 (b64, 1024 px PNG)": ("gpt-image-1", "/v1/models/openai/gpt-image-1/predictions",
-                                       {"prompt": "bench", "size": "1024x1024",
-                                        "output_format": "png"}),
+    "gpt-image-1 (b64, 1024 px PNG)": (
+        "gpt-image-1",
+        "/v1/models/openai/gpt-image-1/predictions",
+        {"prompt": "bench", "size": "1024x1024", "output_format": "png"},
+    ),
 }
 
 
@@ -128,18 +133,33 @@ def main() -> int:
     common.print_machine()
     rates: dict[str, dict[str, list[float]]] = {case: {impl: [] for impl in IMPLS} for case in CASES}
     with common.sandbox_process() as sandbox:
-        print(f"{opts.images} images per loop, {opts.reps} repetitions, loops interleaved, sandbox at zero latency")
+        print(
+            f"{opts.images} images per loop, {opts.reps} repetitions, loops interleaved, "
+            "sandbox at zero latency"
+        )
         for rep in range(opts.reps):
             for case in CASES:
                 for impl in random.sample(IMPLS, len(IMPLS)):
                     run = common.run_child(
                         "bench_hook.py",
-                        ["--child", "--impl", impl, "--case", case, "--base-url", sandbox.base_url,
-                         "--images", str(opts.images)],
+                        [
+                            "--child",
+                            "--impl",
+                            impl,
+                            "--case",
+                            case,
+                            "--base-url",
+                            sandbox.base_url,
+                            "--images",
+                            str(opts.images),
+                        ],
                     )
                     rates[case][impl].append(run["images_per_s"])
-                print(f"  rep {rep + 1} {case:32s} " + ", ".join(
-                    f"{LABELS[i]} {rates[case][i][-1]:.0f}/s" for i in IMPLS), flush=True)
+                print(
+                    f"  rep {rep + 1} {case:32s} "
+                    + ", ".join(f"{LABELS[i]} {rates[case][i][-1]:.0f}/s" for i in IMPLS),
+                    flush=True,
+                )
 
     print("\nresults (medians, images/s)")
     ok = True
@@ -148,9 +168,12 @@ def main() -> int:
         vs_raw = common.ratio(med["ours"], med["raw"])
         vs_durable = common.ratio(med["ours"], med["raw_fsync"])
         ok = ok and vs_raw >= 0.9
-        print(f"  {case:32s} ours {med['ours']:.0f}/s, raw {med['raw']:.0f}/s, raw+fsync {med['raw_fsync']:.0f}/s; "
-              f"ours/raw {vs_raw:.2f}x (target >= 0.9x: {common.verdict(vs_raw >= 0.9)}), "
-              f"ours/raw+fsync {vs_durable:.2f}x")
+        print(
+            f"  {case:32s} ours {med['ours']:.0f}/s, raw {med['raw']:.0f}/s, "
+            f"raw+fsync {med['raw_fsync']:.0f}/s; "
+            f"ours/raw {vs_raw:.2f}x (target >= 0.9x: {common.verdict(vs_raw >= 0.9)}), "
+            f"ours/raw+fsync {vs_durable:.2f}x"
+        )
     return 0 if ok else 1
 
 

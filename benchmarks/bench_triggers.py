@@ -37,7 +37,7 @@ from typing import Any
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-import _common as common  # noqa: E402
+import benchlib as common
 
 IMPLS = ("ours", "sensor", "httptrigger", "rawhttpx")
 LABELS = {
@@ -172,10 +172,7 @@ def _factory(
             http_conn_id="http_bench", method="GET", endpoint=f"/v1/tasks/{task_ids[i % len(task_ids)]}"
         )
         while True:
-            event = None
-            async for event in trigger.run():
-                break
-            assert event is not None
+            event = await anext(aiter(trigger.run()))
             payload = event.payload
             if payload.get("status") != "success":
                 Counter.errors += 1
@@ -208,7 +205,9 @@ async def _stop(tasks: list[asyncio.Task[None]]) -> None:
         raise RuntimeError(f"{len(fired)} triggers ended early, e.g. {fired[0]!r}")
 
 
-async def _child_cpu(impl: str, task_ids: list[str], n: int, interval: float, warmup: float, seconds: float) -> dict[str, Any]:
+async def _child_cpu(
+    impl: str, task_ids: list[str], n: int, interval: float, warmup: float, seconds: float
+) -> dict[str, Any]:
     run = _factory(impl, task_ids, interval)
     tasks = await _start(run, n, interval)
     await asyncio.sleep(warmup)
@@ -250,7 +249,11 @@ async def _child_mem(impl: str, task_ids: list[str], n: int, interval: float) ->
     rss = common.rss_bytes() - rss0
     tracemalloc.stop()
     await _stop(tasks)
-    return {"traced_bytes_per_trigger": traced / n, "rss_bytes_per_trigger": rss / n, "errors": Counter.errors}
+    return {
+        "traced_bytes_per_trigger": traced / n,
+        "rss_bytes_per_trigger": rss / n,
+        "errors": Counter.errors,
+    }
 
 
 async def _child_lag(
@@ -295,13 +298,17 @@ def child_main(opts: argparse.Namespace) -> None:
     task_ids = os.environ["BENCH_TASK_IDS"].split(",")
     result: dict[str, Any] = {}
     if opts.child == "cpu":
-        result = asyncio.run(_child_cpu(opts.impl, task_ids, opts.n, opts.interval, opts.warmup, opts.seconds))
+        result = asyncio.run(
+            _child_cpu(opts.impl, task_ids, opts.n, opts.interval, opts.warmup, opts.seconds)
+        )
     elif opts.child == "mem":
         result = asyncio.run(_child_mem(opts.impl, task_ids, opts.n, opts.interval))
     else:
 
         async def lag_then_exit() -> None:
-            common.emit(await _child_lag(opts.impl, task_ids, opts.n, opts.interval, opts.seconds, opts.fixed))
+            common.emit(
+                await _child_lag(opts.impl, task_ids, opts.n, opts.interval, opts.seconds, opts.fixed)
+            )
             # Tearing thousands of in-flight requests down costs more than the run, which is over.
             os._exit(0)
 
@@ -317,7 +324,9 @@ def child_main(opts: argparse.Namespace) -> None:
 def _prepare(sandbox: common.Sandbox, tasks: int) -> dict[str, str]:
     import httpx
 
-    with httpx.Client(base_url=sandbox.base_url, headers={"Authorization": f"Bearer {common.API_KEY}"}) as http:
+    with httpx.Client(
+        base_url=sandbox.base_url, headers={"Authorization": f"Bearer {common.API_KEY}"}
+    ) as http:
         ids = []
         for i in range(tasks):
             answer = http.post(FLUX_PATH, json={"input": {"prompt": f"bench {i}", "seed": i}})
@@ -327,7 +336,11 @@ def _prepare(sandbox: common.Sandbox, tasks: int) -> dict[str, str]:
         # HttpSensorTrigger polls only while it gets 404.
         control.inject(kind="status", status=404, path="^/v1/tasks/missing-", host="api")
     http_conn = json.dumps(
-        {"conn_type": "http", "host": sandbox.base_url, "extra": {"Authorization": f"Bearer {common.API_KEY}"}}
+        {
+            "conn_type": "http",
+            "host": sandbox.base_url,
+            "extra": {"Authorization": f"Bearer {common.API_KEY}"},
+        }
     )
     return {
         "AIRFLOW_CONN_AIHUBMIX_DEFAULT": common.aihubmix_conn_json(sandbox.base_url),
@@ -353,6 +366,7 @@ def main() -> int:
     parser.add_argument("--lag-seconds", type=float, default=30.0)
     parser.add_argument("--lag-reps", type=int, default=3)
     parser.add_argument("--skip-lag", action="store_true")
+    parser.add_argument("--lag-fixed", action="store_true", help="also one capacity run with no back-off")
     parser.add_argument("--quick", action="store_true", help="fewer, shorter runs (smoke test)")
     # child options
     parser.add_argument("--child", choices=("cpu", "mem", "lag"))
@@ -364,7 +378,14 @@ def main() -> int:
         child_main(opts)
         return 0
     if opts.quick:
-        opts.reps, opts.seconds, opts.mem_n, opts.lag_n, opts.lag_seconds, opts.lag_reps = 1, 3, 100, 1000, 8, 1
+        opts.reps, opts.seconds, opts.mem_n, opts.lag_n, opts.lag_seconds, opts.lag_reps = (
+            1,
+            3,
+            100,
+            1000,
+            8,
+            1,
+        )
 
     common.print_machine()
     cpu: dict[str, list[float]] = {impl: [] for impl in IMPLS}
@@ -380,8 +401,21 @@ def main() -> int:
         )
         for rep in range(opts.reps):
             for impl in random.sample(IMPLS, len(IMPLS)):
-                run = _child(env, "--child", "cpu", "--impl", impl, "--n", opts.n, "--interval", opts.interval,
-                             "--seconds", opts.seconds, "--warmup", opts.warmup)
+                run = _child(
+                    env,
+                    "--child",
+                    "cpu",
+                    "--impl",
+                    impl,
+                    "--n",
+                    opts.n,
+                    "--interval",
+                    opts.interval,
+                    "--seconds",
+                    opts.seconds,
+                    "--warmup",
+                    opts.warmup,
+                )
                 cpu[impl].append(run["cpu_ms_per_1000"])
                 rate[impl].append(run["polls_per_s"])
                 mem = _child(env, "--child", "mem", "--impl", impl, "--n", opts.mem_n, "--interval", 1.0)
@@ -395,43 +429,81 @@ def main() -> int:
                     flush=True,
                 )
         if not opts.skip_lag:
-            print(f"capacity: {opts.lag_n} AIHubMixTaskTriggers, {opts.lag_interval} s fixed interval, "
-                  f"{opts.lag_seconds} s window, 50 ms ticker")
-            for rep in range(opts.lag_reps):
-                run = _child(env, "--child", "lag", "--impl", "ours", "--n", opts.lag_n, "--interval",
-                             opts.lag_interval, "--seconds", opts.lag_seconds)
-                lag.append(run)
+            modes = [("shipped back-off", [])] + ([("fixed interval", ["--fixed"])] if opts.lag_fixed else [])
+            for label, extra in modes:
                 print(
-                    f"  rep {rep + 1}: lag p50 {run['lag_p50_ms']:.1f} ms, p99 {run['lag_p99_ms']:.1f} ms, "
-                    f"max {run['lag_max_ms']:.1f} ms; {run['polls_per_s']:.0f} polls/s, "
-                    f"{run['cpu_share'] * 100:.0f}% of a core, {run['alive']}/{opts.lag_n} alive, "
-                    f"{run['errors']} failed polls",
-                    flush=True,
+                    f"capacity: {opts.lag_n} AIHubMixTaskTriggers, "
+                    f"poll_interval {opts.lag_interval} s ({label}), "
+                    f"{opts.lag_seconds} s window, 50 ms ticker"
                 )
+                for rep in range(opts.lag_reps if not extra else 1):
+                    run = _child(
+                        env,
+                        "--child",
+                        "lag",
+                        "--impl",
+                        "ours",
+                        "--n",
+                        opts.lag_n,
+                        "--interval",
+                        opts.lag_interval,
+                        "--seconds",
+                        opts.lag_seconds,
+                        *extra,
+                    )
+                    run["mode"] = label
+                    lag.append(run)
+                    print(
+                        f"  rep {rep + 1}: lag p50 {run['lag_p50_ms']:.1f} ms, "
+                        f"p99 {run['lag_p99_ms']:.1f} ms, "
+                        f"max {run['lag_max_ms']:.1f} ms; {run['polls_per_s']:.0f} polls/s, "
+                        f"{run['cpu_share'] * 100:.0f}% of a core, {run['alive']}/{opts.lag_n} alive, "
+                        f"{run['errors']} failed polls",
+                        flush=True,
+                    )
 
     print("\nresults (medians)")
     ours_cpu, ours_traced, ours_rss = (common.median(x["ours"]) for x in (cpu, traced, rss))
     print(f"  {'':24s} {'CPU ms/1000 polls':>18s} {'KiB/trigger (traced)':>21s} {'KiB/trigger (RSS)':>18s}")
     for impl in IMPLS:
         print(
-            f"  {LABELS[impl]:24s} {common.median(cpu[impl]):18.0f} {common.median(traced[impl]) / 1024:21.1f} "
+            f"  {LABELS[impl]:24s} {common.median(cpu[impl]):18.0f} "
+            f"{common.median(traced[impl]) / 1024:21.1f} "
             f"{common.median(rss[impl]) / 1024:18.1f}"
         )
     ok = True
-    for impl in ("sensor", "httptrigger"):
+    for impl in ("sensor", "httptrigger", "rawhttpx"):
         cpu_ratio = common.ratio(ours_cpu, common.median(cpu[impl]))
         mem_ratio = common.ratio(ours_traced, common.median(traced[impl]))
         rss_ratio = common.ratio(ours_rss, common.median(rss[impl]))
-        ok = ok and cpu_ratio <= 0.5 and mem_ratio <= 0.5
-        print(
-            f"  ours / {LABELS[impl]}: CPU {cpu_ratio:.2f}x, memory {mem_ratio:.2f}x traced "
-            f"({rss_ratio:.2f}x RSS)  target <= 0.5x: {common.verdict(cpu_ratio <= 0.5 and mem_ratio <= 0.5)}"
+        line = (
+            f"  ours / {LABELS[impl]}: CPU {cpu_ratio:.2f}x, "
+            f"memory {mem_ratio:.2f}x traced ({rss_ratio:.2f}x RSS)"
         )
-    if lag:
-        p99 = common.median([r["lag_p99_ms"] for r in lag])
-        print(f"  {opts.lag_n} triggers @ {opts.lag_interval} s: event-loop lag p99 {p99:.1f} ms (median of "
-              f"{len(lag)}), target < 100 ms: {common.verdict(p99 < 100)}")
+        if impl != "rawhttpx":  # the raw loop is the floor httpx sets, not a target
+            met = cpu_ratio <= 0.5 and mem_ratio <= 0.5
+            ok = ok and met
+            line += (
+                f"  target <= 0.5x: CPU {common.verdict(cpu_ratio <= 0.5)}, "
+                f"memory {common.verdict(mem_ratio <= 0.5)}"
+            )
+        print(line)
+    shipped = [r for r in lag if r["mode"] == "shipped back-off"]
+    if shipped:
+        p99 = common.median([r["lag_p99_ms"] for r in shipped])
+        rate = common.median([r["polls_per_s"] for r in shipped])
+        print(
+            f"  {opts.lag_n} triggers, poll_interval {opts.lag_interval} s: event-loop lag p99 {p99:.1f} ms "
+            f"(median of {len(shipped)}, {rate:.0f} polls/s), target < 100 ms: {common.verdict(p99 < 100)}"
+        )
         ok = ok and p99 < 100
+    for run in lag:
+        if run["mode"] != "shipped back-off":
+            print(
+                f"  {opts.lag_n} triggers, {run['mode']} {opts.lag_interval} s: "
+                f"lag p99 {run['lag_p99_ms']:.1f} ms "
+                f"at {run['polls_per_s']:.0f} polls/s ({run['cpu_share'] * 100:.0f}% of a core)"
+            )
     return 0 if ok else 1
 
 

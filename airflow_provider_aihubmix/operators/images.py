@@ -18,15 +18,14 @@ from airflow.sdk import BaseOperator, conf
 
 from airflow_provider_aihubmix.catalog import Family, ModelSpec, models_in_family, resolve_model
 from airflow_provider_aihubmix.exceptions import AIHubMixValidationError
-from airflow_provider_aihubmix.hooks.aihubmix import AIHubMixHook
 from airflow_provider_aihubmix.lineage import AIHubMixLineageMixin
 from airflow_provider_aihubmix.links import XCOM_LINK_KEY, AIHubMixImageLink
-from airflow_provider_aihubmix.polling import DEFER_TIMEOUT_MARGIN
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
     from airflow_provider_aihubmix.generation import GenerationRun
+    from airflow_provider_aihubmix.hooks.aihubmix import AIHubMixHook
     from airflow_provider_aihubmix.storage import ObjectStore
 
 # The trigger's own deadline should win over Airflow's defer timeout: its event is clean.
@@ -131,7 +130,7 @@ class AIHubMixGenerateImageOperator(AIHubMixLineageMixin, BaseOperator):
         family_params: dict[str, Any] | None = None,
         output_uri: str | None = None,
         output_conn_id: str | None = "aws_default",
-        aihubmix_conn_id: str = AIHubMixHook.default_conn_name,
+        aihubmix_conn_id: str = "aihubmix_default",
         wait_for_completion: bool = True,
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         poll_interval: float = 5.0,
@@ -247,6 +246,9 @@ class AIHubMixGenerateImageOperator(AIHubMixLineageMixin, BaseOperator):
     # -- collaborators ----------------------------------------------------------------------
     @cached_property
     def hook(self) -> AIHubMixHook:
+        # Imported here: httpx and the response models cost DAG parsing ~30 ms it does not need.
+        from airflow_provider_aihubmix.hooks.aihubmix import AIHubMixHook
+
         return AIHubMixHook(aihubmix_conn_id=self.aihubmix_conn_id)
 
     def resolve_output_uri(self) -> str:
@@ -302,6 +304,8 @@ class AIHubMixGenerateImageOperator(AIHubMixLineageMixin, BaseOperator):
                 }
             ]
         if self.deferrable:
+            # Imported here, like the hook: DAG parsing never needs them (benchmarks/bench_imports.py).
+            from airflow_provider_aihubmix.polling import DEFER_TIMEOUT_MARGIN
             from airflow_provider_aihubmix.triggers.aihubmix import AIHubMixTaskTrigger
 
             self.defer(

@@ -43,7 +43,16 @@ class Sandbox:
 def sandbox_process(*args: str) -> Iterator[Sandbox]:
     """The real ``aihubmix-sandbox`` CLI in a child process, so its CPU is never counted as ours."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "airflow_provider_aihubmix.sandbox", "--port", "0", "--storage-port", "0", *args],
+        [
+            sys.executable,
+            "-m",
+            "airflow_provider_aihubmix.sandbox",
+            "--port",
+            "0",
+            "--storage-port",
+            "0",
+            *args,
+        ],
         stdout=subprocess.PIPE,
         text=True,
         cwd=ROOT,

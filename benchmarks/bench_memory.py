@@ -1,0 +1,200 @@
+"""Benchmark 3: peak memory while storing one large image, from a URL and from base64.
+
+Each case runs in a fresh child process: it imports everything, stores one small image to
+warm every code path up, then records ``ru_maxrss`` (the peak so far) and stores one image
+of 8, 64 or 256 MB to ``file://``. The figure is the rise of the peak over that baseline.
+
+* URL: a ``qwen-image`` prediction answers a URL; the sandbox's ``huge`` storage fault serves
+  a valid PNG padded to exactly the size. The download streams to the file: the target is
+  that it adds < 32 MB whatever the size.
+* base64: an ``openai/gpt-image-1`` answer carrying the PNG as base64 in the JSON. The
+  sandbox has no knob for a 256 MB base64 answer, so a tiny loopback server in its own
+  process serves that body (built with the sandbox's own huge-PNG generator). The JSON text
+  alone is 1.33x the image; the target is <= 3x the image in total.
+
+    uv run --no-sync python benchmarks/bench_memory.py [--sizes 8,64,256] [--reps 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import benchlib as common
+
+MIB = 1024 * 1024
+URL_TARGET_MIB = 32
+B64_TARGET_X = 3.0
+
+
+def _peak_bytes() -> int:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # KiB on Linux
+
+
+# --------------------------------------------------------------------------------------------
+# a loopback server answering one base64 prediction of a given size (runs in its own process)
+# --------------------------------------------------------------------------------------------
+
+
+def _png_of(size: int) -> bytes:
+    from airflow_provider_aihubmix.sandbox.images import huge_png_stream, render
+
+    base = render(64, 64, "png", 1, 0)
+
+    async def collect() -> bytes:
+        return b"".join([chunk async for chunk in huge_png_stream(base, size)])
+
+    return asyncio.run(collect())
+
+
+def serve_b64() -> None:
+    bodies: dict[int, bytes] = {}
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            size = int(self.headers["X-Bench-Size"])
+            if size not in bodies:
+                bodies.clear()
+                encoded = base64.b64encode(_png_of(size)).decode()
+                bodies[size] = json.dumps(
+                    {"output": {"b64_json": [{"bytesBase64": encoded, "mimeType": "png"}], "urls": []}}
+                ).encode()
+            body = bodies[size]
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    print(f"http://127.0.0.1:{server.server_address[1]}", flush=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    sys.stdin.read()  # until the parent closes our stdin
+
+
+# --------------------------------------------------------------------------------------------
+# the measured child
+# --------------------------------------------------------------------------------------------
+
+
+def child(kind: str, size: int, base_url: str) -> dict[str, Any]:
+    from airflow_provider_aihubmix.generation import ImageCollector, TaskIdentity
+    from airflow_provider_aihubmix.hooks.aihubmix import AIHubMixHook
+    from airflow_provider_aihubmix.storage import open_store
+
+    model = "qwen-image" if kind == "url" else "gpt-image-1"
+    hook = AIHubMixHook(api_key=common.API_KEY, base_url=base_url, tasks_base_url=base_url)
+    if kind == "b64":
+        # Which size the stand-in server answers with; the warm-up below asks for a small one.
+        hook.get_conn().headers["X-Bench-Size"] = str(64 * 1024)
+    with tempfile.TemporaryDirectory(prefix="bench-mem-") as out_dir:
+        store = open_store(f"file://{out_dir}")
+        identity = TaskIdentity(dag_id="bench", run_id="run", task_id="store", map_index=-1, try_number=1)
+        collector = ImageCollector(hook=hook, store=store, model=model, identity=identity)
+
+        def once() -> dict[str, Any]:
+            result = hook.predict(model, {"prompt": "memory", **({"seed": 1} if kind == "url" else {})})
+            return collector.store_image(0, result.images[0], None)
+
+        once()  # warm: imports, connections, every code path on a small image
+        if kind == "url":
+            from airflow_provider_aihubmix.sandbox import SandboxClient
+
+            with SandboxClient(base_url) as control:
+                control.inject(kind="huge", size_bytes=size, count=1)
+        else:
+            hook.get_conn().headers["X-Bench-Size"] = str(size)
+        baseline_peak, baseline_rss = _peak_bytes(), common.rss_bytes()
+        record = once()
+        peak = _peak_bytes()
+    if record["bytes"] != size:
+        raise RuntimeError(f"stored {record['bytes']} bytes, expected {size}")
+    return {"added_peak": peak - baseline_peak, "baseline_rss": baseline_rss, "baseline_peak": baseline_peak}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="8,64,256", help="image sizes in MiB")
+    parser.add_argument("--reps", type=int, default=3)
+    parser.add_argument("--child", choices=("url", "b64"))
+    parser.add_argument("--size", type=int)
+    parser.add_argument("--base-url")
+    parser.add_argument("--serve-b64", action="store_true")
+    opts = parser.parse_args()
+    if opts.serve_b64:
+        serve_b64()
+        return 0
+    if opts.child:
+        common.emit(child(opts.child, opts.size, opts.base_url))
+        return 0
+
+    common.print_machine()
+    sizes = [int(s) for s in opts.sizes.split(",")]
+    b64_server = subprocess.Popen(
+        [sys.executable, __file__, "--serve-b64"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=common.ROOT,
+    )
+    results: dict[tuple[str, int], list[float]] = {}
+    ok = True
+    try:
+        assert b64_server.stdout is not None
+        b64_url = b64_server.stdout.readline().strip()
+        with common.sandbox_process("--max-side", "256") as sandbox:
+            print(
+                f"one image stored to file:// per fresh process; {opts.reps} repetitions; "
+                "peak RSS (ru_maxrss) rise over the warmed-up baseline"
+            )
+            for rep in range(opts.reps):
+                for size in sizes:
+                    for kind, url in (("url", sandbox.base_url), ("b64", b64_url)):
+                        run = common.run_child(
+                            "bench_memory.py",
+                            ["--child", kind, "--size", str(size * MIB), "--base-url", url],
+                        )
+                        results.setdefault((kind, size), []).append(run["added_peak"])
+                        print(
+                            f"  rep {rep + 1} {kind:4s} {size:4d} MiB: "
+                            f"+{run['added_peak'] / MIB:7.1f} MiB peak "
+                            f"(baseline RSS {run['baseline_rss'] / MIB:.0f} MiB)",
+                            flush=True,
+                        )
+    finally:
+        if b64_server.stdin:
+            b64_server.stdin.close()
+        b64_server.wait(timeout=20)
+
+    print("\nresults (medians of the peak rise)")
+    for size in sizes:
+        url_added = common.median(results[("url", size)]) / MIB
+        b64_added = common.median(results[("b64", size)]) / MIB
+        url_ok, b64_ok = url_added < URL_TARGET_MIB, b64_added <= B64_TARGET_X * size
+        ok = ok and url_ok and b64_ok
+        print(
+            f"  {size:4d} MiB image: URL +{url_added:6.1f} MiB (target < {URL_TARGET_MIB} MiB: "
+            f"{common.verdict(url_ok)}); base64 +{b64_added:6.1f} MiB = {b64_added / size:.2f}x the image "
+            f"(target <= {B64_TARGET_X:.0f}x: {common.verdict(b64_ok)})"
+        )
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
