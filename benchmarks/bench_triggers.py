@@ -148,11 +148,15 @@ def _factory(
             base_url=conn["host"], headers={"Authorization": f"Bearer {conn['password']}"}, timeout=30
         )
 
+        # Without it httpcore's pool stalls under a burst exactly as ours did (see AIHubMixHook._asend).
+        gate = asyncio.Semaphore(20)
+
         async def run_raw(i: int) -> None:
             path = f"/v1/tasks/{task_ids[i % len(task_ids)]}"
             while True:
                 try:
-                    response = await client.get(path)
+                    async with gate:
+                        response = await client.get(path)
                     response.raise_for_status()
                     status = str(response.json().get("status", "")).lower()
                 except httpx.HTTPError:
