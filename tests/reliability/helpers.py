@@ -21,30 +21,16 @@ from pathlib import Path
 from typing import Any
 
 from airflow_provider_aihubmix.storage import task_prefix
+from tests.task_fakes import FakeTaskInstance, context_for, trigger_events
+
+# Re-exported for the scenario modules.
+make_context = context_for
+run_trigger = trigger_events
 
 PREDICT_PATH = r"^/v1/(models/.+/predictions|images/generations)$"
 TASK_PATH = r"^/v1/tasks/"
 DAG_ID = "reliability"
 RUN_ID = "manual__2026-01-01T00:00:00+00:00"
-
-
-class FakeTaskInstance:
-    """What the operators read from ``context["ti"]``; XCom pushes are kept for the leak scan."""
-
-    def __init__(self, *, dag_id: str, task_id: str, run_id: str, map_index: int, try_number: int) -> None:
-        self.dag_id = dag_id
-        self.task_id = task_id
-        self.run_id = run_id
-        self.map_index = map_index
-        self.try_number = try_number
-        self.xcom: dict[str, Any] = {}
-
-    def xcom_push(self, key: str, value: Any) -> None:
-        self.xcom[key] = value
-
-
-def make_context(ti: FakeTaskInstance) -> dict[str, Any]:
-    return {"ti": ti, "task_instance": ti, "run_id": ti.run_id, "params": {}}
 
 
 @dataclass
@@ -62,19 +48,6 @@ class TaskRun:
     @property
     def ok(self) -> bool:
         return self.records is not None
-
-
-async def run_trigger(trigger: Any) -> list[dict[str, Any]]:
-    """Every event the trigger yields before its generator ends (it must be exactly one)."""
-    from airflow_provider_aihubmix.hooks.aihubmix import aclose_shared_clients
-
-    events: list[dict[str, Any]] = []
-    try:
-        async for event in trigger.run():
-            events.append(event.payload)
-    finally:
-        await aclose_shared_clients()
-    return events
 
 
 class TaskRunner:
@@ -131,18 +104,18 @@ class TaskRunner:
                     result.deferrals += 1
                     if self.on_defer is not None:
                         self.on_defer(deferred)
-                    events = asyncio.run(run_trigger(deferred.trigger))
+                    events = asyncio.run(trigger_events(deferred.trigger))
                     result.events.extend(events)
                     assert len(events) == 1, f"the trigger yielded {len(events)} events"
                     resume = getattr(self.make_operator(), deferred.method_name)
                     result.records = resume(make_context(ti), event=events[0], **(deferred.kwargs or {}))
                 result.error = None
-                result.xcom.update(ti.xcom)
+                result.xcom.update(ti.pushed)
                 return result
             except Exception as err:
                 result.error = err
                 result.errors.append(err)
-                result.xcom.update(ti.xcom)
+                result.xcom.update(ti.pushed)
                 if isinstance(err, AirflowFailException):
                     break  # Airflow fails the task without using its retries
         return result

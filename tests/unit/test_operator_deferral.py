@@ -8,11 +8,9 @@ to its event on an event loop as the triggerer would.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
 import time
-from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -26,7 +24,6 @@ from airflow_provider_aihubmix.exceptions import (
     AIHubMixTaskFailedError,
     AIHubMixTaskTimeoutError,
 )
-from airflow_provider_aihubmix.hooks.aihubmix import aclose_shared_clients
 from airflow_provider_aihubmix.links import XCOM_LINK_KEY
 from airflow_provider_aihubmix.operators.images import (
     AIHubMixFluxOperator,
@@ -35,28 +32,10 @@ from airflow_provider_aihubmix.operators.images import (
 from airflow_provider_aihubmix.polling import DEFER_TIMEOUT_MARGIN
 from airflow_provider_aihubmix.sandbox import SandboxServer
 from airflow_provider_aihubmix.triggers.aihubmix import AIHubMixTaskTrigger
+from tests.task_fakes import FakeTaskInstance, context_for, run_trigger
 
 PREDICTIONS = r"^/v1/models/bfl/flux-2-pro/predictions$"
 TASKS = r"^/v1/tasks/"
-
-
-@dataclass
-class TaskInstanceFields:
-    """What the operators read from ``context["ti"]``; ``xcom_push`` keeps what they push."""
-
-    dag_id: str = "flux_dag"
-    task_id: str = "generate"
-    run_id: str = "manual__2026-01-01T00:00:00+00:00"
-    map_index: int = -1
-    try_number: int = 1
-    pushed: dict[str, Any] = field(default_factory=dict)
-
-    def xcom_push(self, key: str, value: Any) -> None:
-        self.pushed[key] = value
-
-
-def context_for(ti: TaskInstanceFields) -> Any:
-    return {"ti": ti, "run_id": ti.run_id}
 
 
 def flux(tmp_path: Path, **kwargs: Any) -> AIHubMixFluxOperator:
@@ -74,23 +53,10 @@ def manifest_of(tmp_path: Path) -> dict[str, Any]:
     return json.loads(path.read_text())
 
 
-def defer(operator: AIHubMixGenerateImageOperator, ti: TaskInstanceFields) -> TaskDeferred:
+def defer(operator: AIHubMixGenerateImageOperator, ti: FakeTaskInstance) -> TaskDeferred:
     with pytest.raises(TaskDeferred) as info:
         operator.execute(context_for(ti))
     return info.value
-
-
-def run_trigger(trigger: AIHubMixTaskTrigger) -> dict[str, Any]:
-    """The triggerer's part: run the trigger to its one event and hand back the JSON payload."""
-
-    async def drain() -> list[dict[str, Any]]:
-        try:
-            return [event.payload async for event in trigger.run()]
-        finally:
-            await aclose_shared_clients()
-
-    (payload,) = asyncio.run(drain())
-    return json.loads(json.dumps(payload))
 
 
 # -- deferral ----------------------------------------------------------------------------------
@@ -100,7 +66,7 @@ def test_defers_with_the_trigger_after_recording_the_task(
     sandbox_conn: str, sandbox: SandboxServer, tmp_path: Path
 ):
     before = time.time()
-    deferred = defer(flux(tmp_path, timeout=300), TaskInstanceFields())
+    deferred = defer(flux(tmp_path, timeout=300), FakeTaskInstance())
     after = time.time()
 
     trigger = deferred.trigger
@@ -127,7 +93,7 @@ def test_defers_with_the_trigger_after_recording_the_task(
 def test_execute_complete_stores_the_images_from_the_event(
     sandbox_conn: str, sandbox: SandboxServer, tmp_path: Path
 ):
-    ti = TaskInstanceFields()
+    ti = FakeTaskInstance()
     deferred = defer(flux(tmp_path), ti)
     event = run_trigger(deferred.trigger)
     assert event["status"] == "success"
@@ -158,7 +124,7 @@ def test_execute_complete_stores_the_images_from_the_event(
 def test_execute_complete_raises_on_a_failed_event(
     sandbox_conn: str, sandbox: SandboxServer, tmp_path: Path, token: str, raw_status: str
 ):
-    ti = TaskInstanceFields()
+    ti = FakeTaskInstance()
     deferred = defer(flux(tmp_path, prompt=f"a fox {token}"), ti)
     event = run_trigger(deferred.trigger)
     assert event["status"] == "failed"
@@ -171,7 +137,7 @@ def test_timeout_event_fails_and_the_retry_reattaches_without_paying_again(
     sandbox_conn: str, sandbox: SandboxServer, tmp_path: Path
 ):
     prompt = "a fox sandbox:never"
-    ti = TaskInstanceFields()
+    ti = FakeTaskInstance()
     deferred = defer(flux(tmp_path, prompt=prompt, timeout=1.0), ti)
     event = run_trigger(deferred.trigger)
     assert event["status"] == "timeout"
@@ -179,7 +145,7 @@ def test_timeout_event_fails_and_the_retry_reattaches_without_paying_again(
         flux(tmp_path, prompt=prompt, timeout=1.0).execute_complete(context_for(ti), event)
     assert manifest_of(tmp_path)["status"] == "submitted"
 
-    retry = defer(flux(tmp_path, prompt=prompt), TaskInstanceFields(try_number=2))
+    retry = defer(flux(tmp_path, prompt=prompt), FakeTaskInstance(try_number=2))
     assert retry.trigger.serialize()[1]["remote_task_id"] == event["remote_task_id"]
     assert len(sandbox.client.requests(host="api", path=PREDICTIONS)) == 1
 
@@ -187,7 +153,7 @@ def test_timeout_event_fails_and_the_retry_reattaches_without_paying_again(
 def test_polling_errors_keep_the_task_and_the_retry_reattaches_without_paying_again(
     sandbox_conn: str, sandbox: SandboxServer, tmp_path: Path
 ):
-    ti = TaskInstanceFields()
+    ti = FakeTaskInstance()
     deferred = defer(flux(tmp_path), ti)
     # The status endpoint is down longer than the trigger tolerates; the task itself is fine.
     sandbox.client.inject(kind="status", status=503, path=TASKS, count=3)
@@ -198,7 +164,7 @@ def test_polling_errors_keep_the_task_and_the_retry_reattaches_without_paying_ag
         flux(tmp_path).execute_complete(context_for(ti), event)
     assert manifest_of(tmp_path)["status"] == "submitted"
 
-    retry = defer(flux(tmp_path), TaskInstanceFields(try_number=2))
+    retry = defer(flux(tmp_path), FakeTaskInstance(try_number=2))
     records = flux(tmp_path).execute_complete(context_for(ti), run_trigger(retry.trigger))
     assert len(records) == 1 and manifest_of(tmp_path)["status"] == "complete"
     assert len(sandbox.client.requests(host="api", path=PREDICTIONS)) == 1
@@ -207,7 +173,7 @@ def test_polling_errors_keep_the_task_and_the_retry_reattaches_without_paying_ag
 def test_an_expired_result_link_is_fetched_anew_from_the_task(
     sandbox_conn: str, sandbox: SandboxServer, tmp_path: Path
 ):
-    ti = TaskInstanceFields()
+    ti = FakeTaskInstance()
     event = run_trigger(defer(flux(tmp_path), ti).trigger)
     polls_before = len(sandbox.client.requests(host="api", path=TASKS))
     # The link in the event died while the task waited for a worker.
@@ -222,7 +188,7 @@ def test_an_expired_result_link_is_fetched_anew_from_the_task(
 def test_execute_complete_refuses_a_malformed_or_foreign_event(
     sandbox_conn: str, sandbox: SandboxServer, tmp_path: Path
 ):
-    ti = TaskInstanceFields()
+    ti = FakeTaskInstance()
     defer(flux(tmp_path), ti)
     with pytest.raises(AIHubMixError, match="Malformed"):
         flux(tmp_path).execute_complete(context_for(ti), {"status": "done"})
@@ -239,7 +205,7 @@ def test_blocking_mode_polls_in_the_worker(sandbox_conn: str, sandbox: SandboxSe
     # Long enough that a loaded machine still polls while the task is pending.
     sandbox.client.configure(task_delay_s=3.0)
     sandbox.client.inject(kind="status", status=503, path=TASKS, count=1)
-    records = flux(tmp_path, deferrable=False).execute(context_for(TaskInstanceFields()))
+    records = flux(tmp_path, deferrable=False).execute(context_for(FakeTaskInstance()))
     assert len(records) == 1 and records[0]["sha256"]
     assert len(sandbox.client.requests(host="api", path=PREDICTIONS)) == 1
     assert len(sandbox.client.requests(host="api", path=TASKS)) >= 3  # waited, and shrugged off a 503
@@ -251,11 +217,11 @@ def test_blocking_mode_raises_on_failure_and_on_timeout(
 ):
     with pytest.raises(AIHubMixTaskFailedError, match="Request Moderated"):
         flux(tmp_path / "a", prompt="a fox sandbox:request-moderated", deferrable=False).execute(
-            context_for(TaskInstanceFields())
+            context_for(FakeTaskInstance())
         )
     with pytest.raises(AIHubMixTaskTimeoutError):
         flux(tmp_path / "b", prompt="a fox sandbox:never", deferrable=False, timeout=1.0).execute(
-            context_for(TaskInstanceFields(task_id="other"))
+            context_for(FakeTaskInstance(task_id="other"))
         )
 
 
@@ -263,7 +229,7 @@ def test_blocking_mode_raises_on_failure_and_on_timeout(
 def test_without_waiting_returns_only_the_task_id(
     sandbox_conn: str, sandbox: SandboxServer, tmp_path: Path, deferrable: bool
 ):
-    ti = TaskInstanceFields(map_index=3)
+    ti = FakeTaskInstance(map_index=3)
     records = flux(tmp_path, wait_for_completion=False, deferrable=deferrable).execute(context_for(ti))
     assert records == [
         {

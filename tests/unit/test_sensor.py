@@ -6,12 +6,10 @@ The sensor under a real ``dag.test()`` (poke, reschedule and deferrable modes) i
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
 import os
 import time
-from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -22,29 +20,16 @@ from airflow.sdk import PokeReturnValue
 from airflow.sdk.exceptions import AirflowSensorTimeout, AirflowSkipException, TaskDeferred
 
 from airflow_provider_aihubmix.exceptions import AIHubMixTaskFailedError, AIHubMixValidationError
-from airflow_provider_aihubmix.hooks.aihubmix import AIHubMixHook, aclose_shared_clients
+from airflow_provider_aihubmix.hooks.aihubmix import AIHubMixHook
 from airflow_provider_aihubmix.polling import DEFER_TIMEOUT_MARGIN
 from airflow_provider_aihubmix.sandbox import SandboxServer
 from airflow_provider_aihubmix.sensors.aihubmix import AIHubMixTaskSensor
 from airflow_provider_aihubmix.triggers.aihubmix import AIHubMixTaskTrigger
-
-
-@dataclass
-class TaskInstanceFields:
-    dag_id: str = "flux_dag"
-    task_id: str = "wait"
-    run_id: str = "manual__2026-01-01T00:00:00+00:00"
-    map_index: int = -1
-    try_number: int = 1
-    pushed: dict[str, Any] = field(default_factory=dict)
-
-    def xcom_push(self, key: str, value: Any) -> None:
-        self.pushed[key] = value
+from tests.task_fakes import FakeTaskInstance, context_for, run_trigger
 
 
 def context() -> Any:
-    ti = TaskInstanceFields()
-    return {"ti": ti, "run_id": ti.run_id}
+    return context_for(FakeTaskInstance(task_id="wait"))
 
 
 def submit(prompt: str) -> str:
@@ -66,17 +51,6 @@ def sensor(task_id: str, tmp_path: Path, **kwargs: Any) -> AIHubMixTaskSensor:
         output_uri=(tmp_path / "out").as_uri(),
         **kwargs,
     )
-
-
-def run_trigger(trigger: AIHubMixTaskTrigger) -> dict[str, Any]:
-    async def drain() -> list[dict[str, Any]]:
-        try:
-            return [event.payload async for event in trigger.run()]
-        finally:
-            await aclose_shared_clients()
-
-    (payload,) = asyncio.run(drain())
-    return json.loads(json.dumps(payload))
 
 
 def assert_stored(records: list[dict[str, Any]], task_id: str) -> None:
