@@ -1,4 +1,38 @@
-"""Typed errors. Every message is safe to log: no API key, no signed URL query string."""
+"""Every error this provider raises, in one module. Messages are safe to log: no API key, no
+signed-URL query string, no base64 image (see :mod:`airflow_provider_aihubmix.redaction`).
+
+The tree (``ValueError`` marks errors raised for bad input, before any billable call)::
+
+    Exception
+    ├── AIHubMixError                          status_code, request_id, code, param, body_excerpt
+    │   ├── AIHubMixValidationError (ValueError)   bad input, found before any HTTP call
+    │   ├── AIHubMixAuthenticationError            401 / no API key
+    │   ├── AIHubMixQuotaError                     402 / 403
+    │   ├── AIHubMixBadRequestError                400 / 404 / 422
+    │   │   └── AIHubMixModerationError            refused on moderation grounds
+    │   ├── AIHubMixRateLimitError                 429 after the retry budget
+    │   ├── AIHubMixUpstreamError                  5xx / unreachable after the retry budget
+    │   ├── AIHubMixPossiblyBilledError            billable POST sent, answer lost
+    │   ├── AIHubMixResponseError                  a body nothing here recognises
+    │   ├── AIHubMixTaskFailedError                an async task ended badly
+    │   │   └── AIHubMixTaskModeratedError (AirflowFailException)   never retried by Airflow
+    │   ├── AIHubMixTaskTimeoutError               wall-clock deadline passed
+    │   ├── AIHubMixDownloadError                  ``retryable`` says whether another try may work
+    │   │   └── DownloadTruncatedError             body short of Content-Length (retryable)
+    │   └── AIHubMixStorageError                   write / verify / read of a stored object
+    │       ├── InvalidOutputURIError (+ AIHubMixValidationError)
+    │       ├── NotAnImageError (+ AIHubMixDownloadError)
+    │       ├── IncompleteImageError (+ AIHubMixDownloadError)
+    │       ├── ImageTooLargeError (+ AIHubMixDownloadError)
+    │       └── StoredObjectMismatchError       S3 reports another object than the one written
+    └── ValueError
+        └── UnknownModelError                  defined in ``catalog`` (re-exported here): the
+                                               sandbox reads the catalog without importing Airflow
+
+Not here on purpose: the sandbox's own errors (it is a separate server that shares no client
+code) and ``schemas._base.Reject``, a signal between a validator and its caller that is always
+re-raised as :class:`AIHubMixValidationError`.
+"""
 
 from __future__ import annotations
 
@@ -106,6 +140,38 @@ class AIHubMixDownloadError(AIHubMixError):
         self.retryable = retryable
 
 
+class DownloadTruncatedError(AIHubMixDownloadError):
+    """The body ended short of its Content-Length: a whole-download retry may succeed."""
+
+    def __init__(self, message: str, *, retryable: bool = True, **kwargs: Any) -> None:
+        # Retryable by default: the engine re-downloads only errors that say so.
+        super().__init__(message, retryable=retryable, **kwargs)
+
+
+class AIHubMixStorageError(AIHubMixError):
+    """An image or manifest could not be written, verified or read (after the retry budget)."""
+
+
+class InvalidOutputURIError(AIHubMixStorageError, AIHubMixValidationError):
+    """``output_uri`` (or a key under it) is malformed or could escape its prefix."""
+
+
+class NotAnImageError(AIHubMixStorageError, AIHubMixDownloadError):
+    """The bytes carry no known image signature: nothing is stored under an image name."""
+
+
+class IncompleteImageError(AIHubMixStorageError, AIHubMixDownloadError):
+    """The stream ended before the announced size: a truncated image is never stored."""
+
+
+class ImageTooLargeError(AIHubMixStorageError, AIHubMixDownloadError):
+    """The stream or object is larger than the caller's limit."""
+
+
+class StoredObjectMismatchError(AIHubMixStorageError):
+    """The object S3 reports after a write is not the one written (retried as a transient failure)."""
+
+
 __all__ = [
     "AIHubMixAuthenticationError",
     "AIHubMixBadRequestError",
@@ -116,10 +182,17 @@ __all__ = [
     "AIHubMixQuotaError",
     "AIHubMixRateLimitError",
     "AIHubMixResponseError",
+    "AIHubMixStorageError",
     "AIHubMixTaskFailedError",
     "AIHubMixTaskModeratedError",
     "AIHubMixTaskTimeoutError",
     "AIHubMixUpstreamError",
     "AIHubMixValidationError",
+    "DownloadTruncatedError",
+    "ImageTooLargeError",
+    "IncompleteImageError",
+    "InvalidOutputURIError",
+    "NotAnImageError",
+    "StoredObjectMismatchError",
     "UnknownModelError",
 ]

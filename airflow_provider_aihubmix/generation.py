@@ -39,10 +39,10 @@ from airflow_provider_aihubmix.manifest import (
     ReceivedImage,
     RemoteTask,
     fingerprint,
-    redact_input,
     utcnow,
 )
 from airflow_provider_aihubmix.polling import PollSchedule
+from airflow_provider_aihubmix.redaction import redact_input
 from airflow_provider_aihubmix.references import reference_strings, resolve_references
 from airflow_provider_aihubmix.responses import (
     GeneratedImage,

@@ -35,6 +35,7 @@ from airflow_provider_aihubmix.exceptions import (
     AIHubMixTaskFailedError,
 )
 from airflow_provider_aihubmix.facets import FACET_NAME
+from airflow_provider_aihubmix.redaction import redact_input, without_secrets
 
 if TYPE_CHECKING:
     from airflow.providers.openlineage.extractors import OperatorLineage
@@ -49,19 +50,6 @@ MODERATION_PASSED = "passed"
 MODERATION_OUTCOMES = ("request_moderated", "content_moderated")
 # Request fields holding prompt text: kept out of the facet unless lineage_include_prompt=True.
 PROMPT_FIELDS = frozenset({"prompt", "negative_prompt"})
-# Parameter names that may hold credentials (extra_input is free-form): never sent to lineage.
-_SENSITIVE_MARKERS = (
-    "api_key",
-    "apikey",
-    "access_key",
-    "private_key",
-    "token",
-    "secret",
-    "password",
-    "passwd",
-    "authorization",
-    "credential",
-)
 _ERROR_MESSAGE_LIMIT = 2000
 
 _F = TypeVar("_F", bound=Callable[..., Any])
@@ -145,30 +133,9 @@ def error_info(error: BaseException) -> dict[str, Any]:
     return info
 
 
-def _is_sensitive(name: str) -> bool:
-    lowered = name.lower()
-    return any(marker in lowered for marker in _SENSITIVE_MARKERS)
-
-
-def _without_secrets(value: Any) -> Any:
-    if isinstance(value, Mapping):
-        return {k: _without_secrets(v) for k, v in value.items() if not _is_sensitive(str(k))}
-    if isinstance(value, list):
-        return [_without_secrets(v) for v in value]
-    if isinstance(value, str) and "://" in value:
-        scheme, _, rest = value.partition("://")
-        authority, slash, path = rest.partition("/")
-        if "@" in authority:  # user:password@host -- a credential in a URL
-            return f"{scheme}://{authority.rpartition('@')[2]}{slash}{path}"
-    return value
-
-
 def lineage_parameters(input_: Mapping[str, Any], *, include_prompt: bool) -> dict[str, Any]:
     """The request input as lineage may carry it: redacted images, no secrets, no prompt by default."""
-    # Imported here: the manifest's pydantic models cost DAG parsing ~10 ms it does not need.
-    from airflow_provider_aihubmix.manifest import redact_input
-
-    redacted = _without_secrets(redact_input(dict(input_)))
+    redacted = without_secrets(redact_input(dict(input_)))
     if not include_prompt:
         redacted = {k: v for k, v in redacted.items() if k not in PROMPT_FIELDS}
     return cast("dict[str, Any]", redacted)

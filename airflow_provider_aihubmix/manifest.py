@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from datetime import datetime, timezone
 from enum import Enum
 from typing import Any
 
 from pydantic import BaseModel, Field
 
-_DATA_URI = re.compile(r"^data:(?P<type>[^;,]*)(?:;[^,]*)?,(?P<payload>.*)$", re.DOTALL)
+from airflow_provider_aihubmix.redaction import redact_input
 
 
 class ManifestStatus(str, Enum):
@@ -95,27 +94,6 @@ class Manifest(BaseModel):
 
 def utcnow() -> str:
     return datetime.now(timezone.utc).isoformat()
-
-
-def redact_input(value: Any) -> Any:
-    """A copy of a request ``input`` safe to persist: inline images become content hashes.
-
-    Data URIs would bloat the manifest and may carry private pictures; URL query strings
-    are often signatures (presigned reference images), so they are hashed too.
-    """
-    if isinstance(value, dict):
-        return {k: redact_input(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [redact_input(v) for v in value]
-    if isinstance(value, str):
-        match = _DATA_URI.match(value)
-        if match:
-            digest = hashlib.sha256(match.group("payload").encode()).hexdigest()
-            return f"data:{match.group('type')};sha256={digest}"
-        if value.startswith(("http://", "https://")) and "?" in value:
-            base, _, query = value.partition("?")
-            return f"{base}?sha256={hashlib.sha256(query.encode()).hexdigest()}"
-    return value
 
 
 def fingerprint(model_path: str, input_: dict[str, Any]) -> str:

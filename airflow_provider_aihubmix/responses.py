@@ -13,13 +13,14 @@ import json
 import logging
 import re
 import urllib.parse
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from enum import Enum
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from airflow_provider_aihubmix.exceptions import AIHubMixResponseError
+from airflow_provider_aihubmix.redaction import scrub_text
 
 log = logging.getLogger(__name__)
 
@@ -98,10 +99,7 @@ class TaskState(BaseModel):
 # Parsers
 # ---------------------------------------------------------------------------------------------
 
-_EXCERPT_LIMIT = 300
-_LONG_TOKEN_RE = re.compile(r"[A-Za-z0-9+/=_-]{120,}")
 _BARE_B64_RE = re.compile(r"[A-Za-z0-9+/_\-\r\n]{64,}={0,2}")
-_QUERY_RE = re.compile(r"(https?://[^\s\"'?#]+)\?[^\s\"'#]*")
 
 # Spellings of a task id in an async submit response: the doc shows ``taskId``, clients use the others.
 _TASK_ID_KEYS = ("taskId", "task_id", "taskID")
@@ -160,21 +158,6 @@ _STATUS_WORDS: dict[str, TaskStatus] = {
     "task not found": TaskStatus.NOT_FOUND,
     "not found": TaskStatus.NOT_FOUND,
 }
-
-
-def scrub_text(text: str, secrets: Iterable[str | None] = (), *, limit: int | None = _EXCERPT_LIMIT) -> str:
-    """Return ``text`` safe for a message: secrets, signed-URL query strings and base64 blobs removed.
-
-    Scrubbing happens before truncation so a secret cut in half at the limit cannot leak its head.
-    """
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, "***")
-    text = _QUERY_RE.sub(r"\1?<redacted>", text)
-    text = _LONG_TOKEN_RE.sub(lambda m: f"<{len(m.group(0))} chars redacted>", text)
-    if limit is not None and len(text) > limit:
-        text = text[: limit - 3] + "..."
-    return text
 
 
 def _body_excerpt(body: Any) -> str:

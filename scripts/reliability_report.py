@@ -75,7 +75,7 @@ FIXES: tuple[tuple[str, str, str], ...] = (
         "recorded as `ambiguous`, like a lost answer: the retry refuses to resubmit",
     ),
     (
-        "`http.py` (`DownloadTruncatedError`)",
+        "`exceptions.py` (`DownloadTruncatedError`)",
         "a truncated image body raised an error not marked retryable, so the engine never downloaded "
         "it again and the task failed",
         "truncation is retryable by default; the engine re-downloads (never storing the short file)",

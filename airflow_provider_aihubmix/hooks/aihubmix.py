@@ -25,14 +25,14 @@ from airflow_provider_aihubmix.exceptions import (
     AIHubMixAuthenticationError,
     AIHubMixError,
     AIHubMixQuotaError,
+    DownloadTruncatedError,
 )
 from airflow_provider_aihubmix.http import (
     AIHubMixSettings,
     ByteBudget,
-    DownloadTruncatedError,
-    Exchange,
     Resolver,
     RetryPolicy,
+    RetryState,
     api_client_kwargs,
     check_download_url,
     content_length_of,
@@ -42,17 +42,16 @@ from airflow_provider_aihubmix.http import (
     json_or_raise,
     models_from_body,
     predictions_path,
-    redact_url,
     system_resolver,
     task_url,
 )
+from airflow_provider_aihubmix.redaction import amask_secret, mask_secret, redact_url, scrub_text
 from airflow_provider_aihubmix.responses import (
     PredictionResult,
     TaskState,
     TaskStatus,
     parse_prediction,
     parse_task,
-    scrub_text,
 )
 
 log = logging.getLogger(__name__)
@@ -301,7 +300,7 @@ class AIHubMixHook(BaseHook):
                 **{k: v for k, v in self._overrides.items() if v is not None},
             )
         if self._settings is not None:
-            _mask(self._settings.api_key)
+            mask_secret(self._settings.api_key)
         self._transport = transport
         self._async_transport = async_transport
         self._sleep: Callable[[float], Any] = sleep or time.sleep
@@ -326,7 +325,7 @@ class AIHubMixHook(BaseHook):
         conn = await cls.aget_connection(conn_id)
         extra = await conn.aextra_dejson() if conn.extra else {}
         settings = AIHubMixSettings.from_connection(conn, extra_dejson=extra, **overrides)
-        await _amask(settings.api_key)
+        await amask_secret(settings.api_key)
         return settings
 
     @classmethod
@@ -339,7 +338,7 @@ class AIHubMixHook(BaseHook):
         if self._settings is None:
             conn = self.get_connection(self.aihubmix_conn_id)
             self._settings = AIHubMixSettings.from_connection(conn, **self._overrides)
-            _mask(self._settings.api_key)
+            mask_secret(self._settings.api_key)
         return self._settings
 
     async def aget_settings(self) -> AIHubMixSettings:
@@ -370,7 +369,7 @@ class AIHubMixHook(BaseHook):
             changes["max_retries"] = min(max_retries, policy.max_retries)
         return RetryPolicy(**{**policy.__dict__, **changes}) if changes else policy
 
-    def _exchange(
+    def _retry_state(
         self,
         settings: AIHubMixSettings,
         method: str,
@@ -379,8 +378,8 @@ class AIHubMixHook(BaseHook):
         billable: bool = False,
         kind: str = "api",
         max_retries: int | None = None,
-    ) -> Exchange:
-        return Exchange(
+    ) -> RetryState:
+        return RetryState(
             method=method,
             url=url,
             policy=self._policy(settings, max_retries),
@@ -449,15 +448,15 @@ class AIHubMixHook(BaseHook):
         self._client = self._download_client = None
 
     def _send(
-        self, client: httpx.Client, request: httpx.Request, exchange: Exchange, *, stream: bool = False
+        self, client: httpx.Client, request: httpx.Request, call: RetryState, *, stream: bool = False
     ) -> httpx.Response:
         while True:
             try:
                 response = client.send(request, stream=stream)
             except httpx.TransportError as exc:
-                self._sleep(exchange.after_exception(exc))
+                self._sleep(call.after_exception(exc))
                 continue
-            delay = exchange.after_response(response)
+            delay = call.after_response(response)
             if delay is None:
                 return response
             response.close()
@@ -476,11 +475,11 @@ class AIHubMixHook(BaseHook):
         client = self.get_conn()
         request = client.build_request(method, url, json=json)
         # The absolute URL, so an error names the host (a relative path showed as ":///v1/...").
-        exchange = self._exchange(
+        call = self._retry_state(
             self.settings, method, str(request.url), billable=billable, max_retries=max_retries
         )
-        response = self._send(client, request, exchange)
-        return json_or_raise(response, exchange, status_in_body_is_not_error=task_body), response
+        response = self._send(client, request, call)
+        return json_or_raise(response, call, status_in_body_is_not_error=task_body), response
 
     # -- async clients ------------------------------------------------------------------------
 
@@ -512,7 +511,7 @@ class AIHubMixHook(BaseHook):
             await client.aclose()
 
     async def _asend(
-        self, client: httpx.AsyncClient, request: httpx.Request, exchange: Exchange, *, stream: bool = False
+        self, client: httpx.AsyncClient, request: httpx.Request, call: RetryState, *, stream: bool = False
     ) -> httpx.Response:
         while True:
             try:
@@ -522,9 +521,9 @@ class AIHubMixHook(BaseHook):
                     async with _gate(client):
                         response = await client.send(request)
             except httpx.TransportError as exc:
-                await self._async_sleep(exchange.after_exception(exc))
+                await self._async_sleep(call.after_exception(exc))
                 continue
-            delay = exchange.after_response(response)
+            delay = call.after_response(response)
             if delay is None:
                 return response
             await response.aclose()
@@ -542,9 +541,9 @@ class AIHubMixHook(BaseHook):
         settings = await self.aget_settings()
         client = self._async_client(settings, "api")
         request = client.build_request(method, url, json=json)
-        exchange = self._exchange(settings, method, str(request.url), billable=billable)
-        response = await self._asend(client, request, exchange)
-        return json_or_raise(response, exchange, status_in_body_is_not_error=task_body), response
+        call = self._retry_state(settings, method, str(request.url), billable=billable)
+        response = await self._asend(client, request, call)
+        return json_or_raise(response, call, status_in_body_is_not_error=task_body), response
 
     # -- predictions --------------------------------------------------------------------------
 
@@ -664,11 +663,11 @@ class AIHubMixHook(BaseHook):
         settings = self.settings
         client = self._get_download_client()
         check_download_url(url, None, allow_private=settings.allow_private_image_hosts)
-        exchange = self._exchange(settings, "GET", url, kind="download")
-        response = self._send(client, client.build_request("GET", url), exchange, stream=True)
+        call = self._retry_state(settings, "GET", url, kind="download")
+        response = self._send(client, client.build_request("GET", url), call, stream=True)
         try:
             if response.status_code >= 400:
-                raise download_error_for_status(response, url, exchange.attempts)
+                raise download_error_for_status(response, url, call.attempts)
             yield ImageDownload(response, ByteBudget(url, content_length_of(response), max_bytes))
         finally:
             response.close()
@@ -696,11 +695,11 @@ class AIHubMixHook(BaseHook):
         settings = await self.aget_settings()
         client = self._async_client(settings, "download")
         check_download_url(url, None, allow_private=settings.allow_private_image_hosts)
-        exchange = self._exchange(settings, "GET", url, kind="download")
-        response = await self._asend(client, client.build_request("GET", url), exchange, stream=True)
+        call = self._retry_state(settings, "GET", url, kind="download")
+        response = await self._asend(client, client.build_request("GET", url), call, stream=True)
         try:
             if response.status_code >= 400:
-                raise download_error_for_status(response, url, exchange.attempts)
+                raise download_error_for_status(response, url, call.attempts)
             yield AsyncImageDownload(response, ByteBudget(url, content_length_of(response), max_bytes))
         finally:
             await response.aclose()
@@ -738,23 +737,6 @@ def _task_not_found(task_id: str, exc: AIHubMixError) -> TaskState:
         raw_status="Task not found",
         message=exc.message,
     )
-
-
-def _mask(secret: str) -> None:
-    try:
-        from airflow.sdk.log import mask_secret
-    except ImportError:  # pragma: no cover - very old SDKs
-        return
-    mask_secret(secret)
-
-
-async def _amask(secret: str) -> None:
-    try:
-        from airflow.sdk.log import amask_secret
-    except ImportError:  # pragma: no cover
-        _mask(secret)
-        return
-    await amask_secret(secret)
 
 
 __all__ = [

@@ -7,17 +7,17 @@ Operators call ``open_store(output_uri)`` and then ``put_image`` / ``write_json`
 
 from __future__ import annotations
 
-from airflow_provider_aihubmix.storage.base import (
-    SPOOL_MEMORY_BYTES,
-    ObjectStore,
-    StoredObject,
-)
-from airflow_provider_aihubmix.storage.errors import (
+from airflow_provider_aihubmix.exceptions import (
     AIHubMixStorageError,
     ImageTooLargeError,
     IncompleteImageError,
     InvalidOutputURIError,
     NotAnImageError,
+)
+from airflow_provider_aihubmix.storage.base import (
+    SPOOL_MEMORY_BYTES,
+    ObjectStore,
+    StoredObject,
 )
 from airflow_provider_aihubmix.storage.keys import (
     MANIFEST_NAME,

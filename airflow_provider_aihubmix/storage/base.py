@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, field
 from typing import IO, Any
 from urllib.parse import quote
 
-from airflow_provider_aihubmix.storage.errors import ImageTooLargeError, IncompleteImageError
+from airflow_provider_aihubmix.exceptions import ImageTooLargeError, IncompleteImageError
 from airflow_provider_aihubmix.storage.sniff import SNIFF_HEAD_BYTES, ImageInfo, sniff_image
 
 #: Bytes of a streamed image kept in RAM before the spool rolls over to a temporary file.

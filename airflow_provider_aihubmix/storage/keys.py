@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import re
 
-from airflow_provider_aihubmix.storage.errors import InvalidOutputURIError
+from airflow_provider_aihubmix.exceptions import InvalidOutputURIError
 
 MANIFEST_NAME = "manifest.json"
 

@@ -10,6 +10,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager
 from typing import IO, Any
 
+from airflow_provider_aihubmix.exceptions import AIHubMixStorageError, InvalidOutputURIError
 from airflow_provider_aihubmix.storage.base import (
     HashingWriter,
     ObjectStore,
@@ -17,7 +18,6 @@ from airflow_provider_aihubmix.storage.base import (
     build_metadata,
     dump_json,
 )
-from airflow_provider_aihubmix.storage.errors import AIHubMixStorageError, InvalidOutputURIError
 from airflow_provider_aihubmix.storage.keys import check_key
 from airflow_provider_aihubmix.storage.lineage import record_asset
 from airflow_provider_aihubmix.storage.uris import file_uri_to_path, parse_output_uri, path_to_file_uri

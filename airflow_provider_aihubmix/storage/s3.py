@@ -22,6 +22,12 @@ from functools import cached_property
 from typing import IO, TYPE_CHECKING, Any, TypeVar, cast
 from urllib.parse import quote
 
+from airflow_provider_aihubmix.exceptions import (
+    AIHubMixStorageError,
+    ImageTooLargeError,
+    InvalidOutputURIError,
+    StoredObjectMismatchError,
+)
 from airflow_provider_aihubmix.storage.base import (
     SPOOL_MEMORY_BYTES,
     HashingWriter,
@@ -29,11 +35,6 @@ from airflow_provider_aihubmix.storage.base import (
     StoredObject,
     build_metadata,
     dump_json,
-)
-from airflow_provider_aihubmix.storage.errors import (
-    AIHubMixStorageError,
-    ImageTooLargeError,
-    InvalidOutputURIError,
 )
 from airflow_provider_aihubmix.storage.keys import check_key
 from airflow_provider_aihubmix.storage.lineage import record_asset
@@ -74,10 +75,6 @@ _TRANSIENT_CODES = frozenset(
 _MISSING_CODES = frozenset({"NoSuchKey", "404", "NotFound"})
 
 
-class _VerificationError(AIHubMixStorageError):
-    """The object S3 reports after a write is not the one written (retried as a transient failure)."""
-
-
 def transfer_config() -> TransferConfig:
     """
     boto3 transfer settings that bound memory: 8 MB parts, two in flight, two buffered.
@@ -114,7 +111,7 @@ def is_transient(exc: BaseException) -> bool:
     current: BaseException | None = exc
     while current is not None and id(current) not in seen:
         seen.add(id(current))
-        if isinstance(current, _VerificationError):
+        if isinstance(current, StoredObjectMismatchError):
             return True
         if isinstance(current, (BotoConnectionError, HTTPClientError, IncompleteReadError, ChecksumError)):
             return True
@@ -236,7 +233,7 @@ class S3ObjectStore(ObjectStore):
             try:
                 return call()
             except (AIHubMixStorageError, ValueError) as exc:
-                if not isinstance(exc, _VerificationError):
+                if not isinstance(exc, StoredObjectMismatchError):
                     raise
                 error: BaseException = exc
             except Exception as exc:
@@ -325,7 +322,7 @@ class S3ObjectStore(ObjectStore):
             head = self.client.head_object(Bucket=self.bucket, Key=s3_key)
             if int(head["ContentLength"]) != size:
                 self._delete_quietly(self.bucket, s3_key)
-                raise _VerificationError(
+                raise StoredObjectMismatchError(
                     f"{uri} holds {head['ContentLength']} bytes after upload, expected {size}"
                 )
 

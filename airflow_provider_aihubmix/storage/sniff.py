@@ -11,7 +11,7 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
-from airflow_provider_aihubmix.storage.errors import NotAnImageError
+from airflow_provider_aihubmix.exceptions import NotAnImageError
 
 #: How much of the start of an image is kept for sniffing. JPEG files may put EXIF/ICC segments of
 #: tens of KB before the SOF marker that holds the size; 256 KB covers real-world files.

@@ -5,8 +5,8 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from airflow_provider_aihubmix.exceptions import ImageTooLargeError, InvalidOutputURIError
 from airflow_provider_aihubmix.storage.base import ObjectStore
-from airflow_provider_aihubmix.storage.errors import ImageTooLargeError, InvalidOutputURIError
 from airflow_provider_aihubmix.storage.lineage import record_asset
 from airflow_provider_aihubmix.storage.local import LocalObjectStore
 from airflow_provider_aihubmix.storage.sniff import SNIFF_HEAD_BYTES, sniff_image

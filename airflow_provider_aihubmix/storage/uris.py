@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Literal
 from urllib.parse import quote, unquote, urlsplit
 
-from airflow_provider_aihubmix.storage.errors import InvalidOutputURIError
+from airflow_provider_aihubmix.exceptions import InvalidOutputURIError
 
 DEFAULT_LOCAL_DIR_NAME = "aihubmix-images"
 

@@ -25,7 +25,6 @@ from airflow_provider_aihubmix.http import (
     AIHubMixSettings,
     ApiKeyAuth,
     ByteBudget,
-    Exchange,
     RetryPolicy,
     check_download_url,
     json_or_raise,
@@ -33,6 +32,9 @@ from airflow_provider_aihubmix.http import (
     parse_retry_after,
     redact_url,
     refused_address,
+)
+from airflow_provider_aihubmix.http import (
+    RetryState as Exchange,
 )
 
 KEY = "sk-unit-test-key-0123456789"

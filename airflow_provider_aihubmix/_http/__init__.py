@@ -1,0 +1,1 @@
+"""The private modules behind :mod:`airflow_provider_aihubmix.http`; import from there."""

@@ -1,0 +1,107 @@
+"""SSRF guard for image downloads: which URLs and addresses an image may be fetched from.
+
+Image URLs come from the API's answers, and a compromised or confused upstream could point
+them at a cloud metadata service or a private network; the hook checks every URL (and every
+address its host resolves to) here before connecting.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+from collections.abc import Callable
+from urllib.parse import urlsplit
+
+from airflow_provider_aihubmix.exceptions import AIHubMixDownloadError
+from airflow_provider_aihubmix.redaction import redact_url
+
+_METADATA_HOSTS = frozenset(
+    {
+        "metadata.google.internal",
+        "metadata.goog",
+        "metadata",
+        "instance-data",
+        "instance-data.ec2.internal",
+        "metadata.azure.com",
+        "metadata.tencentyun.com",
+    }
+)
+_METADATA_ADDRESSES = frozenset(
+    ipaddress.ip_address(a) for a in ("169.254.169.254", "100.100.100.200", "fd00:ec2::254", "169.254.170.2")
+)
+
+Resolver = Callable[[str], list[str]]
+
+
+def system_resolver(host: str) -> list[str]:
+    """All addresses ``host`` resolves to; empty when it does not resolve (httpx will then fail)."""
+    try:
+        infos = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
+    except (OSError, UnicodeError):
+        return []
+    return [str(info[4][0]) for info in infos]
+
+
+def refused_address(address: str) -> str | None:
+    """Why ``address`` is not a place to fetch an image from, or ``None`` when it is.
+
+    Loopback is allowed on purpose (the sandbox and local test servers live there); link-local
+    (cloud metadata), private, shared (CGNAT, Alibaba's 100.100.100.200), multicast and reserved
+    ranges are refused unless ``allow_private_image_hosts`` is set on the connection.
+    """
+    try:
+        ip = ipaddress.ip_address(address.split("%", 1)[0])
+    except ValueError:
+        return None
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    if ip in _METADATA_ADDRESSES:
+        return "a cloud metadata address"
+    if ip.is_loopback:
+        return None
+    if ip.is_link_local:
+        return "a link-local address"
+    if ip.is_unspecified or ip.is_multicast or ip.is_reserved:
+        return "a non-routable address"
+    if ip.is_private or (
+        isinstance(ip, ipaddress.IPv4Address) and ip in ipaddress.ip_network("100.64.0.0/10")
+    ):
+        return "a private-network address"
+    return None
+
+
+def check_download_url(url: str, addresses: list[str] | None, *, allow_private: bool) -> None:
+    """Raise :class:`AIHubMixDownloadError` when ``url`` may not be fetched (scheme, host, address).
+
+    ``addresses`` are what the host resolved to (``None``: not resolved, e.g. a literal IP).
+    """
+    parts = urlsplit(url)
+    shown = redact_url(url)
+    if parts.scheme.lower() not in ("http", "https"):
+        raise AIHubMixDownloadError(f"Refusing to download {shown!r}: only http and https URLs are fetched")
+    host = (parts.hostname or "").lower().rstrip(".")
+    if not host:
+        raise AIHubMixDownloadError(f"Refusing to download {shown!r}: the URL has no host")
+    if allow_private:
+        return
+    if host in _METADATA_HOSTS:
+        raise AIHubMixDownloadError(
+            f"Refusing to download {shown!r}: {host} is a cloud metadata host (set the connection extra "
+            "allow_private_image_hosts to opt out)"
+        )
+    for address in [host, *(addresses or [])]:
+        reason = refused_address(address)
+        if reason:
+            what = f"{host} is" if address == host else f"{host} resolves to {address},"
+            raise AIHubMixDownloadError(
+                f"Refusing to download {shown!r}: {what} {reason} (set the connection extra "
+                "allow_private_image_hosts to opt out)"
+            )
+
+
+def is_ip_literal(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host.strip("[]").split("%", 1)[0])
+    except ValueError:
+        return False
+    return True
