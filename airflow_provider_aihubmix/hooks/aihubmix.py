@@ -2,16 +2,17 @@
 
 The sync and async twins run the same decisions from :mod:`airflow_provider_aihubmix.http`
 (retry or not, which error, which host may see the key); only the sleep and the I/O differ.
+Clients are built in one place (:mod:`._clients`), open downloads are :mod:`._downloads`.
+
+Over 500 lines on purpose: each call's sync and async twins sit side by side in one class (as in
+Airflow's dbt Cloud hook), so a change to one is made next to the other.
 """
 
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
-import ssl
 import time
-import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from contextlib import asynccontextmanager, contextmanager
 from typing import Any
@@ -25,27 +26,35 @@ from airflow_provider_aihubmix.exceptions import (
     AIHubMixAuthenticationError,
     AIHubMixError,
     AIHubMixQuotaError,
+    AIHubMixValidationError,
     DownloadTruncatedError,
 )
+from airflow_provider_aihubmix.hooks._clients import (
+    Purpose,
+    aclose_shared_clients,
+    aload_ssl_context,
+    build_client,
+    default_ssl_context,
+    request_gate,
+    shared_client_for,
+)
+from airflow_provider_aihubmix.hooks._downloads import DEFAULT_CHUNK_SIZE, AsyncImageDownload, ImageDownload
 from airflow_provider_aihubmix.http import (
     AIHubMixSettings,
     ByteBudget,
     Resolver,
     RetryPolicy,
     RetryState,
-    api_client_kwargs,
     check_download_url,
     content_length_of,
-    download_client_kwargs,
     download_error_for_status,
-    is_ip_literal,
     json_or_raise,
     models_from_body,
     predictions_path,
     system_resolver,
     task_url,
 )
-from airflow_provider_aihubmix.redaction import amask_secret, mask_secret, redact_url, scrub_text
+from airflow_provider_aihubmix.redaction import amask_secret, mask_secret, scrub_text
 from airflow_provider_aihubmix.responses import (
     PredictionResult,
     TaskState,
@@ -61,175 +70,7 @@ log = logging.getLogger(__name__)
 if logging.getLogger("httpx").level == logging.NOTSET:
     logging.getLogger("httpx").setLevel(logging.WARNING)
 
-DEFAULT_CHUNK_SIZE = 64 * 1024
-
 AsyncSleep = Callable[[float], Awaitable[Any]]
-
-
-class _OpenDownload:
-    """What both download twins know about an open image response."""
-
-    def __init__(self, response: httpx.Response, budget: ByteBudget) -> None:
-        self._response = response
-        self._budget = budget
-        self.url = redact_url(response.url)
-        self.content_type: str | None = response.headers.get("Content-Type")
-        self.content_length: int | None = budget.content_length
-
-    @property
-    def bytes_received(self) -> int:
-        return self._budget.received
-
-
-class ImageDownload(_OpenDownload):
-    """An open image response. ``iter_bytes`` raises :class:`AIHubMixDownloadError` on a body that is
-    cut short of its Content-Length or that grows past ``max_bytes``: a partial image must never be
-    stored as if it were whole."""
-
-    def iter_bytes(self, chunk_size: int = DEFAULT_CHUNK_SIZE) -> Iterator[bytes]:
-        try:
-            for chunk in self._response.iter_bytes(chunk_size):
-                yield self._budget.add(chunk)
-        except httpx.TransportError as exc:
-            raise self._budget.truncated(exc) from exc
-        self._budget.finish(_wire_bytes(self._response, self._budget))
-
-    def read(self) -> bytes:
-        return b"".join(self.iter_bytes())
-
-
-class AsyncImageDownload(_OpenDownload):
-    """The async twin of :class:`ImageDownload`."""
-
-    async def aiter_bytes(self, chunk_size: int = DEFAULT_CHUNK_SIZE) -> AsyncIterator[bytes]:
-        try:
-            async for chunk in self._response.aiter_bytes(chunk_size):
-                yield self._budget.add(chunk)
-        except httpx.TransportError as exc:
-            raise self._budget.truncated(exc) from exc
-        self._budget.finish(_wire_bytes(self._response, self._budget))
-
-    async def aread(self) -> bytes:
-        return b"".join([chunk async for chunk in self.aiter_bytes()])
-
-
-# ---------------------------------------------------------------------------------------------
-# One pooled AsyncClient per (connection, purpose, event loop), shared by every trigger
-# ---------------------------------------------------------------------------------------------
-
-
-class _SharedEntry:
-    def __init__(self, client: httpx.AsyncClient, fingerprint: tuple[Any, ...]) -> None:
-        self.client = client
-        self.fingerprint = fingerprint
-
-
-# Keyed by the loop object itself (weakly): a client's connections belong to the loop that opened
-# them, and a loop that is gone takes its entries with it.
-_SHARED: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple[str | None, str], _SharedEntry]] = (
-    weakref.WeakKeyDictionary()
-)
-
-
-# httpcore's pool re-scans every queued request against every connection on each state change,
-# so thousands of triggers polling at once stall the shared loop for minutes (benchmarks/
-# bench_triggers.py). Requests wait here instead, in a FIFO semaphore, and the pool never holds
-# more than it has connections. 20 = max_keepalive_connections: no connection churn either.
-ASYNC_API_CONCURRENCY = 20
-_GATES: weakref.WeakKeyDictionary[httpx.AsyncClient, asyncio.Semaphore] = weakref.WeakKeyDictionary()
-
-
-def _gate(client: httpx.AsyncClient) -> asyncio.Semaphore:
-    gate = _GATES.get(client)
-    if gate is None:
-        gate = _GATES[client] = asyncio.Semaphore(ASYNC_API_CONCURRENCY)
-    return gate
-
-
-@functools.lru_cache(maxsize=1)
-def default_ssl_context() -> ssl.SSLContext:
-    """httpx's default verifying context, built once per process (building it reads the CA bundle)."""
-    return httpx.create_ssl_context()
-
-
-async def _aload_ssl_context() -> None:
-    # Loading the CA bundle blocks for ~0.1 s: never on the event loop all triggers share.
-    if default_ssl_context.cache_info().currsize == 0:
-        await asyncio.to_thread(default_ssl_context)
-
-
-def _new_async_client(settings: AIHubMixSettings, purpose: str, resolver: Resolver) -> httpx.AsyncClient:
-    verify = default_ssl_context()
-    if purpose == "api":
-        return httpx.AsyncClient(verify=verify, **api_client_kwargs(settings))
-    return httpx.AsyncClient(
-        verify=verify,
-        event_hooks={"request": [_async_download_guard(settings, resolver)]},
-        **download_client_kwargs(settings),
-    )
-
-
-def _shared_client_for(settings: AIHubMixSettings, purpose: str) -> httpx.AsyncClient:
-    loop = asyncio.get_running_loop()
-    entries = _SHARED.setdefault(loop, {})
-    key = (settings.conn_id, purpose)
-    entry = entries.get(key)
-    fingerprint = settings.fingerprint()
-    if entry is not None and entry.fingerprint == fingerprint and not entry.client.is_closed:
-        return entry.client
-    if entry is not None and not entry.client.is_closed:
-        # The connection changed (rotated key, new URL): requests in flight on the old client may
-        # finish within the read timeout, then it is closed.
-        old = entry.client
-        loop.call_later(settings.read_timeout + 5, lambda: loop.create_task(old.aclose()))
-    client = _new_async_client(settings, purpose, system_resolver)
-    entries[key] = _SharedEntry(client, fingerprint)
-    return client
-
-
-async def shared_async_client(
-    conn_id: str = "aihubmix_default", *, settings: AIHubMixSettings | None = None
-) -> httpx.AsyncClient:
-    """The pooled API client for ``conn_id`` on the running event loop.
-
-    All triggers of one triggerer run on one loop, so they share one connection pool per
-    connection instead of opening one per task. The connection is read with the async API.
-    Do not close the returned client: it is shared; :func:`aclose_shared_clients` does that.
-    """
-    if settings is None:
-        settings = await AIHubMixHook.aload_settings(conn_id)
-    await _aload_ssl_context()
-    return _shared_client_for(settings, "api")
-
-
-async def aclose_shared_clients() -> None:
-    """Close every shared client of the running loop (shutdown, tests)."""
-    entries = _SHARED.pop(asyncio.get_running_loop(), {})
-    for entry in entries.values():
-        await entry.client.aclose()
-
-
-def _sync_download_guard(settings: AIHubMixSettings, resolver: Resolver) -> Callable[[httpx.Request], None]:
-    def guard(request: httpx.Request) -> None:
-        host = request.url.host
-        addresses = None if settings.allow_private_image_hosts or is_ip_literal(host) else resolver(host)
-        check_download_url(str(request.url), addresses, allow_private=settings.allow_private_image_hosts)
-
-    return guard
-
-
-def _async_download_guard(
-    settings: AIHubMixSettings, resolver: Resolver
-) -> Callable[[httpx.Request], Awaitable[None]]:
-    async def guard(request: httpx.Request) -> None:
-        host = request.url.host
-        addresses = None
-        if not settings.allow_private_image_hosts and not is_ip_literal(host):
-            # getaddrinfo blocks: never on the triggerer's loop.
-            addresses = await asyncio.to_thread(resolver, host)
-        check_download_url(str(request.url), addresses, allow_private=settings.allow_private_image_hosts)
-
-    return guard
 
 
 class AIHubMixHook(BaseHook):
@@ -250,7 +91,13 @@ class AIHubMixHook(BaseHook):
 
     :param aihubmix_conn_id: the ``aihubmix`` connection (host = base URL, password = API key).
     :param transport: / :param async_transport: httpx transports to use instead of the network
-        (tests); a hook with either keeps private clients instead of the process-wide pool.
+        (tests, benchmarks).
+    :param shared_pool: whether async clients come from the process-wide pool shared by every
+        hook and trigger of the event loop (``True``) or are this hook's own (``False``, closed by
+        :meth:`aclose`). A shared client cannot carry a hook's own ``async_transport`` or
+        ``resolver``, so asking for both raises :class:`AIHubMixValidationError`. Default
+        (``None``): shared unless ``async_transport`` or ``resolver`` is given. Sync clients are
+        always the hook's own.
     :param sleep: / :param async_sleep: / :param jitter: / :param resolver: injectable for tests.
     """
 
@@ -278,6 +125,7 @@ class AIHubMixHook(BaseHook):
         async_sleep: AsyncSleep | None = None,
         jitter: Callable[[], float] | None = None,
         resolver: Resolver | None = None,
+        shared_pool: bool | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -307,10 +155,15 @@ class AIHubMixHook(BaseHook):
         self._async_sleep: AsyncSleep = async_sleep or asyncio.sleep
         self._jitter = jitter
         self._resolver: Resolver = resolver or system_resolver
-        self._private_async = async_transport is not None or resolver is not None
-        self._client: httpx.Client | None = None
-        self._download_client: httpx.Client | None = None
-        self._async_clients: dict[tuple[int, str], httpx.AsyncClient] = {}
+        own_wiring = async_transport is not None or resolver is not None
+        if shared_pool and own_wiring:
+            raise AIHubMixValidationError(
+                "AIHubMixHook(shared_pool=True) cannot use the hook's own async_transport or resolver: "
+                "shared clients serve every hook of the event loop; pass shared_pool=False"
+            )
+        self.shared_pool: bool = not own_wiring if shared_pool is None else shared_pool
+        self._clients: dict[Purpose, httpx.Client] = {}
+        self._async_clients: dict[tuple[int, Purpose], httpx.AsyncClient] = {}
 
     # -- construction -------------------------------------------------------------------------
 
@@ -345,7 +198,7 @@ class AIHubMixHook(BaseHook):
         if self._settings is None:
             self._settings = await self.aload_settings(self.aihubmix_conn_id, **self._overrides)
         # Every async client is made after this: its TLS context must not be built on the loop.
-        await _aload_ssl_context()
+        await aload_ssl_context()
         return self._settings
 
     @property
@@ -427,25 +280,19 @@ class AIHubMixHook(BaseHook):
 
     def get_conn(self) -> httpx.Client:
         """The pooled API client (base URL set, key only sent to the API origins)."""
-        if self._client is None or self._client.is_closed:
-            self._client = httpx.Client(transport=self._transport, **api_client_kwargs(self.settings))
-        return self._client
+        return self._client("api")
 
-    def _get_download_client(self) -> httpx.Client:
-        if self._download_client is None or self._download_client.is_closed:
-            settings = self.settings
-            self._download_client = httpx.Client(
-                transport=self._transport,
-                event_hooks={"request": [_sync_download_guard(settings, self._resolver)]},
-                **download_client_kwargs(settings),
-            )
-        return self._download_client
+    def _client(self, purpose: Purpose) -> httpx.Client:
+        client = self._clients.get(purpose)
+        if client is None or client.is_closed:
+            client = build_client(self.settings, purpose, transport=self._transport, resolver=self._resolver)
+            self._clients[purpose] = client
+        return client
 
     def close(self) -> None:
-        for client in (self._client, self._download_client):
-            if client is not None:
-                client.close()
-        self._client = self._download_client = None
+        clients, self._clients = list(self._clients.values()), {}
+        for client in clients:
+            client.close()
 
     def _send(
         self, client: httpx.Client, request: httpx.Request, call: RetryState, *, stream: bool = False
@@ -470,7 +317,7 @@ class AIHubMixHook(BaseHook):
         json: Any = None,
         billable: bool = False,
         max_retries: int | None = None,
-        task_body: bool = False,
+        status_in_body_is_not_error: bool = False,
     ) -> tuple[Any, httpx.Response]:
         client = self.get_conn()
         request = client.build_request(method, url, json=json)
@@ -479,7 +326,9 @@ class AIHubMixHook(BaseHook):
             self.settings, method, str(request.url), billable=billable, max_retries=max_retries
         )
         response = self._send(client, request, call)
-        return json_or_raise(response, call, status_in_body_is_not_error=task_body), response
+        return json_or_raise(
+            response, call, status_in_body_is_not_error=status_in_body_is_not_error
+        ), response
 
     # -- async clients ------------------------------------------------------------------------
 
@@ -487,20 +336,15 @@ class AIHubMixHook(BaseHook):
         """The pooled async API client; the connection is read with the async API, nothing blocks."""
         return self._async_client(await self.aget_settings(), "api")
 
-    def _async_client(self, settings: AIHubMixSettings, purpose: str) -> httpx.AsyncClient:
-        if not self._private_async:
-            return _shared_client_for(settings, purpose)
+    def _async_client(self, settings: AIHubMixSettings, purpose: Purpose) -> httpx.AsyncClient:
+        if self.shared_pool:
+            return shared_client_for(settings, purpose)
         key = (id(asyncio.get_running_loop()), purpose)
         client = self._async_clients.get(key)
         if client is None or client.is_closed:
-            if purpose == "api":
-                client = httpx.AsyncClient(transport=self._async_transport, **api_client_kwargs(settings))
-            else:
-                client = httpx.AsyncClient(
-                    transport=self._async_transport,
-                    event_hooks={"request": [_async_download_guard(settings, self._resolver)]},
-                    **download_client_kwargs(settings),
-                )
+            client = build_client(
+                settings, purpose, asynchronous=True, transport=self._async_transport, resolver=self._resolver
+            )
             self._async_clients[key] = client
         return client
 
@@ -518,7 +362,7 @@ class AIHubMixHook(BaseHook):
                 if stream:
                     response = await client.send(request, stream=True)
                 else:
-                    async with _gate(client):
+                    async with request_gate(client):
                         response = await client.send(request)
             except httpx.TransportError as exc:
                 await self._async_sleep(call.after_exception(exc))
@@ -536,14 +380,16 @@ class AIHubMixHook(BaseHook):
         *,
         json: Any = None,
         billable: bool = False,
-        task_body: bool = False,
+        status_in_body_is_not_error: bool = False,
     ) -> tuple[Any, httpx.Response]:
         settings = await self.aget_settings()
         client = self._async_client(settings, "api")
         request = client.build_request(method, url, json=json)
         call = self._retry_state(settings, method, str(request.url), billable=billable)
         response = await self._asend(client, request, call)
-        return json_or_raise(response, call, status_in_body_is_not_error=task_body), response
+        return json_or_raise(
+            response, call, status_in_body_is_not_error=status_in_body_is_not_error
+        ), response
 
     # -- predictions --------------------------------------------------------------------------
 
@@ -608,7 +454,7 @@ class AIHubMixHook(BaseHook):
     def get_task(self, task_id: str) -> TaskState:
         """``GET {tasks_base_url}/v1/tasks/<id>``; an HTTP 404 is a NOT_FOUND state, not an exception."""
         try:
-            data, _ = self._call("GET", task_url(self.settings, task_id), task_body=True)
+            data, _ = self._call("GET", task_url(self.settings, task_id), status_in_body_is_not_error=True)
         except AIHubMixError as exc:
             return _task_not_found(task_id, exc)
         return parse_task(data, task_id)
@@ -616,7 +462,7 @@ class AIHubMixHook(BaseHook):
     async def aget_task(self, task_id: str) -> TaskState:
         settings = await self.aget_settings()
         try:
-            data, _ = await self._acall("GET", task_url(settings, task_id), task_body=True)
+            data, _ = await self._acall("GET", task_url(settings, task_id), status_in_body_is_not_error=True)
         except AIHubMixError as exc:
             return _task_not_found(task_id, exc)
         return parse_task(data, task_id)
@@ -661,7 +507,7 @@ class AIHubMixHook(BaseHook):
         403/404/410 mean a signed URL expired or never existed: :class:`AIHubMixDownloadError`.
         """
         settings = self.settings
-        client = self._get_download_client()
+        client = self._client("download")
         check_download_url(url, None, allow_private=settings.allow_private_image_hosts)
         call = self._retry_state(settings, "GET", url, kind="download")
         response = self._send(client, client.build_request("GET", url), call, stream=True)
@@ -720,11 +566,19 @@ class AIHubMixHook(BaseHook):
                 attempt += 1
 
 
-def _wire_bytes(response: httpx.Response, budget: ByteBudget) -> int:
-    # Content-Length counts encoded bytes; without a content coding they are the bytes we counted.
-    if response.headers.get("Content-Encoding", "identity").lower() in ("", "identity"):
-        return budget.received
-    return response.num_bytes_downloaded
+async def shared_async_client(
+    conn_id: str = "aihubmix_default", *, settings: AIHubMixSettings | None = None
+) -> httpx.AsyncClient:
+    """The pooled API client for ``conn_id`` on the running event loop.
+
+    All triggers of one triggerer run on one loop, so they share one connection pool per
+    connection instead of opening one per task. The connection is read with the async API.
+    Do not close the returned client: it is shared; :func:`aclose_shared_clients` does that.
+    """
+    if settings is None:
+        settings = await AIHubMixHook.aload_settings(conn_id)
+    await aload_ssl_context()
+    return shared_client_for(settings, "api")
 
 
 def _task_not_found(task_id: str, exc: AIHubMixError) -> TaskState:
@@ -740,10 +594,12 @@ def _task_not_found(task_id: str, exc: AIHubMixError) -> TaskState:
 
 
 __all__ = [
+    "DEFAULT_CHUNK_SIZE",
     "AIHubMixHook",
     "AIHubMixSettings",
     "AsyncImageDownload",
     "ImageDownload",
     "aclose_shared_clients",
+    "default_ssl_context",
     "shared_async_client",
 ]

@@ -1,0 +1,185 @@
+"""Every httpx client the hook uses is built here, by :func:`build_client`.
+
+Two purposes — ``"api"`` (base URL set, the key sent only to the API origins) and ``"download"``
+(no credentials, SSRF-guarded per request, redirects followed) — in two flavours, sync and async.
+Async API and download clients are shared per (connection, purpose, event loop) unless a hook
+asks for private ones: all triggers of a triggerer run on one loop, so they share one pool per
+connection instead of opening one per task.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import ssl
+import weakref
+from collections.abc import Awaitable, Callable
+from typing import Any, Literal, overload
+
+import httpx
+
+from airflow_provider_aihubmix.http import (
+    AIHubMixSettings,
+    Resolver,
+    api_client_kwargs,
+    check_download_url,
+    download_client_kwargs,
+    is_ip_literal,
+    system_resolver,
+)
+
+Purpose = Literal["api", "download"]
+
+
+@functools.lru_cache(maxsize=1)
+def default_ssl_context() -> ssl.SSLContext:
+    """httpx's default verifying context, built once per process (building it reads the CA bundle)."""
+    return httpx.create_ssl_context()
+
+
+async def aload_ssl_context() -> None:
+    """Build :func:`default_ssl_context` in a thread: loading the CA bundle blocks for ~0.1 s,
+    never on the event loop all triggers share. Call before any async client is built."""
+    if default_ssl_context.cache_info().currsize == 0:
+        await asyncio.to_thread(default_ssl_context)
+
+
+def _sync_download_guard(settings: AIHubMixSettings, resolver: Resolver) -> Callable[[httpx.Request], None]:
+    def guard(request: httpx.Request) -> None:
+        host = request.url.host
+        addresses = None if settings.allow_private_image_hosts or is_ip_literal(host) else resolver(host)
+        check_download_url(str(request.url), addresses, allow_private=settings.allow_private_image_hosts)
+
+    return guard
+
+
+def _async_download_guard(
+    settings: AIHubMixSettings, resolver: Resolver
+) -> Callable[[httpx.Request], Awaitable[None]]:
+    async def guard(request: httpx.Request) -> None:
+        host = request.url.host
+        addresses = None
+        if not settings.allow_private_image_hosts and not is_ip_literal(host):
+            # getaddrinfo blocks: never on the triggerer's loop.
+            addresses = await asyncio.to_thread(resolver, host)
+        check_download_url(str(request.url), addresses, allow_private=settings.allow_private_image_hosts)
+
+    return guard
+
+
+@overload
+def build_client(
+    settings: AIHubMixSettings,
+    purpose: Purpose,
+    *,
+    asynchronous: Literal[False] = ...,
+    transport: httpx.BaseTransport | None = ...,
+    resolver: Resolver = ...,
+) -> httpx.Client: ...
+
+
+@overload
+def build_client(
+    settings: AIHubMixSettings,
+    purpose: Purpose,
+    *,
+    asynchronous: Literal[True],
+    transport: httpx.AsyncBaseTransport | None = ...,
+    resolver: Resolver = ...,
+) -> httpx.AsyncClient: ...
+
+
+def build_client(
+    settings: AIHubMixSettings,
+    purpose: Purpose,
+    *,
+    asynchronous: bool = False,
+    transport: Any = None,
+    resolver: Resolver = system_resolver,
+) -> httpx.Client | httpx.AsyncClient:
+    """A new client for ``purpose``; ``transport`` replaces the network (tests, benchmarks).
+
+    :param resolver: host -> addresses for the download guard (a test may pin it).
+    """
+    kwargs: dict[str, Any]
+    if purpose == "api":
+        kwargs = api_client_kwargs(settings)
+    else:
+        guard = (_async_download_guard if asynchronous else _sync_download_guard)(settings, resolver)
+        kwargs = {**download_client_kwargs(settings), "event_hooks": {"request": [guard]}}
+    if asynchronous:
+        return httpx.AsyncClient(transport=transport, verify=default_ssl_context(), **kwargs)
+    return httpx.Client(transport=transport, verify=default_ssl_context(), **kwargs)
+
+
+# ---------------------------------------------------------------------------------------------
+# One pooled AsyncClient per (connection, purpose, event loop), shared by every trigger
+# ---------------------------------------------------------------------------------------------
+
+
+class _SharedEntry:
+    def __init__(self, client: httpx.AsyncClient, fingerprint: tuple[Any, ...]) -> None:
+        self.client = client
+        self.fingerprint = fingerprint
+
+
+# Keyed by the loop object itself (weakly): a client's connections belong to the loop that opened
+# them, and a loop that is gone takes its entries with it.
+_SHARED: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple[str | None, str], _SharedEntry]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def shared_client_for(settings: AIHubMixSettings, purpose: Purpose) -> httpx.AsyncClient:
+    """The running loop's shared client for ``settings.conn_id`` and ``purpose`` (built on first use,
+    rebuilt when the connection changed)."""
+    loop = asyncio.get_running_loop()
+    entries = _SHARED.setdefault(loop, {})
+    key = (settings.conn_id, purpose)
+    entry = entries.get(key)
+    fingerprint = settings.fingerprint()
+    if entry is not None and entry.fingerprint == fingerprint and not entry.client.is_closed:
+        return entry.client
+    if entry is not None and not entry.client.is_closed:
+        # The connection changed (rotated key, new URL): requests in flight on the old client may
+        # finish within the read timeout, then it is closed.
+        old = entry.client
+        loop.call_later(settings.read_timeout + 5, lambda: loop.create_task(old.aclose()))
+    client = build_client(settings, purpose, asynchronous=True)
+    entries[key] = _SharedEntry(client, fingerprint)
+    return client
+
+
+async def aclose_shared_clients() -> None:
+    """Close every shared client of the running loop (shutdown, tests)."""
+    entries = _SHARED.pop(asyncio.get_running_loop(), {})
+    for entry in entries.values():
+        await entry.client.aclose()
+
+
+# httpcore's pool re-scans every queued request against every connection on each state change,
+# so thousands of triggers polling at once stall the shared loop for minutes (benchmarks/
+# bench_triggers.py). Requests wait here instead, in a FIFO semaphore, and the pool never holds
+# more than it has connections. 20 = max_keepalive_connections: no connection churn either.
+ASYNC_API_CONCURRENCY = 20
+_GATES: weakref.WeakKeyDictionary[httpx.AsyncClient, asyncio.Semaphore] = weakref.WeakKeyDictionary()
+
+
+def request_gate(client: httpx.AsyncClient) -> asyncio.Semaphore:
+    """The FIFO semaphore non-streamed requests of ``client`` wait in."""
+    gate = _GATES.get(client)
+    if gate is None:
+        gate = _GATES[client] = asyncio.Semaphore(ASYNC_API_CONCURRENCY)
+    return gate
+
+
+__all__ = [
+    "ASYNC_API_CONCURRENCY",
+    "Purpose",
+    "aclose_shared_clients",
+    "aload_ssl_context",
+    "build_client",
+    "default_ssl_context",
+    "request_gate",
+    "shared_client_for",
+]
