@@ -1,9 +1,12 @@
-"""The one event an :class:`AIHubMixTaskTrigger` yields, validated where operators and sensors read it."""
+"""The one event each trigger yields, validated where operators and sensors read it.
+
+:class:`TaskEvent` ends an async task's wait; :class:`PredictionEvent` ends a send from the triggerer.
+"""
 
 from __future__ import annotations
 
 from enum import Enum
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field, ValidationError
 
@@ -65,5 +68,37 @@ def validate_event(event: Any) -> TaskEvent:
     """Parse a trigger event; a malformed one is a bug or tampering, so fail loudly."""
     try:
         return TaskEvent.model_validate(event)
+    except ValidationError as err:
+        raise AIHubMixError(f"Malformed AIHubMix trigger event: {err.errors(include_url=False)}") from None
+
+
+class PredictionEvent(BaseModel):
+    """What an :class:`AIHubMixPredictionTrigger` hands back: how the send ended, never images.
+
+    ``SUCCESS``: every answer's images are stored and recorded in the manifest. ``FAILED``:
+    the API refused (nothing billed) or the send may have been billed without an answer
+    (``error_type`` ``AIHubMixPossiblyBilledError``). ``TIMEOUT``: the deadline came before a
+    request was sent (nothing billed for it). ``ERROR``: anything else (storage, connection).
+    """
+
+    kind: Literal["prediction"] = "prediction"
+    status: EventStatus
+    model: str
+    images: int = 0
+    sent: int = 0  # requests this trigger run sent
+    message: str | None = None
+    error_type: str | None = None
+    status_code: int | None = None
+    code: str | None = None
+    request_id: str | None = None
+
+
+def is_prediction_event(event: Any) -> bool:
+    return isinstance(event, dict) and event.get("kind") == "prediction"
+
+
+def validate_prediction_event(event: Any) -> PredictionEvent:
+    try:
+        return PredictionEvent.model_validate(event)
     except ValidationError as err:
         raise AIHubMixError(f"Malformed AIHubMix trigger event: {err.errors(include_url=False)}") from None

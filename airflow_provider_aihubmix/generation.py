@@ -93,6 +93,8 @@ class Outcome:
     records: list[dict[str, Any]] | None = None
     task: TaskHandle | None = None
     reused: bool = False
+    # A sync request stored for the triggerer to send (deferrable): its manifest, status ``deferred``.
+    deferred: Manifest | None = None
 
 
 # A manifest in one of these states stands for money that may already be spent.
@@ -509,11 +511,13 @@ class GenerationRun(ImageCollector):
         regenerate: bool = False,
         max_cost_usd: float | None = None,
         allow_unknown_cost: bool = False,
+        send_from_triggerer: bool = False,
     ) -> Outcome:
         """Reuse a complete result, re-attach to a recorded task, or submit once.
 
         The budget guard runs only before a submission: reusing or re-attaching to work
-        already paid for costs nothing more.
+        already paid for costs nothing more. ``send_from_triggerer`` (a sync model, deferrable)
+        stores the request for :class:`AIHubMixPredictionTrigger` instead of sending it here.
         """
         previous = self.load_manifest()
         if previous is not None and previous.fingerprint == self.fingerprint and not regenerate:
@@ -553,7 +557,9 @@ class GenerationRun(ImageCollector):
                     request_id=last.request_id if last else None,
                 )
         elif previous is not None and previous.fingerprint != self.fingerprint:
-            if previous.status in IN_FLIGHT and not regenerate:
+            # A deferred fan-out with answered requests holds bought images too.
+            paid = previous.status in IN_FLIGHT or previous.requests_answered > 0
+            if paid and previous.status is not ManifestStatus.COMPLETE and not regenerate:
                 raise AIHubMixPossiblyBilledError(
                     f"{self.manifest_uri} records a paid request ({previous.status.value}, model "
                     f"{previous.model}) that differs from this one and was never completed. Not "
@@ -561,6 +567,10 @@ class GenerationRun(ImageCollector):
                 )
             log.info("Stored manifest answers a different request; generating anew")
         self.check_budget(max_cost_usd=max_cost_usd, allow_unknown_cost=allow_unknown_cost)
+        if send_from_triggerer and not self.spec.is_async:
+            from airflow_provider_aihubmix.deferred import defer_purchase
+
+            return Outcome(deferred=defer_purchase(self))
         return self.submit()
 
     def submit(self) -> Outcome:

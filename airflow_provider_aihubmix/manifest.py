@@ -27,6 +27,9 @@ class ManifestStatus(str, Enum):
     COMPLETE = "complete"  # every image stored and verified
     FAILED = "failed"  # the API refused the request: nothing was billed
     AMBIGUOUS = "ambiguous"  # the request may have been billed but its answer was lost
+    # The request is stored beside the manifest for the triggerer to send (deferrable sync
+    # models); nothing has been sent for the requests not yet answered.
+    DEFERRED = "deferred"
 
 
 class RemoteTask(BaseModel):
@@ -51,12 +54,24 @@ class ReceivedImage(BaseModel):
     revised_prompt: str | None = None
 
 
+class SendMarker(BaseModel):
+    """Written by the triggerer *before* it sends request ``request``; cleared when its answer
+    is recorded. A trigger that starts (again) and finds one never sends: the earlier run may
+    have been billed."""
+
+    request: int
+    at: str
+    trigger_run: str
+
+
 class Attempt(BaseModel):
     try_number: int
     at: str
     status: ManifestStatus
     request_id: str | None = None
     error: str | None = None
+    # The typed error's class name (exceptions module), so a re-delivered failure raises the same type.
+    error_type: str | None = None
 
 
 class Manifest(BaseModel):
@@ -80,14 +95,31 @@ class Manifest(BaseModel):
     cost: dict[str, Any] | None = None
     timings: dict[str, Any] = Field(default_factory=dict)
     attempts: list[Attempt] = Field(default_factory=list)
+    # Deferrable sync models: the stored request (key beside the manifest), how many HTTP
+    # requests it holds (Gemini sends one per image), how many are answered and recorded,
+    # and the triggerer's send marker for the one in flight.
+    request_key: str | None = None
+    requests_total: int = 0
+    requests_answered: int = 0
+    in_flight: SendMarker | None = None
 
     def record_attempt(
-        self, status: ManifestStatus, *, request_id: str | None = None, error: str | None = None
+        self,
+        status: ManifestStatus,
+        *,
+        request_id: str | None = None,
+        error: str | None = None,
+        error_type: str | None = None,
     ) -> None:
         self.status = status
         self.attempts.append(
             Attempt(
-                try_number=self.try_number, at=utcnow(), status=status, request_id=request_id, error=error
+                try_number=self.try_number,
+                at=utcnow(),
+                status=status,
+                request_id=request_id,
+                error=error,
+                error_type=error_type,
             )
         )
 

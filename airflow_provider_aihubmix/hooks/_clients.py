@@ -1,7 +1,8 @@
 """Every httpx client the hook uses is built here, by :func:`build_client`.
 
 Two purposes — ``"api"`` (base URL set, the key sent only to the API origins) and ``"download"``
-(no credentials, SSRF-guarded per request, redirects followed) — in two flavours, sync and async.
+(no credentials, SSRF-guarded per request, redirects followed) — in two flavours, sync and async;
+``"predictions"`` is the API client without a connection cap, for requests the triggerer sends.
 Async API and download clients are shared per (connection, purpose, event loop) unless a hook
 asks for private ones: all triggers of a triggerer run on one loop, so they share one pool per
 connection instead of opening one per task.
@@ -28,7 +29,11 @@ from airflow_provider_aihubmix.http import (
     system_resolver,
 )
 
-Purpose = Literal["api", "download"]
+Purpose = Literal["api", "download", "predictions"]
+
+# Predictions sent from the triggerer wait 30-120 s for their answer, one connection each
+# (HTTP/1.1): a connection cap would queue a fan-out behind the first few and time it out.
+PREDICTION_LIMITS = httpx.Limits(max_connections=None, max_keepalive_connections=20)
 
 
 @functools.lru_cache(maxsize=1)
@@ -104,6 +109,8 @@ def build_client(
     kwargs: dict[str, Any]
     if purpose == "api":
         kwargs = api_client_kwargs(settings)
+    elif purpose == "predictions":
+        kwargs = {**api_client_kwargs(settings), "limits": PREDICTION_LIMITS}
     else:
         guard = (_async_download_guard if asynchronous else _sync_download_guard)(settings, resolver)
         kwargs = {**download_client_kwargs(settings), "event_hooks": {"request": [guard]}}

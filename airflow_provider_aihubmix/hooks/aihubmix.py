@@ -20,6 +20,7 @@ from typing import Any
 import httpx
 from airflow.sdk import BaseHook
 
+from airflow_provider_aihubmix.answers import PredictionAnswer, send_prediction
 from airflow_provider_aihubmix.catalog import Endpoint, ModelSpec, resolve_model
 from airflow_provider_aihubmix.connection import UI_FIELD_BEHAVIOUR
 from airflow_provider_aihubmix.exceptions import (
@@ -434,6 +435,23 @@ class AIHubMixHook(BaseHook):
         spec, path, body = self.prepare_prediction(model, params, extra_input)
         data, response = await self._acall("POST", path, json=body, billable=True)
         return self._finish_prediction(spec, data, response)
+
+    async def asend_prediction(
+        self, path: str, content: bytes, *, deadline: float | None = None
+    ) -> PredictionAnswer:
+        """POST a prepared request body (JSON bytes) and stream its answer; for the triggerer.
+
+        ``path`` is relative to the base URL (``/v1/...``). 429/5xx are retried with the
+        connection's policy but never past ``deadline`` (epoch seconds); a lost answer raises
+        :class:`AIHubMixPossiblyBilledError`. Parse the answer in a thread (it is blocking).
+        """
+        settings = await self.aget_settings()
+        client = self._async_client(settings, "predictions")
+        request = client.build_request(
+            "POST", path, content=content, headers={"Content-Type": "application/json"}
+        )
+        call = self._retry_state(settings, "POST", str(request.url), billable=True)
+        return await send_prediction(client, request, call, sleep=self._async_sleep, deadline=deadline)
 
     def _finish_prediction(self, spec: ModelSpec, data: Any, response: httpx.Response) -> PredictionResult:
         request_id = response.headers.get("X-Request-Id")

@@ -86,9 +86,12 @@ class AIHubMixGenerateImageOperator(AIHubMixLineageMixin, BaseOperator):
     :param output_conn_id: AWS connection for ``s3://`` output and references.
     :param wait_for_completion: for async models, ``False`` returns records carrying only
         ``remote_task_id`` and ``model`` (wait later with :class:`AIHubMixTaskSensor`).
-    :param deferrable: wait for async models in the triggerer instead of a worker slot.
+    :param deferrable: free the worker slot while the image is made: a sync model's request is
+        sent from the triggerer (:class:`AIHubMixPredictionTrigger`), an async model's task is
+        waited for there (:class:`AIHubMixTaskTrigger`).
     :param poll_interval: first poll interval in seconds (it backs off gently).
-    :param timeout: seconds to wait for an async task, measured on the wall clock.
+    :param timeout: seconds to wait for an async task, or within which the triggerer must send
+        a sync model's request, measured on the wall clock.
     :param regenerate: ignore a complete manifest and buy a new generation.
     :param max_cost_usd: refuse before submitting when the estimate exceeds this.
     :param allow_unknown_cost: with ``max_cost_usd``, submit models that have no known price.
@@ -290,9 +293,12 @@ class AIHubMixGenerateImageOperator(AIHubMixLineageMixin, BaseOperator):
             regenerate=self.regenerate,
             max_cost_usd=self.max_cost_usd,
             allow_unknown_cost=self.allow_unknown_cost,
+            send_from_triggerer=self.deferrable,
         )
         if outcome.records is not None:
             return self.finish(context, run, outcome.records)
+        if outcome.deferred is not None:
+            self.defer_prediction(run)
         assert outcome.task is not None
         if not self.wait_for_completion:
             self.log.info("wait_for_completion=False: returning AIHubMix task %s", outcome.task.task_id)
@@ -328,10 +334,49 @@ class AIHubMixGenerateImageOperator(AIHubMixLineageMixin, BaseOperator):
         )
         return self.finish(context, run, run.collect_event(event))
 
-    def execute_complete(self, context: Context, event: dict[str, Any]) -> list[dict[str, Any]]:
-        """Collect a deferred task: everything needed comes from the event and the manifest."""
-        from airflow_provider_aihubmix.events import validate_event
+    def defer_prediction(self, run: GenerationRun) -> None:
+        """Hand the stored request to :class:`AIHubMixPredictionTrigger`; the slot is freed."""
+        from airflow_provider_aihubmix.polling import DEFER_TIMEOUT_MARGIN
+        from airflow_provider_aihubmix.triggers.aihubmix import AIHubMixPredictionTrigger
 
+        # No request starts after ``timeout``; one that started may take the read timeout to answer.
+        read_timeout = self.hook.settings.read_timeout
+        self.defer(
+            trigger=AIHubMixPredictionTrigger(
+                model=run.spec.path,
+                output_uri=run.store.base_uri,
+                prefix=run.prefix,
+                fingerprint=run.fingerprint,
+                end_time=time.time() + self.timeout,
+                aihubmix_conn_id=self.aihubmix_conn_id,
+                output_conn_id=self.output_conn_id,
+                max_image_bytes=self.max_image_bytes,
+            ),
+            method_name="execute_complete",
+            timeout=timedelta(seconds=self.timeout + read_timeout) + DEFER_TIMEOUT_MARGIN,
+        )
+
+    def execute_complete(self, context: Context, event: dict[str, Any]) -> list[dict[str, Any]]:
+        """Finish after the triggerer: everything needed comes from the event and the manifest."""
+        from airflow_provider_aihubmix.events import (
+            is_prediction_event,
+            validate_event,
+            validate_prediction_event,
+        )
+
+        if is_prediction_event(event):
+            from airflow_provider_aihubmix.deferred import complete_deferred
+
+            prediction = validate_prediction_event(event)
+            self.log.info(
+                "The triggerer sent %d request(s) for model %s: %s, %d image(s)",
+                prediction.sent,
+                prediction.model,
+                prediction.status.value,
+                prediction.images,
+            )
+            run = self.generation(context)
+            return self.finish(context, run, complete_deferred(run, prediction))
         task_event = validate_event(event)
         self.log.info(
             "AIHubMix task %s finished in the triggerer: %s after %d poll(s)",

@@ -1,15 +1,27 @@
-"""The trigger that waits for an async AIHubMix task (the Flux predictions) in the triggerer."""
+"""The triggers: waiting for an async AIHubMix task (Flux), and sending a sync model's request.
+
+:class:`AIHubMixTaskTrigger` polls a task the worker submitted; :class:`AIHubMixPredictionTrigger`
+sends the request itself, so a synchronous generation (30-120 s) holds no worker slot.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import time
+import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
 from airflow.exceptions import AirflowNotFoundException
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
-from airflow_provider_aihubmix.events import EventStatus, TaskEvent
+from airflow_provider_aihubmix.deferred import PurchaseLedger
+from airflow_provider_aihubmix.events import EventStatus, PredictionEvent, TaskEvent
+from airflow_provider_aihubmix.exceptions import (
+    AIHubMixError,
+    AIHubMixPossiblyBilledError,
+    AIHubMixResponseError,
+)
 from airflow_provider_aihubmix.hooks.aihubmix import AIHubMixHook
 from airflow_provider_aihubmix.polling import (
     DEFAULT_MAX_TRANSIENT_FAILURES,
@@ -128,3 +140,157 @@ class AIHubMixTaskTrigger(BaseTrigger):
             "for it) and stays recorded in the manifest, so a retry re-attaches to it",
             self.remote_task_id,
         )
+
+
+class AIHubMixPredictionTrigger(BaseTrigger):
+    """Send a synchronous model's stored request from the triggerer, store the answer, yield once.
+
+    The worker stored the request bodies beside the manifest and deferred; this trigger
+    reads them (storage calls run in threads: nothing blocks the triggerer's loop), writes
+    the send marker, POSTs through the pooled ``AsyncClient`` of the connection (read with
+    the async connection API), streams the answer to a spool, then parses it and stores the
+    images in a thread, and records them (``received``). The worker's ``execute_complete``
+    verifies and completes. See :mod:`airflow_provider_aihubmix.deferred` for the states.
+
+    Paid once across triggerer restarts: ``run()`` starts again from the top on another
+    triggerer, finds the send marker of the run that died, and does not send again -- it
+    finishes from what was recorded, or fails with :class:`AIHubMixPossiblyBilledError`.
+    429 and 5xx answers are retried here with the connection's retry policy, never past
+    ``end_time`` (wall-clock epoch seconds, kept across restarts).
+
+    The serialized kwargs are small: no request body, no image bytes.
+
+    :param model: the model path (``openai/gpt-image-1.5``).
+    :param output_uri: the store's base URI (``s3://bucket/prefix`` or ``file:///dir``).
+    :param prefix: the task instance's key prefix under ``output_uri``.
+    :param fingerprint: the request fingerprint the manifest must still record.
+    :param end_time: wall-clock deadline, seconds since the epoch; no request is sent after it.
+    :param aihubmix_conn_id: the AIHubMix connection.
+    :param output_conn_id: the AWS connection for ``s3://`` output.
+    :param max_image_bytes: refuse a downloaded image larger than this.
+    """
+
+    def __init__(
+        self,
+        *,
+        model: str,
+        output_uri: str,
+        prefix: str,
+        fingerprint: str,
+        end_time: float,
+        aihubmix_conn_id: str = AIHubMixHook.default_conn_name,
+        output_conn_id: str | None = None,
+        max_image_bytes: int | None = None,
+    ) -> None:
+        super().__init__()
+        for name, value in (("model", model), ("output_uri", output_uri), ("prefix", prefix)):
+            if not value:
+                raise ValueError(f"Parameter {name!r} must be a non-empty string")
+        self.model = model
+        self.output_uri = output_uri
+        self.prefix = prefix
+        self.fingerprint = fingerprint
+        self.end_time = float(end_time)
+        self.aihubmix_conn_id = aihubmix_conn_id
+        self.output_conn_id = output_conn_id
+        self.max_image_bytes = max_image_bytes
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        return (
+            "airflow_provider_aihubmix.triggers.aihubmix.AIHubMixPredictionTrigger",
+            {
+                "model": self.model,
+                "output_uri": self.output_uri,
+                "prefix": self.prefix,
+                "fingerprint": self.fingerprint,
+                "end_time": self.end_time,
+                "aihubmix_conn_id": self.aihubmix_conn_id,
+                "output_conn_id": self.output_conn_id,
+                "max_image_bytes": self.max_image_bytes,
+            },
+        )
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        try:
+            event = await self._purchase()
+        except AIHubMixError as err:
+            event = self._event(EventStatus.ERROR, error=err)
+        except AirflowNotFoundException as err:
+            event = self._event(EventStatus.ERROR, message=str(err))
+        yield TriggerEvent(event.model_dump(mode="json"))
+
+    def _event(
+        self,
+        status: EventStatus,
+        *,
+        error: AIHubMixError | None = None,
+        message: str | None = None,
+        **kw: Any,
+    ) -> PredictionEvent:
+        if error is not None:
+            kw.update(
+                message=error.message,
+                error_type=type(error).__name__,
+                status_code=error.status_code,
+                code=error.code,
+                request_id=error.request_id,
+            )
+        elif message is not None:
+            kw["message"] = message
+        return PredictionEvent(status=status, model=self.model, **kw)
+
+    async def _purchase(self) -> PredictionEvent:
+        hook = AIHubMixHook(aihubmix_conn_id=self.aihubmix_conn_id)
+        ledger = PurchaseLedger(
+            settings=await hook.aget_settings(),
+            output_uri=self.output_uri,
+            output_conn_id=self.output_conn_id,
+            prefix=self.prefix,
+            model=self.model,
+            fingerprint=self.fingerprint,
+            trigger_run=uuid.uuid4().hex[:12],
+            max_image_bytes=self.max_image_bytes,
+        )
+        resume = await asyncio.to_thread(ledger.resume)
+        if resume.error is not None:
+            self.log.error("Not sending for model %s: %s", self.model, resume.error.message)
+            return self._event(EventStatus.FAILED, error=resume.error, images=resume.images)
+        if resume.done:
+            self.log.info("The answer for model %s is already stored; nothing to send", self.model)
+            return self._event(EventStatus.SUCCESS, images=resume.images)
+        images, sent = resume.images, 0
+        for index in range(resume.next_request, resume.total):
+            if time.time() >= self.end_time:
+                return self._event(
+                    EventStatus.TIMEOUT,
+                    message=f"Request {index + 1} of {resume.total} for model {self.model} was not sent "
+                    f"before the deadline {utc_text(self.end_time)}; nothing was billed for it",
+                    images=images,
+                    sent=sent,
+                )
+            path, content = await asyncio.to_thread(ledger.load_request, index)
+            await asyncio.to_thread(ledger.mark_sending, index)
+            self.log.info(
+                "Sending request %d of %d for model %s (%d bytes)",
+                index + 1,
+                resume.total,
+                self.model,
+                len(content),
+            )
+            sent += 1
+            try:
+                answer = await hook.asend_prediction(path, content, deadline=self.end_time)
+                del content
+                images += await asyncio.to_thread(ledger.record_answer, index, answer)
+            except AIHubMixError as err:
+                # A lost or unreadable answer may have been billed; any other error is a refusal.
+                ambiguous = isinstance(err, (AIHubMixPossiblyBilledError, AIHubMixResponseError))
+                await asyncio.to_thread(ledger.record_failure, index, err, ambiguous=ambiguous)
+                if ambiguous and not isinstance(err, AIHubMixPossiblyBilledError):
+                    err = AIHubMixPossiblyBilledError(
+                        f"{err.message}; the request may have been billed, so it is not sent again",
+                        request_id=err.request_id,
+                    )
+                return self._event(EventStatus.FAILED, error=err, images=images, sent=sent)
+        self.log.info("Stored %d image(s) for model %s after %d request(s)", images, self.model, sent)
+        return self._event(EventStatus.SUCCESS, images=images, sent=sent)

@@ -1,0 +1,189 @@
+"""A prediction sent from the triggerer: the request goes out once, the answer streams to a spool.
+
+A synchronous model answers with the images inline (gpt-image: ~1-3 MB of base64 per image).
+A triggerer holds hundreds of such requests at once on one event loop, so the answer is
+never gathered in the loop: its body streams, chunk by chunk, into a temporary file that
+stays in memory while small and rolls over to disk (written from a thread), and it is
+decoded and parsed later in a thread, one answer at a time per thread
+(:meth:`PredictionAnswer.parse`).
+
+Retries are the hook's (:mod:`airflow_provider_aihubmix.http`): 429 and 5xx answers (the
+gateway did not take the job) are sent again with the connection's backoff, never past the
+trigger's wall-clock deadline; a lost or cut-short answer raises
+:class:`~airflow_provider_aihubmix.exceptions.AIHubMixPossiblyBilledError`, never a resend.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import tempfile
+import time
+from typing import IO, TYPE_CHECKING, Any
+
+import httpx
+
+from airflow_provider_aihubmix.exceptions import AIHubMixUpstreamError
+from airflow_provider_aihubmix.http import RetryState, json_or_raise
+from airflow_provider_aihubmix.responses import PredictionResult, parse_prediction
+
+if TYPE_CHECKING:
+    from airflow_provider_aihubmix.hooks.aihubmix import AsyncSleep
+
+#: Answers up to this size are read into memory at once (error bodies, URL answers).
+SMALL_ANSWER_BYTES = 64 * 1024
+#: Bytes of one answer kept in memory before the spool moves to a temporary file.
+SPOOL_MEMORY_BYTES = 256 * 1024
+#: Bytes gathered from the socket before one write to the spool (from a thread once on disk).
+SPOOL_WRITE_BYTES = 256 * 1024
+
+
+class PredictionAnswer:
+    """A final 2xx answer whose body is held in ``body`` (small) or a spool file (large).
+
+    :meth:`parse` is blocking (it reads the spool, decodes JSON and base64): call it from a
+    thread. :meth:`close` drops the spool; parsing closes it too.
+    """
+
+    def __init__(
+        self,
+        response: httpx.Response,
+        call: RetryState,
+        *,
+        body: bytes | None = None,
+        spool: IO[bytes] | None = None,
+    ) -> None:
+        self.status_code = response.status_code
+        self.headers = response.headers
+        self.request = response.request
+        self.request_id: str | None = response.headers.get("X-Request-Id")
+        self.call = call
+        self._body = body
+        self._spool = spool
+
+    @property
+    def size(self) -> int:
+        if self._body is not None:
+            return len(self._body)
+        return self._spool.tell() if self._spool is not None and not self._spool.closed else 0
+
+    def parse(self) -> PredictionResult:
+        """The normalised images; raises the same typed errors as the blocking path would."""
+        body = self._body
+        if body is None and self._spool is not None:
+            self._spool.seek(0)
+            body = self._spool.read()
+        self.close()
+        # A Response again, so the one error mapping (error bodies in a 200, non-JSON) applies.
+        response = httpx.Response(
+            self.status_code, headers=self.headers, content=body or b"", request=self.request
+        )
+        data = json_or_raise(response, self.call)
+        del body, response
+        return parse_prediction(data, request_id=self.request_id)
+
+    def close(self) -> None:
+        self._body = None
+        if self._spool is not None:
+            self._spool.close()
+            self._spool = None
+
+
+async def send_prediction(
+    client: httpx.AsyncClient,
+    request: httpx.Request,
+    call: RetryState,
+    *,
+    sleep: AsyncSleep,
+    deadline: float | None,
+) -> PredictionAnswer:
+    """Send ``request`` (a billable POST) until a final answer, and stream that answer to a spool.
+
+    Between attempts it sleeps the policy's delay unless that would pass ``deadline``
+    (wall-clock epoch seconds): then the last answer's typed error is raised instead.
+    """
+    while True:
+        try:
+            response = await client.send(request, stream=True)
+        except httpx.TransportError as exc:
+            wait = call.after_exception(exc)  # raises PossiblyBilled once the request was sent
+            if deadline is not None and time.time() + wait > deadline:
+                raise AIHubMixUpstreamError(
+                    f"Could not reach AIHubMix for {call.label} before the deadline: {type(exc).__name__}"
+                ) from exc
+            await sleep(wait)
+            continue
+        try:
+            answer, delay = await _answer_or_delay(response, call, deadline)
+        finally:
+            await response.aclose()
+        if answer is not None:
+            return answer
+        await sleep(delay)
+
+
+async def _answer_or_delay(
+    response: httpx.Response, call: RetryState, deadline: float | None
+) -> tuple[PredictionAnswer | None, float]:
+    """The final answer, or the delay before the next attempt; raises the typed error of a refusal."""
+    small = _declared_length(response)
+    if response.status_code < 300 and (small is None or small > SMALL_ANSWER_BYTES):
+        call.after_response(response)  # counts the attempt; a streamed 2xx is final
+        return PredictionAnswer(response, call, spool=await _spool_body(response, call)), 0.0
+    body = await _read_small(response, call)
+    delay = call.after_response(response)
+    if delay is None or (deadline is not None and time.time() + delay > deadline):
+        if response.status_code >= 400 or delay is not None:
+            json_or_raise(response, call)  # raises the typed error (429 / 5xx past the deadline too)
+        return PredictionAnswer(response, call, body=body), 0.0
+    return None, delay
+
+
+def _declared_length(response: httpx.Response) -> int | None:
+    value = response.headers.get("Content-Length")
+    return int(value) if value and value.isdigit() else None
+
+
+async def _read_small(response: httpx.Response, call: RetryState) -> bytes:
+    try:
+        return await response.aread()
+    except httpx.TransportError as exc:
+        call.after_exception(exc)  # a 2xx cut short was billed: PossiblyBilled
+        raise
+
+
+async def _spool_body(response: httpx.Response, call: RetryState) -> IO[bytes]:
+    """The body in a spool file; the loop only ever holds ``SPOOL_WRITE_BYTES`` of it."""
+    # Handed to the caller open: PredictionAnswer closes it.
+    spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_MEMORY_BYTES)  # noqa: SIM115
+    pending: list[bytes] = []
+    pending_bytes = 0
+    size = 0
+    try:
+        async for chunk in response.aiter_raw():
+            pending.append(chunk)
+            pending_bytes += len(chunk)
+            if pending_bytes >= SPOOL_WRITE_BYTES:
+                size += await _flush(spool, pending, size)
+                pending, pending_bytes = [], 0
+        if pending:
+            await _flush(spool, pending, size)
+    except httpx.TransportError as exc:
+        spool.close()
+        call.after_exception(exc)  # the job was taken and billed; its answer is lost
+        raise
+    except BaseException:
+        spool.close()
+        raise
+    return spool
+
+
+async def _flush(spool: Any, chunks: list[bytes], written: int) -> int:
+    data = b"".join(chunks)
+    if written + len(data) <= SPOOL_MEMORY_BYTES:
+        spool.write(data)  # still in memory: no I/O
+    else:
+        await asyncio.to_thread(spool.write, data)  # on (or rolling over to) disk
+    return len(data)
+
+
+__all__ = ["PredictionAnswer", "send_prediction"]
