@@ -186,7 +186,13 @@ class AIHubMixGenerateImageOperator(AIHubMixLineageMixin, BaseOperator):
         if timeout <= 0:
             raise AIHubMixValidationError(f"Parameter 'timeout' must be > 0 seconds, got {timeout}")
         self.check_literals(
-            {**self.request_params(), "model": model, "extra_input": extra_input, "output_uri": output_uri}
+            {
+                **self.request_params(),
+                "model": model,
+                "extra_input": extra_input,
+                "output_uri": output_uri,
+                "executor": getattr(self, "executor", None),
+            }
         )
 
     # -- validation -------------------------------------------------------------------------
@@ -225,9 +231,12 @@ class AIHubMixGenerateImageOperator(AIHubMixLineageMixin, BaseOperator):
         """
         output_uri = kwargs.get("output_uri")
         if output_uri and _is_literal(output_uri):
+            from airflow_provider_aihubmix.locality import warn_if_local_output
             from airflow_provider_aihubmix.storage import parse_output_uri
 
             parse_output_uri(output_uri)  # a typo'd destination fails when the DAG is parsed
+            # Workers that share no disk cannot see each other's file:// images: say so now.
+            warn_if_local_output(output_uri, executor=kwargs.get("executor"), stacklevel=4)
         model = kwargs.get("model") or cls.default_model
         if model is None or not _is_literal(model):
             return
@@ -255,10 +264,16 @@ class AIHubMixGenerateImageOperator(AIHubMixLineageMixin, BaseOperator):
         return AIHubMixHook(aihubmix_conn_id=self.aihubmix_conn_id)
 
     def resolve_output_uri(self) -> str:
+        from airflow_provider_aihubmix.locality import local_output_problem
         from airflow_provider_aihubmix.storage.uris import resolve_output_uri
 
         uri, source = resolve_output_uri(self.output_uri, self.hook.output_uri, self.aihubmix_conn_id)
         self.log.info("Storing images under %s (from %s)", uri, source)
+        # At run time too: the default under AIRFLOW_HOME and a connection's output_uri are only
+        # known now, and the task log is where a user looks when a downstream task misses images.
+        problem = local_output_problem(uri, executor=getattr(self, "executor", None))
+        if problem is not None:
+            self.log.warning("%s", problem)
         return uri
 
     def open_store(self) -> ObjectStore:

@@ -151,7 +151,8 @@ class S3ObjectStore(ObjectStore):
     :param client: a ready boto3 S3 client, instead of one from the connection.
     :param max_attempts: tries per write or read when S3 is unreachable or answers 5xx/429.
     :param retry_base_delay: seconds before the second try; doubles per try up to ``retry_max_delay``.
-        The defaults ride out about 15 seconds of outage.
+        The defaults ride out about a minute of outage: once an image is bought, waiting for S3
+        to come back beats failing a task whose answer cannot then be recorded.
     :param presigned_link_expires: if set, ``link_for`` returns a presigned GET URL valid this many
         seconds instead of an S3 console link.
     """
@@ -162,7 +163,7 @@ class S3ObjectStore(ObjectStore):
         *,
         aws_conn_id: str | None = "aws_default",
         client: Any | None = None,
-        max_attempts: int = 5,
+        max_attempts: int = 9,
         retry_base_delay: float = 1.0,
         retry_max_delay: float = 8.0,
         presigned_link_expires: int | None = None,

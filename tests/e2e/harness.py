@@ -176,8 +176,11 @@ class AirflowCluster:
 
     Use as a context manager, or call :meth:`start` and :meth:`stop`. ``extra_env`` reaches every
     process (so tests inject ``AIRFLOW_CONN_*``, ``AIRFLOW_VAR_*``, sandbox URLs, or override
-    any ``AIRFLOW__SECTION__KEY`` set here).
+    any ``AIRFLOW__SECTION__KEY`` set here). Subclasses add components by extending
+    ``known_components``, :meth:`argv`, :meth:`component_env` and :meth:`component_cwd`.
     """
+
+    known_components: tuple[str, ...] = COMPONENTS
 
     def __init__(
         self,
@@ -194,9 +197,9 @@ class AirflowCluster:
         self.home = Path(home) if home is not None else Path(tempfile.mkdtemp(prefix="aihubmix-e2e-"))
         self.keep_home = keep_home
         self.component_names = tuple(components)
-        unknown = set(self.component_names) - set(COMPONENTS)
+        unknown = set(self.component_names) - set(self.known_components)
         if unknown:
-            raise ValueError(f"unknown components {sorted(unknown)}; choose from {COMPONENTS}")
+            raise ValueError(f"unknown components {sorted(unknown)}; choose from {self.known_components}")
         if "api-server" not in self.component_names:
             raise ValueError("the api-server is required: health checks and every helper go through it")
         self.api_port = free_port()
@@ -271,6 +274,14 @@ class AirflowCluster:
         )
         env.update(self.extra_env)
         return env
+
+    def component_env(self, name: str) -> dict[str, str]:
+        """Return the environment of one component (all share :meth:`env` here)."""
+        return self.env()
+
+    def component_cwd(self, name: str) -> Path:
+        """Return the working directory of one component (all share the home here)."""
+        return self.home
 
     def argv(self, name: str) -> list[str]:
         """Return the command line of a component."""
@@ -364,8 +375,8 @@ class AirflowCluster:
         with log_path.open("wb") as log:
             process = subprocess.Popen(
                 argv,
-                env=self.env(),
-                cwd=self.home,
+                env=self.component_env(name),
+                cwd=self.component_cwd(name),
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
