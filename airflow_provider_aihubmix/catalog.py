@@ -11,6 +11,8 @@ import re
 from dataclasses import dataclass, field
 from enum import Enum
 
+from airflow_provider_aihubmix.limits import ModelLimits, PixelBounds, PromptLimit
+
 log = logging.getLogger(__name__)
 
 
@@ -38,7 +40,8 @@ class ModelSpec:
 
     ``max_reference_images`` is 0 for text-only models. ``sizes`` is ``None`` where the
     family accepts any size string the API takes. ``price_per_image_usd`` is ``None``
-    when no per-image price is published (token-billed or unknown).
+    when no per-image price is published (token-billed or unknown). ``limits`` holds what
+    differs from the rest of the family (:class:`ModelLimits`).
     """
 
     path: str
@@ -53,6 +56,7 @@ class ModelSpec:
     sizes: tuple[str, ...] | None = None
     known: bool = True
     aliases: tuple[str, ...] = field(default=())
+    limits: ModelLimits = field(default_factory=ModelLimits)
 
     @property
     def provider(self) -> str | None:
@@ -67,37 +71,171 @@ class ModelSpec:
         """The short name users write, e.g. ``gpt-image-1.5``."""
         return self.model_id
 
+    @property
+    def default_n(self) -> int:
+        """Images the upstream makes when the request sends no count (Imagen: 4)."""
+        return self.limits.default_n
+
 
 GENERAL_SIZES = ("1K", "2K", "4K", "auto")
 QWEN_SIZES = ("512*1024", "768*512", "768*1024", "1024*576", "576*1024", "1024*1024")
 
+# Seedream (Ark): total pixels and aspect ratio 1:16..16:1, no per-side cap (Ark's own 4K
+# sizes include 5504x3040 and 6240x2656) [ark-seedream].
+SEEDREAM_4_0_PIXELS = PixelBounds(min_pixels=1280 * 720, max_pixels=4096 * 4096, max_ratio=16)
+SEEDREAM_4_5_PIXELS = PixelBounds(min_pixels=2560 * 1440, max_pixels=4096 * 4096, max_ratio=16)
+SEEDREAM_RESPONSE_FORMATS = ("url", "base64_json", "b64_json")  # doc + MCP | Ark + Dify plugin
+# Qianfan: width and height 512..2048 each [qianfan-image][lobe-chat-wenxin].
+QIANFAN_PIXELS = PixelBounds(min_side=512, max_side=2048)
+GPT_IMAGE_QUALITIES = ("low", "medium", "high", "auto")
+# dall-e-3: standard/hd and the default auto [openai-openapi]; low/medium/high from the seed doc's
+# general list [aihubmix-doc] -- sources disagree, so the union is accepted and sent unchanged.
+DALL_E_3_QUALITIES = ("standard", "hd", "auto", "low", "medium", "high")
+
+_OPENAI_SOURCES = (
+    ("size", "openai-openapi; aihubmix-doc (1K/2K/4K/auto)"),
+    ("quality", "openai-openapi; aihubmix-doc"),
+    ("input_fidelity", "openai-openapi (edits only, not gpt-image-1-mini)"),
+    ("prompt", "openai-openapi (32,000 characters for GPT image models)"),
+)
+_GPT_IMAGE = ModelLimits(
+    qualities=GPT_IMAGE_QUALITIES, options=frozenset({"input_fidelity"}), sources=_OPENAI_SOURCES
+)
+_GPT_IMAGE_MINI = ModelLimits(qualities=GPT_IMAGE_QUALITIES, sources=_OPENAI_SOURCES)
+_DALL_E_3 = ModelLimits(
+    prompt=PromptLimit(4_000),  # [openai-openapi]
+    qualities=DALL_E_3_QUALITIES,
+    styles=("vivid", "natural"),  # [openai-openapi]
+    response_formats=("url", "b64_json"),  # dall-e only [openai-openapi]
+    sources=(
+        ("prompt", "openai-openapi (4,000 characters for dall-e-3)"),
+        ("quality", "openai-openapi (standard, hd, auto); aihubmix-doc (low, medium, high)"),
+        ("style", "openai-openapi"),
+        ("response_format", "openai-openapi"),
+    ),
+)
+# Imagen: n has no effect, the count is sampleCount, default 4 [aihubmix-doc-cn][aihubmix-gemini-doc];
+# the MCP sends sampleCount [aihubmix-mcp], the Dify plugin numberOfImages [dify-aihubmix-image].
+_IMAGEN_SOURCES = (
+    ("n", "aihubmix-doc-cn (sampleCount, default 4); aihubmix-mcp; dify-aihubmix-image (numberOfImages)"),
+    ("aspect_ratio", "aihubmix-gemini-doc; dify-aihubmix-image; cherry-studio"),
+    ("prompt", "vertex-imagen (480 tokens)"),
+)
+_IMAGEN = ModelLimits(prompt=PromptLimit(480, "tokens"), default_n=4, sources=_IMAGEN_SOURCES)
+_QWEN_SOURCES = (
+    ("size", "aihubmix-doc (presets, example 1024x1024); dify-aihubmix-image (1024x2048); lobe-chat-wenxin"),
+    ("image", "aihubmix-doc (refer_image); aihubmix-mcp (image)"),
+)
+# Flux: flux-2 has width/height and safety_tolerance 0..5; Kontext has aspect_ratio, 0..6, up to
+# 4 references (input_image..input_image_4) and "max 2 with an input image" [bfl-openapi][aihubmix-doc].
+_FLUX_2_SOURCES = (
+    ("safety_tolerance", "bfl-openapi (0..5); aihubmix-doc-cn (0..5)"),
+    ("width", "bfl-openapi (>= 64, multiples of 16)"),
+    ("aspect_ratio", "aihubmix-mcp (sends it to flux-2); aihubmix-doc"),
+    ("image", "bfl-openapi (input_image..input_image_8)"),
+    ("output_format", "bfl-openapi (jpeg, png, webp)"),
+)
+_FLUX_2_PIXELS = PixelBounds(min_side=64, multiple_of=16)
+_FLUX_2_PRO = ModelLimits(
+    pixels=_FLUX_2_PIXELS, safety_tolerance=5, options=frozenset({"width", "height"}), sources=_FLUX_2_SOURCES
+)
+_FLUX_2_FLEX = ModelLimits(
+    pixels=_FLUX_2_PIXELS,
+    safety_tolerance=5,
+    options=frozenset(
+        {"width", "height", "steps", "guidance"}
+    ),  # steps 1..50, guidance 1.5..10 [bfl-openapi]
+    sources=(*_FLUX_2_SOURCES, ("steps", "bfl-openapi (flex only)"), ("guidance", "bfl-openapi (flex only)")),
+)
+_KONTEXT = ModelLimits(
+    safety_tolerance=6,
+    safety_tolerance_with_image=2,  # older AIHubMix doc: "max 2 for image-to-image" [aihubmix-doc]
+    sources=(
+        ("safety_tolerance", "bfl-openapi (0..6); aihubmix-doc (max 2 for image-to-image)"),
+        ("aspect_ratio", "bfl-openapi (21:9..9:21)"),
+        ("image", "bfl-openapi (input_image..input_image_4)"),
+        ("output_format", "bfl-openapi (jpeg, png, webp)"),
+    ),
+)
+_IRAG_SOURCES = (
+    ("n", "qianfan-image (1..4); dify-aihubmix-image"),
+    ("size", "qianfan-image (512x512..2048x2048); aihubmix-doc"),
+    ("guidance", "dify-aihubmix-image (1..20)"),
+)
+_IRAG = ModelLimits(
+    prompt=PromptLimit(220),  # irag-1.0 [qianfan-image]
+    pixels=QIANFAN_PIXELS,
+    sources=(*_IRAG_SOURCES, ("prompt", "qianfan-image (220 characters)")),
+)
+_IRAG_EDIT = ModelLimits(
+    pixels=QIANFAN_PIXELS,
+    sources=(*_IRAG_SOURCES, ("feature", "dify-aihubmix-image; lobe-chat-wenxin (image + feature)")),
+)
+_SEEDREAM_SOURCES = (
+    ("response_format", "aihubmix-doc (base64_json); ark-seedream, dify-aihubmix-image (b64_json)"),
+    ("image", "ark-seedream (up to 14 references)"),
+)
+
 _SPECS: tuple[ModelSpec, ...] = (
     # OpenAI: token-billed (usage in the response), so no per-image price.
-    ModelSpec("openai/gpt-image-1.5", Family.OPENAI, edit=True, max_reference_images=16),
-    ModelSpec("openai/gpt-image-1", Family.OPENAI, edit=True, max_reference_images=16),
-    ModelSpec("openai/gpt-image-1-mini", Family.OPENAI, edit=True, max_reference_images=16),
-    ModelSpec("openai/dall-e-3", Family.OPENAI, max_n=1),
-    # Imagen: text-to-image only, 1-4 images per call, published per-image prices.
-    ModelSpec("google/imagen-4.0-ultra-generate-001", Family.IMAGEN, max_n=4, price_per_image_usd=0.06),
-    ModelSpec("google/imagen-4.0-generate-001", Family.IMAGEN, max_n=4, price_per_image_usd=0.04),
-    ModelSpec("google/imagen-4.0-fast-generate-001", Family.IMAGEN, max_n=4, price_per_image_usd=0.02),
+    ModelSpec("openai/gpt-image-1.5", Family.OPENAI, edit=True, max_reference_images=16, limits=_GPT_IMAGE),
+    ModelSpec("openai/gpt-image-1", Family.OPENAI, edit=True, max_reference_images=16, limits=_GPT_IMAGE),
     ModelSpec(
-        "google/imagen-4.0-fast-generate-preview-06-06", Family.IMAGEN, max_n=4, price_per_image_usd=0.02
+        "openai/gpt-image-1-mini", Family.OPENAI, edit=True, max_reference_images=16, limits=_GPT_IMAGE_MINI
     ),
-    ModelSpec("google/imagen-3.0-generate-002", Family.IMAGEN, max_n=4, price_per_image_usd=0.03),
-    # Qwen: its own pixel sizes; the edit model takes up to 3 images and no size.
-    ModelSpec("qianfan/qwen-image", Family.QWEN, max_reference_images=1, sizes=QWEN_SIZES),
+    ModelSpec("openai/dall-e-3", Family.OPENAI, max_n=1, limits=_DALL_E_3),
+    # Imagen: text-to-image only, 1-4 images per call (4 when unset), published per-image prices.
+    ModelSpec(
+        "google/imagen-4.0-ultra-generate-001",
+        Family.IMAGEN,
+        max_n=4,  # GA Ultra: up to 4 [vertex-imagen]; cherry-studio caps Ultra at 1 -- union kept
+        price_per_image_usd=0.06,
+        limits=_IMAGEN,
+    ),
+    ModelSpec(
+        "google/imagen-4.0-generate-001", Family.IMAGEN, max_n=4, price_per_image_usd=0.04, limits=_IMAGEN
+    ),
+    ModelSpec(
+        "google/imagen-4.0-fast-generate-001",
+        Family.IMAGEN,
+        max_n=4,
+        price_per_image_usd=0.02,
+        limits=_IMAGEN,
+    ),
+    ModelSpec(
+        "google/imagen-4.0-fast-generate-preview-06-06",
+        Family.IMAGEN,
+        max_n=4,
+        price_per_image_usd=0.02,
+        limits=_IMAGEN,
+    ),
+    ModelSpec(
+        "google/imagen-3.0-generate-002", Family.IMAGEN, max_n=4, price_per_image_usd=0.03, limits=_IMAGEN
+    ),
+    # Qwen: the doc's presets plus any Qianfan size 512..2048 a side, sent as the user wrote it.
+    ModelSpec(
+        "qianfan/qwen-image",
+        Family.QWEN,
+        max_reference_images=1,
+        sizes=QWEN_SIZES,
+        limits=ModelLimits(pixels=QIANFAN_PIXELS, sources=_QWEN_SOURCES),
+    ),
     ModelSpec(
         "qianfan/qwen-image-edit",
         Family.QWEN,
         text_to_image=False,
         edit=True,
-        max_reference_images=3,
+        max_reference_images=3,  # "single and multi-image fusion" [aihubmix-doc-cn]
         max_n=1,
-        sizes=(),
+        sizes=QWEN_SIZES,
+        # Qianfan /v2/images/edits takes size [lobe-chat-wenxin].
+        limits=ModelLimits(
+            pixels=QIANFAN_PIXELS,
+            sources=(("size", "lobe-chat-wenxin (size on /v2/images/edits)"), ("image", "aihubmix-doc-cn")),
+        ),
     ),
     # Seedream: n is 1-10 like every model (the API reference); reference images + generated
-    # images <= 15 (max_images, checked in the schema); 4.5 has no 1K.
+    # images <= 15 (max_images, checked in the schema); 4.5 has no 1K and needs >= 2560x1440.
     ModelSpec(
         "doubao/doubao-seedream-4-5",
         Family.SEEDREAM,
@@ -105,6 +243,11 @@ _SPECS: tuple[ModelSpec, ...] = (
         max_reference_images=14,
         max_n=10,
         sizes=("2K", "4K", "auto"),
+        limits=ModelLimits(
+            pixels=SEEDREAM_4_5_PIXELS,
+            response_formats=SEEDREAM_RESPONSE_FORMATS,
+            sources=(*_SEEDREAM_SOURCES, ("size", "ark-seedream (4.5: 3,686,400..16,777,216 pixels; 2K/4K)")),
+        ),
     ),
     ModelSpec(
         "doubao/doubao-seedream-4-0",
@@ -113,24 +256,79 @@ _SPECS: tuple[ModelSpec, ...] = (
         max_reference_images=14,
         max_n=10,
         sizes=GENERAL_SIZES,
+        limits=ModelLimits(
+            pixels=SEEDREAM_4_0_PIXELS,
+            response_formats=SEEDREAM_RESPONSE_FORMATS,
+            sources=(
+                *_SEEDREAM_SOURCES,
+                ("size", "ark-seedream (4.0: 921,600..16,777,216 pixels; 1K/2K/4K)"),
+            ),
+        ),
     ),
     # Flux: predictions are async (a task id to poll); Kontext-pro is one-step on /v1/images/generations.
-    ModelSpec("bfl/flux-2-flex", Family.FLUX, is_async=True, edit=True, max_reference_images=8, max_n=1),
-    ModelSpec("bfl/flux-2-pro", Family.FLUX, is_async=True, edit=True, max_reference_images=8, max_n=1),
-    ModelSpec("bfl/flux-kontext-max", Family.FLUX, is_async=True, edit=True, max_reference_images=1, max_n=1),
+    ModelSpec(
+        "bfl/flux-2-flex",
+        Family.FLUX,
+        is_async=True,
+        edit=True,
+        max_reference_images=8,
+        max_n=1,
+        limits=_FLUX_2_FLEX,
+    ),
+    ModelSpec(
+        "bfl/flux-2-pro",
+        Family.FLUX,
+        is_async=True,
+        edit=True,
+        max_reference_images=8,
+        max_n=1,
+        limits=_FLUX_2_PRO,
+    ),
+    ModelSpec(
+        "bfl/flux-kontext-max",
+        Family.FLUX,
+        is_async=True,
+        edit=True,
+        max_reference_images=4,
+        max_n=1,
+        limits=_KONTEXT,
+    ),
     ModelSpec(
         "FLUX.1-Kontext-pro",
         Family.FLUX,
         endpoint=Endpoint.GENERATIONS,
         edit=True,
-        max_reference_images=1,
+        max_reference_images=1,  # no client sends more on /v1/images/generations
         max_n=1,
+        limits=_KONTEXT,
     ),
     # iRAG: irag-1.0 generates (one optional reference), ernie-irag-edit edits one image.
-    ModelSpec("qianfan/irag-1.0", Family.IRAG, max_reference_images=1),
-    ModelSpec("qianfan/ernie-irag-edit", Family.IRAG, text_to_image=False, edit=True, max_reference_images=1),
-    # Ideogram V3 only; older versions are not served.
-    ModelSpec("ideogram/V3", Family.IDEOGRAM, max_reference_images=3, max_n=4, aliases=("ideogram-v3",)),
+    ModelSpec("qianfan/irag-1.0", Family.IRAG, max_reference_images=1, max_n=4, limits=_IRAG),
+    ModelSpec(
+        "qianfan/ernie-irag-edit",
+        Family.IRAG,
+        text_to_image=False,
+        edit=True,
+        max_reference_images=1,
+        max_n=4,
+        limits=_IRAG_EDIT,
+    ),
+    # Ideogram V3 only; older versions are not served. num_images 1..8, FLASH..QUALITY [ideogram-openapi].
+    ModelSpec(
+        "ideogram/V3",
+        Family.IDEOGRAM,
+        max_reference_images=3,
+        max_n=8,
+        aliases=("ideogram-v3",),
+        limits=ModelLimits(
+            rendering_speeds=("FLASH", "TURBO", "DEFAULT", "QUALITY"),
+            sources=(
+                ("rendering_speed", "ideogram-openapi; cherry-studio; aihubmix-doc (QUALITY)"),
+                ("n", "ideogram-openapi (num_images 1..8); cherry-studio (1..8)"),
+                ("aspect_ratio", "ideogram-openapi; aihubmix-doc (2x1)"),
+            ),
+        ),
+    ),
 )
 
 CATALOG: dict[str, ModelSpec] = {spec.path: spec for spec in _SPECS}

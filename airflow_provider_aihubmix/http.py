@@ -58,6 +58,7 @@ from airflow_provider_aihubmix._http.ssrf import (
     Resolver,
     check_download_url,
     is_ip_literal,
+    is_loopback_host,
     refused_address,
     system_resolver,
 )
@@ -96,6 +97,7 @@ __all__ = [
     "download_error_for_status",
     "error_for",
     "is_ip_literal",
+    "is_loopback_host",
     "json_or_raise",
     "models_from_body",
     "normalise_base_url",

@@ -93,3 +93,37 @@ def resolve_references(
     return [
         resolve_reference(r, aws_conn_id=aws_conn_id, max_bytes=max_bytes) for r in reference_strings(image)
     ]
+
+
+def resolve_param_references(
+    params: Mapping[str, Any],
+    image_keys: Sequence[str],
+    *,
+    aws_conn_id: str | None,
+    max_bytes: int = DEFAULT_MAX_REFERENCE_BYTES,
+) -> dict[str, Any]:
+    """``params`` with every reference under ``image_keys`` read and inlined as a ``data:`` URI.
+
+    What the hook does for a direct ``predict`` call, like the operator does for its ``image``:
+    an ``s3://`` URI or a local path never goes to the API as text. A location that cannot be
+    read, or that is not an image, is an :class:`AIHubMixValidationError` naming the parameter,
+    raised before any request.
+    """
+    from airflow_provider_aihubmix.storage import AIHubMixStorageError
+
+    out = dict(params)
+    for key in image_keys:
+        if key not in out or out[key] is None:
+            continue
+        refs = reference_strings(out[key])
+        if not any(needs_reading(ref) for ref in refs):
+            continue
+        try:
+            resolved = resolve_references(refs, aws_conn_id=aws_conn_id, max_bytes=max_bytes)
+        except AIHubMixStorageError as exc:
+            raise AIHubMixValidationError(
+                f"Parameter '{key}' holds a reference that cannot be sent: {exc.message}; allowed: "
+                "https:// URLs, data: URIs, or readable s3:// URIs and local paths of images"
+            ) from exc
+        out[key] = resolved[0] if isinstance(out[key], str) and len(resolved) == 1 else resolved
+    return out

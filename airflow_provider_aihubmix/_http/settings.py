@@ -20,6 +20,7 @@ from airflow_provider_aihubmix._http.retries import (
     DEFAULT_MAX_RETRY_AFTER,
     RetryPolicy,
 )
+from airflow_provider_aihubmix._http.ssrf import check_download_url, is_loopback_host
 from airflow_provider_aihubmix.connection import DEFAULT_BASE_URL, DEFAULT_TASKS_BASE_URL
 from airflow_provider_aihubmix.exceptions import AIHubMixAuthenticationError, AIHubMixValidationError
 
@@ -132,6 +133,20 @@ class AIHubMixSettings:
             read=self.read_timeout,
             write=self.write_timeout,
             pool=self.pool_timeout,
+        )
+
+    @property
+    def api_on_loopback(self) -> bool:
+        """The API itself is on this machine (the sandbox): its image URLs are too, so fetch them."""
+        return is_loopback_host(urlsplit(self.base_url).hostname or "")
+
+    def check_download(self, url: str, addresses: list[str] | None) -> None:
+        """:func:`check_download_url` with this connection's opt-outs (private hosts, loopback API)."""
+        check_download_url(
+            url,
+            addresses,
+            allow_private=self.allow_private_image_hosts,
+            allow_loopback=self.api_on_loopback,
         )
 
     @property

@@ -42,12 +42,28 @@ def system_resolver(host: str) -> list[str]:
     return [str(info[4][0]) for info in infos]
 
 
-def refused_address(address: str) -> str | None:
+def is_loopback_host(host: str) -> bool:
+    """``localhost`` (and ``*.localhost``, RFC 6761) or a loopback IP literal."""
+    name = host.strip("[]").lower().rstrip(".")
+    if name == "localhost" or name.endswith(".localhost"):
+        return True
+    try:
+        ip = ipaddress.ip_address(name.split("%", 1)[0])
+    except ValueError:
+        return False
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return ip.is_loopback
+
+
+def refused_address(address: str, *, allow_loopback: bool = False) -> str | None:
     """Why ``address`` is not a place to fetch an image from, or ``None`` when it is.
 
-    Loopback is allowed on purpose (the sandbox and local test servers live there); link-local
-    (cloud metadata), private, shared (CGNAT, Alibaba's 100.100.100.200), multicast and reserved
-    ranges are refused unless ``allow_private_image_hosts`` is set on the connection.
+    An answer's image URL is untrusted input: pointed at this worker's own loopback services it
+    would make the worker probe them. Loopback is refused too unless ``allow_loopback`` (the API
+    itself is on loopback: the sandbox); link-local (cloud metadata), private, shared (CGNAT,
+    Alibaba's 100.100.100.200), multicast and reserved ranges are refused unless
+    ``allow_private_image_hosts`` is set on the connection.
     """
     try:
         ip = ipaddress.ip_address(address.split("%", 1)[0])
@@ -58,7 +74,7 @@ def refused_address(address: str) -> str | None:
     if ip in _METADATA_ADDRESSES:
         return "a cloud metadata address"
     if ip.is_loopback:
-        return None
+        return None if allow_loopback else "a loopback address (this worker itself)"
     if ip.is_link_local:
         return "a link-local address"
     if ip.is_unspecified or ip.is_multicast or ip.is_reserved:
@@ -70,33 +86,43 @@ def refused_address(address: str) -> str | None:
     return None
 
 
-def check_download_url(url: str, addresses: list[str] | None, *, allow_private: bool) -> None:
+def check_download_url(
+    url: str, addresses: list[str] | None, *, allow_private: bool, allow_loopback: bool = False
+) -> None:
     """Raise :class:`AIHubMixDownloadError` when ``url`` may not be fetched (scheme, host, address).
 
     ``addresses`` are what the host resolved to (``None``: not resolved, e.g. a literal IP).
+    ``allow_loopback``: the API base URL is itself on loopback (the sandbox), so its image host is too.
+    A non-http(s) URL (``file://``, ``ftp://``) is refused by name, never read.
     """
     parts = urlsplit(url)
     shown = redact_url(url)
-    if parts.scheme.lower() not in ("http", "https"):
-        raise AIHubMixDownloadError(f"Refusing to download {shown!r}: only http and https URLs are fetched")
+    scheme = parts.scheme.lower()
+    if scheme not in ("http", "https"):
+        raise AIHubMixDownloadError(
+            f"Refusing to download {shown!r}: the answer's image URL uses {scheme or 'no'}:// and only "
+            "http and https URLs are fetched"
+        )
     host = (parts.hostname or "").lower().rstrip(".")
     if not host:
         raise AIHubMixDownloadError(f"Refusing to download {shown!r}: the URL has no host")
     if allow_private:
         return
+    opt_out = "set the connection extra allow_private_image_hosts to opt out"
     if host in _METADATA_HOSTS:
         raise AIHubMixDownloadError(
-            f"Refusing to download {shown!r}: {host} is a cloud metadata host (set the connection extra "
-            "allow_private_image_hosts to opt out)"
+            f"Refusing to download {shown!r}: {host} is a cloud metadata host ({opt_out})"
+        )
+    if not allow_loopback and is_loopback_host(host):
+        raise AIHubMixDownloadError(
+            f"Refusing to download {shown!r}: {host} is a loopback address (this worker itself), and the "
+            f"API base URL is not on loopback ({opt_out})"
         )
     for address in [host, *(addresses or [])]:
-        reason = refused_address(address)
+        reason = refused_address(address, allow_loopback=allow_loopback)
         if reason:
             what = f"{host} is" if address == host else f"{host} resolves to {address},"
-            raise AIHubMixDownloadError(
-                f"Refusing to download {shown!r}: {what} {reason} (set the connection extra "
-                "allow_private_image_hosts to opt out)"
-            )
+            raise AIHubMixDownloadError(f"Refusing to download {shown!r}: {what} {reason} ({opt_out})")
 
 
 def is_ip_literal(host: str) -> bool:

@@ -23,7 +23,6 @@ from airflow_provider_aihubmix.http import (
     AIHubMixSettings,
     Resolver,
     api_client_kwargs,
-    check_download_url,
     download_client_kwargs,
     is_ip_literal,
     system_resolver,
@@ -53,7 +52,7 @@ def _sync_download_guard(settings: AIHubMixSettings, resolver: Resolver) -> Call
     def guard(request: httpx.Request) -> None:
         host = request.url.host
         addresses = None if settings.allow_private_image_hosts or is_ip_literal(host) else resolver(host)
-        check_download_url(str(request.url), addresses, allow_private=settings.allow_private_image_hosts)
+        settings.check_download(str(request.url), addresses)
 
     return guard
 
@@ -67,7 +66,7 @@ def _async_download_guard(
         if not settings.allow_private_image_hosts and not is_ip_literal(host):
             # getaddrinfo blocks: never on the triggerer's loop.
             addresses = await asyncio.to_thread(resolver, host)
-        check_download_url(str(request.url), addresses, allow_private=settings.allow_private_image_hosts)
+        settings.check_download(str(request.url), addresses)
 
     return guard
 

@@ -46,7 +46,6 @@ from airflow_provider_aihubmix.http import (
     Resolver,
     RetryPolicy,
     RetryState,
-    check_download_url,
     content_length_of,
     download_error_for_status,
     json_or_raise,
@@ -396,18 +395,40 @@ class AIHubMixHook(BaseHook):
 
     @staticmethod
     def prepare_prediction(
-        model: str | ModelSpec, params: Mapping[str, Any], extra_input: Mapping[str, Any] | None = None
+        model: str | ModelSpec,
+        params: Mapping[str, Any],
+        extra_input: Mapping[str, Any] | None = None,
+        *,
+        require_resolved: bool = False,
     ) -> tuple[ModelSpec, str, dict[str, Any]]:
-        """Resolve and validate BEFORE any HTTP: ``(spec, path, body)``; raises AIHubMixValidationError."""
+        """Resolve and validate BEFORE any HTTP: ``(spec, path, body)``; raises AIHubMixValidationError.
+
+        ``require_resolved`` refuses references the API cannot read (``s3://``, local paths).
+        """
         from airflow_provider_aihubmix.schemas import build_input, request_body
 
         spec = model if isinstance(model, ModelSpec) else resolve_model(model)
-        input_ = build_input(spec, params, extra_input)
+        input_ = build_input(spec, params, extra_input, require_resolved=require_resolved)
         body = request_body(spec, input_)
         path = (
             "/v1/images/generations" if spec.endpoint is Endpoint.GENERATIONS else predictions_path(spec.path)
         )
         return spec, path, body
+
+    @staticmethod
+    def _inline_references(
+        model: str | ModelSpec, params: Mapping[str, Any], aws_conn_id: str | None
+    ) -> tuple[ModelSpec, dict[str, Any]]:
+        """Read ``s3://`` URIs and local paths among the reference parameters into ``data:`` URIs."""
+        from airflow_provider_aihubmix.references import resolve_param_references
+        from airflow_provider_aihubmix.schemas import schema_for
+
+        spec = model if isinstance(model, ModelSpec) else resolve_model(model)
+        if not isinstance(params, Mapping):
+            return spec, params  # build_input names the problem
+        schema = schema_for(spec.family)
+        keys = [key for key in params if isinstance(key, str) and schema.canonical(key) in ("image", "mask")]
+        return spec, resolve_param_references(params, keys, aws_conn_id=aws_conn_id)
 
     def predict(
         self,
@@ -415,13 +436,19 @@ class AIHubMixHook(BaseHook):
         params: Mapping[str, Any],
         *,
         extra_input: Mapping[str, Any] | None = None,
+        aws_conn_id: str | None = "aws_default",
     ) -> PredictionResult:
         """Submit one prediction and return its images (sync models) or its task handle (async ones).
+
+        Reference images given as ``s3://`` URIs (read with ``aws_conn_id``) or local paths are
+        read here and sent inline, as the operators do; anything unreadable or not an image is an
+        :class:`AIHubMixValidationError` before any request.
 
         The POST is billable: 429/5xx answers are retried (the gateway did not accept the job), a
         lost response raises :class:`AIHubMixPossiblyBilledError` rather than paying twice.
         """
-        spec, path, body = self.prepare_prediction(model, params, extra_input)
+        spec, params = self._inline_references(model, params, aws_conn_id)
+        spec, path, body = self.prepare_prediction(spec, params, extra_input, require_resolved=True)
         data, response = self._call("POST", path, json=body, billable=True)
         return self._finish_prediction(spec, data, response)
 
@@ -431,8 +458,11 @@ class AIHubMixHook(BaseHook):
         params: Mapping[str, Any],
         *,
         extra_input: Mapping[str, Any] | None = None,
+        aws_conn_id: str | None = "aws_default",
     ) -> PredictionResult:
-        spec, path, body = self.prepare_prediction(model, params, extra_input)
+        """The async twin of :meth:`predict`; reading references runs off the event loop."""
+        spec, params = await asyncio.to_thread(self._inline_references, model, params, aws_conn_id)
+        spec, path, body = self.prepare_prediction(spec, params, extra_input, require_resolved=True)
         data, response = await self._acall("POST", path, json=body, billable=True)
         return self._finish_prediction(spec, data, response)
 
@@ -526,7 +556,7 @@ class AIHubMixHook(BaseHook):
         """
         settings = self.settings
         client = self._client("download")
-        check_download_url(url, None, allow_private=settings.allow_private_image_hosts)
+        settings.check_download(url, None)
         call = self._retry_state(settings, "GET", url, kind="download")
         response = self._send(client, client.build_request("GET", url), call, stream=True)
         try:
@@ -558,7 +588,7 @@ class AIHubMixHook(BaseHook):
     ) -> AsyncIterator[AsyncImageDownload]:
         settings = await self.aget_settings()
         client = self._async_client(settings, "download")
-        check_download_url(url, None, allow_private=settings.allow_private_image_hosts)
+        settings.check_download(url, None)
         call = self._retry_state(settings, "GET", url, kind="download")
         response = await self._asend(client, client.build_request("GET", url), call, stream=True)
         try:

@@ -32,6 +32,7 @@ from pydantic import ValidationError
 from airflow_provider_aihubmix.catalog import Endpoint, Family, ModelSpec
 from airflow_provider_aihubmix.exceptions import AIHubMixValidationError
 from airflow_provider_aihubmix.schemas._base import (
+    JSON_VALUES,
     MAX_PROMPT_LENGTH,
     FamilyInput,
     Reject,
@@ -39,6 +40,7 @@ from airflow_provider_aihubmix.schemas._base import (
     is_templated,
     json_value,
     show,
+    unsendable,
 )
 from airflow_provider_aihubmix.schemas.flux import FluxInput
 from airflow_provider_aihubmix.schemas.generic import GenericInput
@@ -192,6 +194,15 @@ class _Builder:
                     f"Parameter {self.passthrough_labels[key]} would overwrite the '{key}' field built from "
                     f"parameter '{origin[key]}' for model {self.model}; allowed: set it through "
                     f"'{origin[key]}' only"
+                )
+        for key, value in wire.items():
+            # The last gate before the wire: what httpx would fail to encode after the manifest
+            # says "submitting" is refused here, naming the field.
+            problem = unsendable({key: value})
+            if problem:
+                label = self._label(origin[key]) if key in origin else self.passthrough_labels[key]
+                self.problems.append(
+                    f"Parameter {label} {problem} for model {self.model}; allowed: {JSON_VALUES}"
                 )
         if self.problems:
             raise self._error()

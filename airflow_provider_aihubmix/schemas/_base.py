@@ -26,6 +26,7 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationInfo, model_validator
 
 from airflow_provider_aihubmix.catalog import Family, ModelSpec
+from airflow_provider_aihubmix.limits import PixelBounds
 
 MAX_PROMPT_LENGTH = 32_000
 INT32_MAX = 2_147_483_647
@@ -149,14 +150,31 @@ def as_bool(value: Any) -> bool:
     raise Reject("is not a boolean", "true or false")
 
 
-def as_text(value: Any, max_length: int, what: str = "a non-empty string") -> str:
-    allowed = f"{what} of at most {max_length} characters"
+def unsendable_text(text: str) -> str | None:
+    """Why ``text`` cannot go out as UTF-8 JSON, or ``None``.
+
+    A lone UTF-16 surrogate (``json.loads('"\\ud83d"')``, text cut mid-emoji by a browser or a
+    JSON API) is a valid Python ``str`` but has no UTF-8 encoding: httpx would fail inside the
+    request, after the manifest says "submitting".
+    """
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        return f"holds an unpaired UTF-16 surrogate at character {exc.start} ({text[exc.start]!a})"
+    return None
+
+
+def as_text(value: Any, max_length: int | None, what: str = "a non-empty string") -> str:
+    allowed = f"{what} of at most {max_length} characters" if max_length else what
     if not isinstance(value, str):
         raise Reject("is not a string", allowed)
     if not value.strip():
         raise Reject("is empty", allowed)
-    if len(value) > max_length:
+    if max_length is not None and len(value) > max_length:
         raise Reject(f"is too long ({len(value)} characters)", allowed)
+    problem = unsendable_text(value)
+    if problem:
+        raise Reject(problem, f"{allowed}, in valid Unicode (UTF-8 encodable)")
     return str(value)
 
 
@@ -197,35 +215,14 @@ def float_range(lo: float, hi: float) -> Callable[[Any], float]:
     return check
 
 
-@dataclass(frozen=True)
-class PixelRule:
-    """Bounds for an explicit 'WxH' size; sent with ``sep`` between the sides."""
+def as_size(
+    value: Any, presets: tuple[str, ...], pixels: PixelBounds | None = None, *, sep: str | None = "x"
+) -> str:
+    """A preset (matched like :func:`as_choice`) or, where the model allows, explicit pixels.
 
-    min_side: int = 1
-    max_side: int = 8192
-    min_pixels: int = 1
-    max_pixels: int = 8192 * 8192
-    max_ratio: float = 16.0
-    sep: str = "x"
-
-    def describe(self) -> str:
-        parts = [f"each side {self.min_side}..{self.max_side}"]
-        if self.min_pixels > 1 or self.max_pixels < self.max_side**2:
-            parts.append(f"{self.min_pixels}..{self.max_pixels} pixels in total")
-        parts.append(f"aspect ratio at most {self.max_ratio:g}:1")
-        return f"explicit pixels 'W{self.sep}H' ({', '.join(parts)})"
-
-    def accepts(self, width: int, height: int) -> bool:
-        return (
-            self.min_side <= width <= self.max_side
-            and self.min_side <= height <= self.max_side
-            and self.min_pixels <= width * height <= self.max_pixels
-            and max(width, height) / min(width, height) <= self.max_ratio
-        )
-
-
-def as_size(value: Any, presets: tuple[str, ...], pixels: PixelRule | None = None) -> str:
-    """A preset (matched like :func:`as_choice`) or, where the family allows, explicit pixels."""
+    ``sep`` is how explicit pixels go on the wire; ``None`` sends them exactly as written
+    (where sources disagree on ``x`` and ``*``, both are accepted and the user's choice is kept).
+    """
     allowed = ", ".join(presets)
     if pixels is not None:
         allowed = f"{allowed} or {pixels.describe()}" if presets else pixels.describe()
@@ -234,13 +231,15 @@ def as_size(value: Any, presets: tuple[str, ...], pixels: PixelRule | None = Non
     folded = _fold(value)
     for preset in presets:
         if _fold(preset) == folded:
-            return preset
+            return value.strip() if sep is None else preset
     match = _PIXELS_RE.fullmatch(value.strip())
-    if pixels is not None and match:
-        width, height = int(match.group(1)), int(match.group(2))
-        if width and height and pixels.accepts(width, height):
-            return f"{width}{pixels.sep}{height}"
-    raise Reject("is not allowed", allowed)
+    if pixels is None or not match:
+        raise Reject("is not allowed", allowed)
+    width, height = int(match.group(1)), int(match.group(2))
+    problem = pixels.problem(width, height) if width and height else "a side is zero"
+    if problem:
+        raise Reject(f"is out of range: {problem}", allowed)
+    return value.strip() if sep is None else f"{width}{sep}{height}"
 
 
 def as_ratio(value: Any, choices: tuple[str, ...] | None, sep: str, max_ratio: float = 21 / 9) -> str:
@@ -337,20 +336,35 @@ def single_reference(value: Any, info: ValidationInfo) -> str:
     return check_reference(value, context_of(info))
 
 
-def prompt_text(value: Any) -> str:
-    return as_text(value, MAX_PROMPT_LENGTH)
+def prompt_text(value: Any, info: ValidationInfo) -> str:
+    """The prompt, within the model's character limit (token limits are documented, not counted)."""
+    limit = context_of(info).spec.limits.prompt
+    return as_text(value, limit.length if limit.checked else MAX_PROMPT_LENGTH)
 
 
 def image_count(value: Any, info: ValidationInfo) -> int:
     return as_int(value, 1, context_of(info).spec.max_n)
 
 
-def json_value(value: Any) -> Any:
-    """A value sent unchanged: it only has to be JSON (no NaN, no objects)."""
+JSON_VALUES = "strings, numbers, booleans, lists and objects (finite numbers, valid Unicode)"
+
+
+def unsendable(value: Any) -> str | None:
+    """Why ``value`` cannot go on the wire as UTF-8 JSON (NaN/inf, objects, lone surrogates), or None."""
     try:
-        json.dumps(value, allow_nan=False)
-    except (TypeError, ValueError, OverflowError, RecursionError):
-        raise Reject("is not JSON-serialisable", "strings, numbers, booleans, lists and objects") from None
+        text = json.dumps(value, allow_nan=False, ensure_ascii=False)
+    except (TypeError, ValueError, OverflowError, RecursionError) as exc:
+        if isinstance(exc, ValueError) and "Out of range float" in str(exc):
+            return "holds a non-finite number (NaN or infinity), which JSON cannot carry"
+        return "is not JSON-serialisable"
+    return unsendable_text(text)
+
+
+def json_value(value: Any) -> Any:
+    """A value sent unchanged: it only has to be JSON that UTF-8 can carry."""
+    problem = unsendable(value)
+    if problem:
+        raise Reject(problem, JSON_VALUES)
     return value
 
 

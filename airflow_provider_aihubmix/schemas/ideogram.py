@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import BeforeValidator
+from pydantic import BeforeValidator, ValidationInfo
 
 from airflow_provider_aihubmix.catalog import Family
 from airflow_provider_aihubmix.schemas._base import (
@@ -17,8 +17,10 @@ from airflow_provider_aihubmix.schemas._base import (
     Images,
     Prompt,
     Seed32,
+    as_choice,
     as_ratio,
     as_text,
+    context_of,
     one_of,
 )
 
@@ -27,10 +29,15 @@ IDEOGRAM_ASPECT_RATIOS = (
     "16x10", "10x16", "3x1", "1x3", "5x4", "4x5",
 )  # fmt: skip
 MAX_NEGATIVE_PROMPT_LENGTH = 10_000
+RENDERING_SPEEDS = ("FLASH", "TURBO", "DEFAULT", "QUALITY")  # Ideogram's RenderingSpeed
 
 
 def _aspect_ratio(value: Any) -> str:
     return as_ratio(value, IDEOGRAM_ASPECT_RATIOS, "x")
+
+
+def _rendering_speed(value: Any, info: ValidationInfo) -> str:
+    return as_choice(value, context_of(info).spec.limits.rendering_speeds or RENDERING_SPEEDS)
 
 
 def _negative_prompt(value: Any) -> str:
@@ -43,7 +50,7 @@ class IdeogramInput(FamilyInput):
     prompt: Prompt = None
     n: Count = None
     aspect_ratio: Annotated[str | None, BeforeValidator(_aspect_ratio)] = None
-    rendering_speed: Annotated[str | None, BeforeValidator(one_of("TURBO", "DEFAULT", "QUALITY"))] = None
+    rendering_speed: Annotated[str | None, BeforeValidator(_rendering_speed)] = None
     style_type: Annotated[
         str | None, BeforeValidator(one_of("AUTO", "GENERAL", "REALISTIC", "DESIGN", "FICTION"))
     ] = None

@@ -1,11 +1,14 @@
 """Google Imagen: text-to-image only, 1-4 images, aspect ratios; 1K/2K on Imagen 4 standard and ultra.
 
-Imagen takes Google's own names (``numberOfImages``, ``aspectRatio``), as the vendor
-example shows; ``size`` keeps the gateway's general name, the documented one.
+The count goes out under both names AIHubMix's own clients use, ``sampleCount`` (the current
+AIHubMix doc and its MCP server) and ``numberOfImages`` (the seed doc and its Dify plugin): the
+sources disagree, and a count the gateway ignores would bill the upstream default of 4 images.
+With no count set nothing is sent, and the catalog's ``default_n`` (4) is what cost expects.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Annotated, Any
 
 from pydantic import BeforeValidator
@@ -16,6 +19,7 @@ from airflow_provider_aihubmix.schemas._base import Count, FamilyInput, Prompt, 
 IMAGEN_ASPECT_RATIOS = ("1:1", "3:4", "4:3", "9:16", "16:9")
 IMAGEN_SIZES = ("1K", "2K")
 SIZED_MODELS = ("imagen-4.0-generate-001", "imagen-4.0-ultra-generate-001")
+COUNT_WIRE_NAMES = ("sampleCount", "numberOfImages")
 
 
 def _aspect_ratio(value: Any) -> str:
@@ -37,3 +41,11 @@ class ImagenInput(FamilyInput):
         if name == "size" and spec.model_id not in SIZED_MODELS:
             return f"only {' and '.join(SIZED_MODELS)} take 'size' ({', '.join(IMAGEN_SIZES)})"
         return super().unsupported_reason(spec, name)
+
+    def wire_items(self, spec: ModelSpec) -> Iterator[tuple[str, str, Any]]:
+        for name, key, value in super().wire_items(spec):
+            if name == "n":
+                for wire in COUNT_WIRE_NAMES:
+                    yield name, wire, value
+            else:
+                yield name, key, value

@@ -1,4 +1,8 @@
-"""OpenAI image models: gpt-image-* (text-to-image and edits) and dall-e-3 (text only)."""
+"""OpenAI image models: gpt-image-* (text-to-image and edits) and dall-e-3 (text only).
+
+Qualities, styles, response formats and ``input_fidelity`` differ per model: they come from
+the catalog row (:class:`~airflow_provider_aihubmix.limits.ModelLimits`), sourced there.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,7 @@ from typing import Annotated, Any
 
 from pydantic import BeforeValidator, ValidationInfo, model_validator
 
-from airflow_provider_aihubmix.catalog import GENERAL_SIZES, Family, ModelSpec
+from airflow_provider_aihubmix.catalog import GENERAL_SIZES, GPT_IMAGE_QUALITIES, Family, ModelSpec
 from airflow_provider_aihubmix.schemas._base import (
     Count,
     FamilyInput,
@@ -21,8 +25,6 @@ from airflow_provider_aihubmix.schemas._base import (
 
 GPT_IMAGE_SIZES = (*GENERAL_SIZES, "1024x1024", "1536x1024", "1024x1536")
 DALL_E_3_SIZES = ("1024x1024", "1792x1024", "1024x1792")
-GPT_IMAGE_QUALITIES = ("low", "medium", "high", "auto")
-DALL_E_3_QUALITIES = ("standard", "hd")  # what dall-e-3 itself takes; low/medium/high are gpt-image's
 _GPT_IMAGE_ONLY = (
     "image",
     "input_fidelity",
@@ -42,7 +44,15 @@ def _size(value: Any, info: ValidationInfo) -> str:
 
 
 def _quality(value: Any, info: ValidationInfo) -> str:
-    return as_choice(value, DALL_E_3_QUALITIES if _is_dall_e(context_of(info).spec) else GPT_IMAGE_QUALITIES)
+    return as_choice(value, context_of(info).spec.limits.qualities or GPT_IMAGE_QUALITIES)
+
+
+def _style(value: Any, info: ValidationInfo) -> str:
+    return as_choice(value, context_of(info).spec.limits.styles or ())
+
+
+def _response_format(value: Any, info: ValidationInfo) -> str:
+    return as_choice(value, context_of(info).spec.limits.response_formats or ())
 
 
 class OpenAIInput(FamilyInput):
@@ -58,15 +68,23 @@ class OpenAIInput(FamilyInput):
     output_format: Annotated[str | None, BeforeValidator(one_of("png", "jpeg", "webp"))] = None
     background: Annotated[str | None, BeforeValidator(one_of("transparent", "opaque", "auto"))] = None
     output_compression: Annotated[int | None, BeforeValidator(int_range(0, 100))] = None
+    style: Annotated[str | None, BeforeValidator(_style)] = None
+    response_format: Annotated[str | None, BeforeValidator(_response_format)] = None
 
     @classmethod
     def unsupported_reason(cls, spec: ModelSpec, name: str) -> str | None:
         reason = super().unsupported_reason(spec, name)
-        if reason is None and _is_dall_e(spec) and name in _GPT_IMAGE_ONLY:
-            reason = (
-                "dall-e-3 takes only prompt, size, n and quality; the other options are gpt-image features"
-            )
-        return reason
+        if reason is not None:
+            return reason
+        if _is_dall_e(spec) and name in _GPT_IMAGE_ONLY:
+            return "dall-e-3 takes prompt, size, n, quality, style and response_format; not gpt-image's"
+        if name == "input_fidelity" and "input_fidelity" not in spec.limits.options:
+            return f"OpenAI does not support input_fidelity on {spec.name}"
+        if name == "style" and spec.limits.styles is None:
+            return "style is a dall-e-3 parameter"
+        if name == "response_format" and spec.limits.response_formats is None:
+            return "gpt-image models always answer with base64; response_format is dall-e-only"
+        return None
 
     @model_validator(mode="after")
     def _combinations(self, info: ValidationInfo) -> OpenAIInput:
@@ -75,6 +93,11 @@ class OpenAIInput(FamilyInput):
             raise ValueError(
                 f"Parameters 'moderation' and 'image' cannot be combined for model {model}: moderation "
                 "is not supported in image-to-image mode; allowed: drop 'moderation' or the image"
+            )
+        if self.input_fidelity is not None and not self.image:
+            raise ValueError(
+                f"Parameter 'input_fidelity' needs an input 'image' for model {model}: OpenAI reads it "
+                "only on edits; allowed: drop 'input_fidelity' or add a reference image"
             )
         if self.background == "transparent" and self.output_format == "jpeg":
             raise ValueError(

@@ -1,7 +1,8 @@
-"""Qwen: its own pixel sizes; qwen-image takes one reference, qwen-image-edit up to three and no size.
+"""Qwen: the doc's presets or any Qianfan size; qwen-image takes one reference, qwen-image-edit three.
 
-Sizes are sent as the catalog writes them (``1024*1024``); ``1024x1024``, which the vendor's
-own example sends, is accepted and normalised, so either spelling works in a DAG.
+Sizes are sent exactly as the user wrote them: the seed doc's table writes ``1024*1024``, its
+example and every qianfan client (MCP, Dify plugin, Qianfan native) ``1024x1024``. Both are
+accepted and neither is rewritten. Bounds per model are catalog data.
 """
 
 from __future__ import annotations
@@ -25,7 +26,8 @@ from airflow_provider_aihubmix.schemas._base import (
 
 
 def _size(value: Any, info: ValidationInfo) -> str:
-    return as_size(value, context_of(info).spec.sizes or QWEN_SIZES)
+    spec = context_of(info).spec
+    return as_size(value, spec.sizes or QWEN_SIZES, spec.limits.pixels, sep=None)
 
 
 class QwenInput(FamilyInput):
@@ -38,12 +40,6 @@ class QwenInput(FamilyInput):
     image: Images = None
     watermark: Flag = None
     seed: Seed32 = None
-
-    @classmethod
-    def unsupported_reason(cls, spec: ModelSpec, name: str) -> str | None:
-        if name == "size" and spec.sizes == ():
-            return "its output follows the input image, so it takes no 'size'"
-        return super().unsupported_reason(spec, name)
 
     def wire_image(self, refs: list[str], spec: ModelSpec) -> Iterator[tuple[str, Any]]:
         if spec.text_to_image:

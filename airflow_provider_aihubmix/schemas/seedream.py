@@ -12,17 +12,23 @@ from typing import Annotated, Any
 
 from pydantic import BeforeValidator, ValidationInfo, model_validator
 
-from airflow_provider_aihubmix.catalog import GENERAL_SIZES, Family, ModelSpec
+from airflow_provider_aihubmix.catalog import (
+    GENERAL_SIZES,
+    SEEDREAM_4_0_PIXELS,
+    SEEDREAM_RESPONSE_FORMATS,
+    Family,
+    ModelSpec,
+)
 from airflow_provider_aihubmix.schemas._base import (
     INT32_MAX,
     Count,
     FamilyInput,
     Flag,
     Images,
-    PixelRule,
     Prompt,
     Reject,
     as_bool,
+    as_choice,
     as_size,
     context_of,
     int_range,
@@ -31,13 +37,18 @@ from airflow_provider_aihubmix.schemas._base import (
 
 MAX_TOTAL_IMAGES = 15  # reference images + generated images, per the vendor doc
 OPTIONS_KEY = "sequential_image_generation_options"
-# Seedream 4's documented pixel range: 1280x720 up to 4096x4096, aspect ratio within 1:16..16:1.
-SEEDREAM_PIXELS = PixelRule(max_side=4096, min_pixels=1280 * 720, max_pixels=4096 * 4096)
 
 
 def _size(value: Any, info: ValidationInfo) -> str:
+    # Pixel bounds differ per model (4.5 needs >= 2560x1440): catalog data, from Ark's reference.
     spec = context_of(info).spec
-    return as_size(value, spec.sizes if spec.sizes is not None else GENERAL_SIZES, SEEDREAM_PIXELS)
+    pixels = spec.limits.pixels or SEEDREAM_4_0_PIXELS
+    return as_size(value, spec.sizes if spec.sizes is not None else GENERAL_SIZES, pixels)
+
+
+def _response_format(value: Any, info: ValidationInfo) -> str:
+    formats = context_of(info).spec.limits.response_formats or SEEDREAM_RESPONSE_FORMATS
+    return as_choice(value, formats)
 
 
 def _stream(value: Any) -> bool:
@@ -60,7 +71,7 @@ class SeedreamInput(FamilyInput):
     max_images: Annotated[int | None, BeforeValidator(int_range(1, MAX_TOTAL_IMAGES))] = None
     watermark: Flag = None
     seed: Annotated[int | None, BeforeValidator(int_range(-1, INT32_MAX))] = None
-    response_format: Annotated[str | None, BeforeValidator(one_of("url", "base64_json"))] = None
+    response_format: Annotated[str | None, BeforeValidator(_response_format)] = None
     stream: Annotated[bool | None, BeforeValidator(_stream)] = None
 
     @classmethod

@@ -218,11 +218,11 @@ INVALID_INPUTS: list[InvalidInput] = [
         ("'size'", "qwen-image", "1024*1024", "512*1024"),
     ),
     InvalidInput(
-        "qwen-edit-size",
+        "qwen-edit-size-beyond-qianfan",  # Qianfan: each side 512..2048 (lobe-chat wenxin)
         "qwen-image-edit",
-        {"prompt": PROMPT, "image": CAT, "size": "1024*1024"},
+        {"prompt": PROMPT, "image": CAT, "size": "4096x4096"},
         None,
-        ("'size'", "qwen-image-edit", "not supported"),
+        ("'size'", "qwen-image-edit", "512..2048"),
     ),
     InvalidInput(
         "qwen-edit-without-image",
@@ -339,11 +339,11 @@ INVALID_INPUTS: list[InvalidInput] = [
     ),
     # --- Flux --------------------------------------------------------------------------
     InvalidInput(
-        "flux-safety-tolerance-7",
+        "flux-2-safety-tolerance-6",  # BFL Flux2Inputs: 0..5
         "flux-2-pro",
-        {"prompt": PROMPT, "safety_tolerance": 7},
+        {"prompt": PROMPT, "safety_tolerance": 6},
         None,
-        ("'safety_tolerance'", "flux-2-pro", "0..6"),
+        ("'safety_tolerance'", "flux-2-pro", "0..5"),
     ),
     InvalidInput(
         "flux-safety-tolerance-with-image",
@@ -374,25 +374,25 @@ INVALID_INPUTS: list[InvalidInput] = [
         ("'raw'", "flux-2-pro", "true or false"),
     ),
     InvalidInput(
-        "flux-seed-negative",
+        "flux-2-width-not-multiple-of-16",  # BFL Flux2Inputs: width/height multiples of 16
         "flux-2-flex",
-        {"prompt": PROMPT, "seed": -5},
+        {"prompt": PROMPT, "width": 1000, "height": 1024},
         None,
-        ("'seed'", "flux-2-flex", ">= 0"),
+        ("'width'", "flux-2-flex", "multiples of 16"),
     ),
     InvalidInput(
-        "flux-kontext-max-two-references",
+        "flux-kontext-max-five-references",  # BFL Kontext: input_image..input_image_4
         "flux-kontext-max",
-        {"prompt": PROMPT, "image": [CAT, DOG]},
+        {"prompt": PROMPT, "image": [CAT, DOG, CAT, DOG, CAT]},
         None,
-        ("'image'", "flux-kontext-max", "1..1"),
+        ("'image'", "flux-kontext-max", "1..4"),
     ),
     InvalidInput(
-        "flux-output-format-webp",
+        "flux-output-format-gif",  # BFL OutputFormat: jpeg, png, webp
         "flux-2-pro",
-        {"prompt": PROMPT, "output_format": "webp"},
+        {"prompt": PROMPT, "output_format": "gif"},
         None,
-        ("'output_format'", "flux-2-pro", "png, jpeg"),
+        ("'output_format'", "flux-2-pro", "png, jpeg, webp"),
     ),
     InvalidInput(
         "flux-kontext-pro-safety-tolerance-9",
@@ -417,11 +417,11 @@ INVALID_INPUTS: list[InvalidInput] = [
     ),
     # --- iRAG --------------------------------------------------------------------------
     InvalidInput(
-        "irag-guidance-above-30",
+        "irag-guidance-above-20",  # AIHubMix's Dify plugin: 1.0..20.0
         "irag-1.0",
-        {"prompt": PROMPT, "guidance": 31},
+        {"prompt": PROMPT, "guidance": 21},
         None,
-        ("'guidance'", "irag-1.0", "0..30"),
+        ("'guidance'", "irag-1.0", "1..20"),
     ),
     InvalidInput(
         "irag-size-unknown",
@@ -440,9 +440,9 @@ INVALID_INPUTS: list[InvalidInput] = [
     InvalidInput(
         "irag-edit-erase-without-mask",
         "ernie-irag-edit",
-        {"prompt": PROMPT, "image": CAT, "mode": "erase"},
+        {"prompt": PROMPT, "image": CAT, "feature": "erase"},
         None,
-        ("'mode'", "'mask'", "ernie-irag-edit"),
+        ("'feature'", "'mask'", "ernie-irag-edit"),
     ),
     InvalidInput(
         "irag-edit-mode-unknown",
@@ -481,11 +481,11 @@ INVALID_INPUTS: list[InvalidInput] = [
         ("'aspect_ratio'", "V3", "16x9", "2x1"),
     ),
     InvalidInput(
-        "ideogram-five-images",
+        "ideogram-nine-images",  # Ideogram NumImages: 1..8
         "ideogram/V3",
-        {"prompt": PROMPT, "n": 5},
+        {"prompt": PROMPT, "n": 9},
         None,
-        ("'n'", "V3", "1..4"),
+        ("'n'", "V3", "1..8"),
     ),
     InvalidInput(
         "ideogram-magic-prompt-maybe",

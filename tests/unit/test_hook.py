@@ -399,9 +399,26 @@ def test_private_hosts_allowed_when_opted_out():
     assert hook.download("http://10.0.0.7/a.png") == PNG
 
 
-def test_loopback_allowed_by_default():
+@pytest.mark.parametrize(
+    "url",
+    ["http://127.0.0.1:9999/a.png", "http://localhost/a.png", "http://[::1]/a.png", "http://127.8.0.1/a"],
+)
+def test_loopback_refused_unless_the_api_is_on_loopback(url):
+    # An answer's image URL must not make a worker probe its own local services.
     recorder = Recorder(httpx.Response(200, content=PNG))
-    assert make_hook(recorder).download("http://127.0.0.1:9999/a.png") == PNG
+    with pytest.raises(AIHubMixDownloadError, match="loopback"):
+        make_hook(recorder).download(url)
+    assert recorder.requests == []
+    assert make_hook(recorder, base_url="http://127.0.0.1:8080").download(url) == PNG
+    assert make_hook(recorder, allow_private_image_hosts=True).download(url) == PNG
+
+
+@pytest.mark.parametrize("url", ["file:///etc/passwd", "ftp://cdn.example/a.png", "gopher://x/a"])
+def test_non_http_image_urls_are_refused_by_name(url):
+    recorder = Recorder(httpx.Response(200, content=PNG))
+    with pytest.raises(AIHubMixDownloadError, match=url.split(":", 1)[0] + "://"):
+        make_hook(recorder, allow_private_image_hosts=True).download(url)
+    assert recorder.requests == []
 
 
 # ---- async twins ----------------------------------------------------------------------------

@@ -232,7 +232,7 @@ def test_start_estimates_cost_like_the_budget_guard():
     facet = facet_dict(operator.get_openlineage_facets_on_start())
     assert facet["estimatedCostUsd"] == pytest.approx(0.18)
     assert facet["pricePerImageUsd"] == pytest.approx(0.06)
-    assert facet["parameters"] == {"numberOfImages": 3}
+    assert facet["parameters"] == {"numberOfImages": 3, "sampleCount": 3}
 
 
 def test_start_with_an_invalid_rendered_request_still_emits_with_the_error():

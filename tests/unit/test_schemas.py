@@ -109,20 +109,23 @@ VALID: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
     ),
     "google/imagen-4.0-ultra-generate-001": (
         {"prompt": P, "n": 2, "aspect_ratio": "16:9", "size": "2K"},
-        {"prompt": P, "numberOfImages": 2, "aspectRatio": "16:9", "size": "2K"},
+        {"prompt": P, "numberOfImages": 2, "sampleCount": 2, "aspectRatio": "16:9", "size": "2K"},
     ),
     "google/imagen-4.0-generate-001": (
         {"prompt": P, "size": "1K", "aspect_ratio": "3:4"},
         {"prompt": P, "size": "1K", "aspectRatio": "3:4"},
     ),
-    "google/imagen-4.0-fast-generate-001": ({"prompt": P, "n": 4}, {"prompt": P, "numberOfImages": 4}),
+    "google/imagen-4.0-fast-generate-001": (
+        {"prompt": P, "n": 4},
+        {"prompt": P, "numberOfImages": 4, "sampleCount": 4},
+    ),
     "google/imagen-4.0-fast-generate-preview-06-06": (
         {"prompt": P, "aspect_ratio": "9:16"},
         {"prompt": P, "aspectRatio": "9:16"},
     ),
     "google/imagen-3.0-generate-002": (
         {"prompt": P, "n": 1, "aspect_ratio": "1:1"},
-        {"prompt": P, "numberOfImages": 1, "aspectRatio": "1:1"},
+        {"prompt": P, "numberOfImages": 1, "sampleCount": 1, "aspectRatio": "1:1"},
     ),
     "qianfan/qwen-image": (
         {"prompt": P, "size": "768*1024", "n": 1, "image": CAT, "watermark": False, "seed": 2147483647},
@@ -182,8 +185,22 @@ VALID: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
         },
     ),
     "bfl/flux-2-pro": (
-        {"prompt": P, "aspect_ratio": "21:9", "safety_tolerance": 6, "raw": True, "prompt_upsampling": False},
-        {"prompt": P, "aspect_ratio": "21:9", "safety_tolerance": 6, "raw": True, "prompt_upsampling": False},
+        {
+            "prompt": P,
+            "width": 1440,
+            "height": 816,
+            "safety_tolerance": 5,
+            "raw": True,
+            "prompt_upsampling": False,
+        },
+        {
+            "prompt": P,
+            "width": 1440,
+            "height": 816,
+            "safety_tolerance": 5,
+            "raw": True,
+            "prompt_upsampling": False,
+        },
     ),
     "bfl/flux-kontext-max": (
         {"prompt": P, "image": CAT, "aspect_ratio": "2:3", "safety_tolerance": 0},
@@ -214,8 +231,8 @@ VALID: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
         },
     ),
     "qianfan/ernie-irag-edit": (
-        {"prompt": P, "image": CAT, "mode": "repaint", "mask": PIXEL},
-        {"prompt": P, "refer_image": CAT, "mode": "repaint", "mask": PIXEL},
+        {"prompt": P, "image": CAT, "feature": "repaint", "mask": PIXEL},
+        {"prompt": P, "image": CAT, "feature": "repaint", "mask": PIXEL},
     ),
     "ideogram/V3": (
         {
@@ -309,7 +326,7 @@ def test_vendor_doc_examples_are_accepted(model: str, wire: dict[str, Any]) -> N
     out = build_input(spec(model), wire)
     assert out["prompt"] == P
     assert "refer_image" not in out  # the doc's "" means "no reference"
-    assert set(out) <= set(wire)
+    assert set(out) - {"sampleCount"} <= set(wire)  # Imagen's count goes out under both names
 
 
 def test_passed_through_model_checks_general_parameters_and_keeps_the_rest() -> None:
@@ -375,7 +392,7 @@ def test_extra_input_unknown_keys_pass_through_verbatim_and_independent() -> Non
 
 def test_extra_input_modelled_keys_are_validated_and_mapped() -> None:
     out = build_input(spec("imagen-4.0-generate-001"), {"prompt": P}, {"aspectRatio": "4:3", "n": "2"})
-    assert out == {"prompt": P, "aspectRatio": "4:3", "numberOfImages": 2}
+    assert out == {"prompt": P, "aspectRatio": "4:3", "numberOfImages": 2, "sampleCount": 2}
     assert "'watermark'" in refused("qwen-image", {"prompt": P}, {"watermark": "maybe"})
 
 
@@ -434,7 +451,7 @@ def test_generations_body_cannot_carry_a_model_from_extra_input() -> None:
         ("gpt-image-1", {"size": "1024*1024"}, "size", "1024x1024"),
         ("qwen-image", {"watermark": "false"}, "watermark", False),
         ("qwen-image", {"watermark": "True"}, "watermark", True),
-        ("qwen-image", {"size": "1024x1024"}, "size", "1024*1024"),
+        ("qwen-image", {"size": "1024x1024"}, "size", "1024x1024"),  # sent as written
         ("qwen-image", {"seed": "2147483647"}, "seed", 2147483647),
         ("doubao-seedream-4-0", {"size": "2048*2048"}, "size", "2048x2048"),
         ("doubao-seedream-4-0", {"size": "2k"}, "size", "2K"),
@@ -502,8 +519,8 @@ def test_validate_params_skips_jinja_and_checks_literals() -> None:
 def test_validate_params_checks_names_even_when_the_value_is_templated() -> None:
     with pytest.raises(AIHubMixValidationError, match="did you mean 'quality'"):
         validate_params(spec("gpt-image-1"), {"qualty": "{{ params.q }}"})
-    with pytest.raises(AIHubMixValidationError, match="'size' is not supported by model qwen-image-edit"):
-        validate_params(spec("qwen-image-edit"), {"size": "{{ params.size }}"})
+    with pytest.raises(AIHubMixValidationError, match="'background' is not supported by model dall-e-3"):
+        validate_params(spec("dall-e-3"), {"background": "{{ params.background }}"})
 
 
 def test_validate_params_leaves_required_and_unresolved_references_to_run_time() -> None:
@@ -579,7 +596,11 @@ def test_family_parameters_are_each_taken_by_some_model(family: Family) -> None:
 def test_model_parameters_drop_what_a_model_lacks() -> None:
     assert "image" not in model_parameters(spec("dall-e-3"))
     assert "background" not in model_parameters(spec("dall-e-3"))
-    assert "size" not in model_parameters(spec("qwen-image-edit"))
+    assert "size" in model_parameters(spec("qwen-image-edit"))  # Qianfan edits take a size
+    assert "input_fidelity" not in model_parameters(spec("gpt-image-1-mini"))
+    assert "width" in model_parameters(spec("flux-2-pro"))
+    assert "width" not in model_parameters(spec("flux-kontext-max"))
+    assert "style" in model_parameters(spec("dall-e-3"))
     assert "mask" in model_parameters(spec("ernie-irag-edit"))
     assert "mask" not in model_parameters(spec("irag-1.0"))
 

@@ -365,9 +365,15 @@ def test_refused_addresses(address):
     assert refused_address(address) is not None
 
 
-@pytest.mark.parametrize("address", ["127.0.0.1", "::1", "8.8.8.8", "2001:4860:4860::8888", "not-an-ip"])
+@pytest.mark.parametrize("address", ["8.8.8.8", "2001:4860:4860::8888", "not-an-ip"])
 def test_allowed_addresses(address):
     assert refused_address(address) is None
+
+
+@pytest.mark.parametrize("address", ["127.0.0.1", "127.9.9.9", "::1", "::ffff:127.0.0.1"])
+def test_loopback_is_refused_unless_allowed(address):
+    assert "loopback" in (refused_address(address) or "")
+    assert refused_address(address, allow_loopback=True) is None
 
 
 @pytest.mark.parametrize(
@@ -396,7 +402,12 @@ def test_check_download_url_refuses_hostnames_resolving_inside():
 
 def test_check_download_url_allows_public_loopback_and_opt_out():
     check_download_url("https://cdn.example/x.png?sig=1", ["93.184.216.34"], allow_private=False)
-    check_download_url("http://127.0.0.1:8080/x.png", None, allow_private=False)
+    check_download_url("http://127.0.0.1:8080/x.png", None, allow_private=False, allow_loopback=True)
+    check_download_url("http://localhost:8080/x.png", ["127.0.0.1"], allow_private=False, allow_loopback=True)
+    with pytest.raises(AIHubMixDownloadError, match="loopback"):
+        check_download_url("http://localhost:8080/x.png", None, allow_private=False)
+    with pytest.raises(AIHubMixDownloadError, match=r"resolves to 127\.0\.0\.1"):
+        check_download_url("http://sneaky.example/x.png", ["127.0.0.1"], allow_private=False)
     check_download_url("http://169.254.169.254/x.png", None, allow_private=True)
     with pytest.raises(AIHubMixDownloadError):
         check_download_url("file:///x.png", None, allow_private=True)
