@@ -95,10 +95,19 @@ def resolve_references(
     ]
 
 
+def is_readable_location(ref: str) -> bool:
+    """An ``s3://`` / ``file://`` URI or a local path: something this worker reads itself."""
+    lowered = ref.strip().lower()
+    if lowered.startswith(("s3://", "file://")):
+        return True
+    return "://" not in lowered and not lowered.startswith("data:")
+
+
 def resolve_param_references(
     params: Mapping[str, Any],
     image_keys: Sequence[str],
     *,
+    model: str,
     aws_conn_id: str | None,
     max_bytes: int = DEFAULT_MAX_REFERENCE_BYTES,
 ) -> dict[str, Any]:
@@ -116,14 +125,19 @@ def resolve_param_references(
         if key not in out or out[key] is None:
             continue
         refs = reference_strings(out[key])
-        if not any(needs_reading(ref) for ref in refs):
-            continue
+        if not any(is_readable_location(ref) for ref in refs):
+            continue  # URLs and data: URIs go as they are; the schema judges anything else
         try:
-            resolved = resolve_references(refs, aws_conn_id=aws_conn_id, max_bytes=max_bytes)
+            resolved = [
+                resolve_reference(ref, aws_conn_id=aws_conn_id, max_bytes=max_bytes)
+                if is_readable_location(ref)
+                else ref
+                for ref in refs
+            ]
         except AIHubMixStorageError as exc:
             raise AIHubMixValidationError(
-                f"Parameter '{key}' holds a reference that cannot be sent: {exc.message}; allowed: "
-                "https:// URLs, data: URIs, or readable s3:// URIs and local paths of images"
+                f"Parameter '{key}' holds a reference that cannot be sent for model {model}: {exc.message}; "
+                "allowed: https:// URLs, data: URIs, or readable s3:// URIs and local paths of images"
             ) from exc
         out[key] = resolved[0] if isinstance(out[key], str) and len(resolved) == 1 else resolved
     return out

@@ -428,7 +428,7 @@ class AIHubMixHook(BaseHook):
             return spec, params  # build_input names the problem
         schema = schema_for(spec.family)
         keys = [key for key in params if isinstance(key, str) and schema.canonical(key) in ("image", "mask")]
-        return spec, resolve_param_references(params, keys, aws_conn_id=aws_conn_id)
+        return spec, resolve_param_references(params, keys, model=spec.name, aws_conn_id=aws_conn_id)
 
     def predict(
         self,
