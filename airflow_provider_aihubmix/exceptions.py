@@ -38,9 +38,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from airflow.sdk.exceptions import AirflowFailException
-
 from airflow_provider_aihubmix.catalog import UnknownModelError
+from airflow_provider_aihubmix.version_compat import AirflowFailException
 
 
 class AIHubMixError(Exception):

@@ -112,20 +112,15 @@ def without_secrets(value: Any) -> Any:
 
 def mask_secret(secret: str) -> None:
     """Register ``secret`` with Airflow's log masker (sync; not for a triggerer's event loop)."""
-    try:
-        from airflow.sdk.log import mask_secret as airflow_mask_secret
-    except ImportError:  # pragma: no cover - very old SDKs
-        return
+    from airflow_provider_aihubmix.version_compat import mask_secret as airflow_mask_secret
+
     airflow_mask_secret(secret)
 
 
 async def amask_secret(secret: str) -> None:
     """Register ``secret`` with Airflow's log masker without blocking the event loop."""
-    try:
-        from airflow.sdk.log import amask_secret as airflow_amask_secret
-    except ImportError:  # pragma: no cover
-        mask_secret(secret)
-        return
+    from airflow_provider_aihubmix.version_compat import amask_secret as airflow_amask_secret
+
     await airflow_amask_secret(secret)
 
 

@@ -12,6 +12,7 @@ import binascii
 import json
 import logging
 import re
+import sys
 import urllib.parse
 from collections.abc import Mapping
 from enum import Enum
@@ -220,7 +221,7 @@ def decode_base64_image(value: str) -> tuple[bytes, str | None]:
     try:
         # The usual case, clean standard base64, decoded straight from the str: b64decode would
         # first copy it to bytes, and the repairs below copy it again (each copy 1.33x the image).
-        data = binascii.a2b_base64(text, strict_mode=True)
+        data = _strict_b64decode(text)
     except (binascii.Error, ValueError):
         pass
     else:
@@ -240,6 +241,15 @@ def decode_base64_image(value: str) -> tuple[bytes, str | None]:
     if not data:
         raise AIHubMixResponseError("An image in the response decoded to zero bytes")
     return data, mime
+
+
+def _strict_b64decode(text: str) -> bytes:
+    """Clean standard base64 only (padding included); raises ``binascii.Error`` otherwise."""
+    if sys.version_info >= (3, 11):
+        return binascii.a2b_base64(text, strict_mode=True)
+    # Python 3.10 has no strict_mode: validate=True refuses characters outside the alphabet
+    # (it copies the str to bytes first, which 3.11+ avoids).
+    return base64.b64decode(text, validate=True)
 
 
 def _as_int(value: Any) -> int | None:

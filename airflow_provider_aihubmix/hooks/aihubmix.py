@@ -62,6 +62,7 @@ from airflow_provider_aihubmix.responses import (
     parse_prediction,
     parse_task,
 )
+from airflow_provider_aihubmix.version_compat import aextra_dejson
 
 log = logging.getLogger(__name__)
 
@@ -176,7 +177,7 @@ class AIHubMixHook(BaseHook):
     async def aload_settings(cls, conn_id: str = default_conn_name, **overrides: Any) -> AIHubMixSettings:
         """Read a connection with the async connection API (safe on the triggerer's loop)."""
         conn = await cls.aget_connection(conn_id)
-        extra = await conn.aextra_dejson() if conn.extra else {}
+        extra = await aextra_dejson(conn) if conn.extra else {}
         settings = AIHubMixSettings.from_connection(conn, extra_dejson=extra, **overrides)
         await amask_secret(settings.api_key)
         return settings

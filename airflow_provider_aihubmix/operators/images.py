@@ -14,12 +14,13 @@ from datetime import timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from airflow.sdk import BaseOperator, conf
+from airflow.sdk import BaseOperator
 
 from airflow_provider_aihubmix.catalog import Family, ModelSpec, models_in_family, resolve_model
 from airflow_provider_aihubmix.exceptions import AIHubMixValidationError
 from airflow_provider_aihubmix.lineage import AIHubMixLineageMixin
 from airflow_provider_aihubmix.links import XCOM_LINK_KEY, AIHubMixImageLink
+from airflow_provider_aihubmix.version_compat import conf
 
 if TYPE_CHECKING:
     from airflow.sdk import Context

@@ -13,7 +13,7 @@ from datetime import timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import BaseSensorOperator, PokeReturnValue, conf
+from airflow.sdk import BaseSensorOperator, PokeReturnValue
 
 from airflow_provider_aihubmix.events import EventStatus, TaskEvent, validate_event
 from airflow_provider_aihubmix.exceptions import AIHubMixValidationError
@@ -21,6 +21,7 @@ from airflow_provider_aihubmix.hooks.aihubmix import AIHubMixHook
 from airflow_provider_aihubmix.lineage import AIHubMixLineageMixin
 from airflow_provider_aihubmix.links import XCOM_LINK_KEY, AIHubMixImageLink
 from airflow_provider_aihubmix.polling import DEFER_TIMEOUT_MARGIN
+from airflow_provider_aihubmix.version_compat import AirflowSensorTimeout, conf
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -127,8 +128,6 @@ class AIHubMixTaskSensor(AIHubMixLineageMixin, BaseSensorOperator):
 
     def execute_complete(self, context: Context, event: dict[str, Any]) -> list[dict[str, Any]]:
         """Collect what the trigger found: the task id and the model come from the event itself."""
-        from airflow.sdk.exceptions import AirflowSensorTimeout
-
         task_event = validate_event(event)
         self.log.info(
             "AIHubMix task %s finished in the triggerer: %s after %d poll(s)",

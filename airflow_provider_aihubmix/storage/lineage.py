@@ -16,7 +16,7 @@ def record_asset(direction: str, context: Any, uri: str, extra: dict[str, Any] |
     asset factory rejects) is logged at debug level and never breaks the storage call that made it.
     """
     try:
-        from airflow.sdk.lineage import get_hook_lineage_collector
+        from airflow_provider_aihubmix.version_compat import get_hook_lineage_collector
 
         collector = get_hook_lineage_collector()
         add = collector.add_output_asset if direction == "output" else collector.add_input_asset

@@ -12,7 +12,6 @@ import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
-from airflow.exceptions import AirflowNotFoundException
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_provider_aihubmix.deferred import PurchaseLedger
@@ -30,6 +29,7 @@ from airflow_provider_aihubmix.polling import (
     TaskWait,
     utc_text,
 )
+from airflow_provider_aihubmix.version_compat import AirflowNotFoundException
 
 
 class AIHubMixTaskTrigger(BaseTrigger):

@@ -66,7 +66,7 @@ def _task_states(dag_run: Any) -> dict[str, str]:
 
 
 def _hook_lineage() -> dict[str, list[str]]:
-    from airflow.sdk.lineage import get_hook_lineage_collector
+    from airflow_provider_aihubmix.version_compat import get_hook_lineage_collector
 
     collected = get_hook_lineage_collector().collected_assets
     return {
@@ -77,10 +77,11 @@ def _hook_lineage() -> dict[str, list[str]]:
 
 def _run_marketing() -> dict[str, Any]:
     """Producer with dag.test(), its Asset event, then the Asset-scheduled review DAG."""
-    from airflow.dag_processing.dagbag import DagBag
     from airflow.models.asset import AssetDagRunQueue, AssetEvent, AssetModel
     from airflow.utils.session import create_session
     from sqlalchemy import select
+
+    from tests.compat import DagBag
 
     bag = DagBag(str(EXAMPLE_DAGS))
     assert not bag.import_errors, bag.import_errors
@@ -111,7 +112,7 @@ def _run_marketing() -> dict[str, Any]:
 
 
 def _run_guards() -> dict[str, Any]:
-    from airflow.dag_processing.dagbag import DagBag
+    from tests.compat import DagBag
 
     bag = DagBag(str(GUARD_DAGS))
     assert not bag.import_errors, bag.import_errors

@@ -70,7 +70,7 @@ def _sensor_dag(output_uri: str) -> Any:
 
 
 def _load_dag(folder: Path, dag_id: str) -> Any:
-    from airflow.dag_processing.dagbag import DagBag
+    from tests.compat import DagBag
 
     bag = DagBag(str(folder))
     assert not bag.import_errors, bag.import_errors

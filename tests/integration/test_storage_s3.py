@@ -143,10 +143,9 @@ def test_links_and_keys(s3_bucket: S3Bucket) -> None:
 
 
 def test_lineage_records_the_s3_object(s3_bucket: S3Bucket, monkeypatch: pytest.MonkeyPatch) -> None:
-    from airflow.sdk import lineage
+    from tests.compat import install_hook_lineage_collector
 
-    collector = lineage.HookLineageCollector()
-    monkeypatch.setattr(lineage, "get_hook_lineage_collector", lambda: collector)
+    collector = install_hook_lineage_collector(monkeypatch)
     store = s3_store(s3_bucket)
     stored = store.put_image_bytes(f"{PREFIX}/image-000", make_image(), metadata={})
     read_uri_bytes(stored.uri, aws_conn_id="aws_default")

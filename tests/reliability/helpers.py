@@ -89,7 +89,7 @@ class TaskRunner:
         )
 
     def run(self, *, first_try: int = 1) -> TaskRun:
-        from airflow.sdk.exceptions import AirflowFailException, TaskDeferred
+        from airflow_provider_aihubmix.version_compat import AirflowFailException, TaskDeferred
 
         result = TaskRun()
         for try_number in range(first_try, first_try + self.retries + 1):

@@ -16,12 +16,13 @@ DAGS = Path(__file__).resolve().parent / "dags"
 
 
 def main(result_path: str) -> None:
-    from airflow.dag_processing.dagbag import DagBag
     from airflow.models.renderedtifields import RenderedTaskInstanceFields
     from airflow.models.xcom import XComModel
     from airflow.utils import db
     from airflow.utils.session import create_session
     from sqlalchemy import select
+
+    from tests.compat import DagBag
 
     db.initdb()
     bag = DagBag(str(DAGS))

@@ -9,7 +9,6 @@ import time
 from typing import Any
 
 import pytest
-from airflow.sdk.exceptions import TaskDeferred
 from airflow.sdk.module_loading import import_string
 
 from airflow_provider_aihubmix.exceptions import (
@@ -18,6 +17,7 @@ from airflow_provider_aihubmix.exceptions import (
     AIHubMixTaskModeratedError,
     AIHubMixTaskTimeoutError,
 )
+from airflow_provider_aihubmix.version_compat import TaskDeferred
 from tests.reliability.helpers import (
     TASK_PATH,
     TaskRunner,

@@ -332,7 +332,7 @@ class _Probe(AIHubMixLineageMixin):
 
 
 def test_task_methods_remember_the_error_but_not_a_deferral():
-    from airflow.sdk.exceptions import TaskDeferred
+    from airflow_provider_aihubmix.version_compat import TaskDeferred
 
     error = AIHubMixModerationError("refused")
     probe = _Probe(error)
@@ -410,11 +410,9 @@ def test_sensor_reports_the_remote_task_it_waits_for():
 @pytest.fixture
 def hook_lineage_collector(monkeypatch):
     """A real collector in place of the no-op one Airflow uses when no lineage reader is installed."""
-    from airflow.sdk import lineage
+    from tests.compat import install_hook_lineage_collector
 
-    collector = lineage.HookLineageCollector()
-    monkeypatch.setattr(lineage, "get_hook_lineage_collector", lambda: collector)
-    return collector
+    return install_hook_lineage_collector(monkeypatch)
 
 
 def test_local_writes_and_reference_reads_reach_the_hook_lineage_collector(tmp_path, hook_lineage_collector):

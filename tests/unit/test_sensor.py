@@ -17,7 +17,6 @@ from urllib.parse import urlsplit
 
 import pytest
 from airflow.sdk import PokeReturnValue
-from airflow.sdk.exceptions import AirflowSensorTimeout, AirflowSkipException, TaskDeferred
 
 from airflow_provider_aihubmix.exceptions import AIHubMixTaskFailedError, AIHubMixValidationError
 from airflow_provider_aihubmix.hooks.aihubmix import AIHubMixHook
@@ -25,6 +24,7 @@ from airflow_provider_aihubmix.polling import DEFER_TIMEOUT_MARGIN
 from airflow_provider_aihubmix.sandbox import SandboxServer
 from airflow_provider_aihubmix.sensors.aihubmix import AIHubMixTaskSensor
 from airflow_provider_aihubmix.triggers.aihubmix import AIHubMixTaskTrigger
+from airflow_provider_aihubmix.version_compat import AirflowSensorTimeout, AirflowSkipException, TaskDeferred
 from tests.task_fakes import FakeTaskInstance, context_for, run_trigger
 
 

@@ -219,10 +219,9 @@ def test_read_uri_bytes_never_returns_a_non_image(tmp_path: Path) -> None:
 
 
 def test_lineage_records_outputs_and_inputs(store: LocalObjectStore, monkeypatch: pytest.MonkeyPatch) -> None:
-    from airflow.sdk import lineage
+    from tests.compat import install_hook_lineage_collector
 
-    collector = lineage.HookLineageCollector()
-    monkeypatch.setattr(lineage, "get_hook_lineage_collector", lambda: collector)
+    collector = install_hook_lineage_collector(monkeypatch)
     stored = store.put_image_bytes(f"{PREFIX}/image-000", make_image(), metadata={})
     read_uri_bytes(stored.uri, aws_conn_id=None)
     collected = collector.collected_assets
@@ -235,12 +234,12 @@ def test_lineage_records_outputs_and_inputs(store: LocalObjectStore, monkeypatch
 def test_lineage_failure_never_breaks_storage(
     store: LocalObjectStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from airflow.sdk import lineage
+    from tests.compat import install_hook_lineage_collector
 
     def broken() -> Any:
         raise RuntimeError("collector exploded")
 
-    monkeypatch.setattr(lineage, "get_hook_lineage_collector", broken)
+    install_hook_lineage_collector(monkeypatch, factory=broken)
     stored = store.put_image_bytes(f"{PREFIX}/image-000", make_image(), metadata={})
     assert store.exists(stored.key)
 

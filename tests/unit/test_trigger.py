@@ -83,7 +83,7 @@ def test_serialize_round_trips_through_the_classpath():
 
 def test_serialize_round_trips_through_airflow_serde():
     # dag.test() and the triggerer decode stored kwargs with Airflow's serde.
-    from airflow.sdk.serde import deserialize, serialize
+    from airflow_provider_aihubmix.version_compat import deserialize, serialize
 
     classpath, kwargs = make_trigger(model=None).serialize()
     assert import_string(classpath)(**deserialize(serialize(kwargs))).serialize() == (classpath, kwargs)

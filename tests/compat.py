@@ -1,0 +1,40 @@
+"""
+Airflow names the tests use that moved between Airflow versions.
+
+The provider's own moving names live in ``airflow_provider_aihubmix.version_compat``; these are
+the test-only ones (DAG parsing, the hook lineage collector class). Imported lazily by the tests
+that need them: DAG parsing pulls in most of Airflow core.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+try:
+    from airflow.dag_processing.dagbag import DagBag
+except ImportError:  # Airflow 3.1: DagBag lives in airflow.models (moved in 3.2)
+    from airflow.models.dagbag import DagBag  # type: ignore[no-redef]
+
+try:
+    from airflow.sdk.lineage import HookLineageCollector
+except ImportError:  # Airflow 3.1: the collector lives in core (moved to the Task SDK in 3.2)
+    from airflow.lineage.hook import HookLineageCollector  # type: ignore[no-redef,assignment]
+
+
+def install_hook_lineage_collector(monkeypatch: Any, factory: Any = None) -> Any:
+    """
+    Make the provider report hook lineage to a fresh, real collector and return it.
+
+    Airflow hands out a no-op collector when no lineage reader is installed; the provider looks
+    the collector up through ``version_compat.get_hook_lineage_collector`` on every call, so
+    patching that one name works on every Airflow version. ``factory`` replaces the lookup
+    itself (e.g. one that raises).
+    """
+    from airflow_provider_aihubmix import version_compat
+
+    collector = HookLineageCollector()
+    monkeypatch.setattr(version_compat, "get_hook_lineage_collector", factory or (lambda: collector))
+    return collector
+
+
+__all__ = ["DagBag", "HookLineageCollector", "install_hook_lineage_collector"]
