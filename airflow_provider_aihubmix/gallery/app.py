@@ -1,0 +1,263 @@
+"""The gallery's FastAPI app, mounted by the api-server at ``/aihubmix``.
+
+Routes (every one but the static assets checks the caller's DAG permission with Airflow's
+own ``requires_access_dag`` -- the check behind the DAG-run and task-instance endpoints):
+
+* ``GET /gallery/{dag_id}/{run_id}[?task_id=&map_index=]`` -- the gallery page;
+* ``GET /api/gallery/{dag_id}/{run_id}[?task_id=&map_index=]`` -- what the page shows, as JSON;
+* ``GET /api/images/{dag_id}/{run_id}/{task_id}/{map_index}/{name}`` -- one stored image,
+  streamed from the task's own store with the task's connection;
+* ``GET /static/...`` -- the page's script and style sheet (no data in them).
+
+The caller is identified as everywhere in the api-server: ``Authorization: Bearer`` or the
+UI's ``_token`` cookie, which the UI's iframe sends with every request.
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+from collections.abc import Iterator
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import quote
+
+from airflow.api_fastapi.auth.managers.models.resource_details import DagAccessEntity
+from airflow.api_fastapi.common.db.common import SessionDep
+from airflow.api_fastapi.core_api.security import requires_access_dag
+from fastapi import Depends, FastAPI, HTTPException, Query, Request
+from fastapi.responses import HTMLResponse, StreamingResponse
+from fastapi.staticfiles import StaticFiles
+
+from airflow_provider_aihubmix.gallery.manifests import (
+    ImageNotServed,
+    TaskRef,
+    outcome,
+    read_manifest,
+    resolve_image,
+    servable_images,
+    task_view,
+)
+from airflow_provider_aihubmix.gallery.runs import TaskInstanceRow, run_exists, task_instances
+from airflow_provider_aihubmix.storage import (
+    SNIFF_HEAD_BYTES,
+    AIHubMixStorageError,
+    NotAnImageError,
+    ObjectStore,
+    open_store,
+    sniff_image,
+)
+from airflow_provider_aihubmix.storage.base import READ_CHUNK_BYTES
+
+log = logging.getLogger(__name__)
+
+STATIC_DIR = Path(__file__).parent / "static"
+# Images never change under their key within a try; a short private cache keeps grids snappy.
+_IMAGE_HEADERS = {
+    "Cache-Control": "private, max-age=300",
+    "X-Content-Type-Options": "nosniff",
+    "Content-Security-Policy": "default-src 'none'; sandbox",
+}
+
+RunAccess = [
+    Depends(requires_access_dag(method="GET", access_entity=DagAccessEntity.RUN)),
+    Depends(requires_access_dag(method="GET", access_entity=DagAccessEntity.TASK_INSTANCE)),
+]
+TaskAccess = [Depends(requires_access_dag(method="GET", access_entity=DagAccessEntity.TASK_INSTANCE))]
+
+
+def _root(request: Request) -> str:
+    """Where the app is mounted, as the browser sees it (``/aihubmix``, behind any base path)."""
+    return str(request.scope.get("root_path", "")).rstrip("/")
+
+
+def _segments(*parts: str) -> str:
+    return "/".join(quote(part, safe="") for part in parts)
+
+
+def image_path(request: Request, ref: TaskRef, name: str) -> str:
+    """The URL path an image is served from (ids percent-encoded as single segments)."""
+    ids = _segments(ref.dag_id, ref.run_id, ref.task_id, str(ref.map_index), name)
+    return f"{_root(request)}/api/images/{ids}"
+
+
+def _map_index(value: str | None) -> int | None:
+    """``map_index`` from a query string; the UI leaves ``{MAP_INDEX}`` unfilled for unmapped tasks."""
+    if value is None or value == "":
+        return None
+    try:
+        index = int(value)
+    except ValueError:
+        return None
+    return index if index >= -1 else None
+
+
+def _open(location: dict[str, Any], stores: dict[tuple[str, str | None], ObjectStore]) -> ObjectStore:
+    """The store a task wrote to, through its own connection (one per request and location)."""
+    key = (location["output_uri"], location.get("conn_id"))
+    if key not in stores:
+        stores[key] = open_store(location["output_uri"], aws_conn_id=location.get("conn_id"))
+    return stores[key]
+
+
+def _task_entry(
+    request: Request, dag_id: str, run_id: str, row: TaskInstanceRow, stores: dict[Any, ObjectStore]
+) -> dict[str, Any]:
+    ref = TaskRef(dag_id, run_id, row.task_id, row.map_index)
+    entry: dict[str, Any] = {
+        "task_id": row.task_id,
+        "map_index": row.map_index,
+        "state": row.state,
+        "try_number": row.try_number,
+        "operator": row.operator,
+        "output_uri": row.location["output_uri"] if row.location else None,
+        "note": None,
+    }
+    manifest = None
+    view: dict[str, Any] = {"manifest": None, "images": []}
+    if row.location is not None:
+        try:
+            store = _open(row.location, stores)
+            manifest = read_manifest(store, ref)
+            images = servable_images(store, ref, manifest) if manifest else {}
+
+            def src(name: str) -> str:
+                return image_path(request, ref, name)
+
+            view = task_view(ref, manifest, images, show_prompt=row.location["show_prompt"], image_src=src)
+        except AIHubMixStorageError as err:
+            log.warning("Gallery: cannot read the manifest of %s: %s", ref, err)
+            entry["note"] = f"the manifest cannot be read: {err}"
+    entry["outcome"] = outcome(manifest, row.state)
+    if manifest is None and entry["note"] is None:
+        entry["note"] = "no images recorded yet" if row.state not in ("failed", "upstream_failed") else None
+    return {**entry, **view}
+
+
+def gallery_data(
+    request: Request, session: Any, dag_id: str, run_id: str, task_id: str | None, map_index: int | None
+) -> dict[str, Any]:
+    if not run_exists(session, dag_id, run_id):
+        raise HTTPException(404, f"DAG run {run_id!r} of DAG {dag_id!r} not found")
+    stores: dict[Any, ObjectStore] = {}
+    rows = task_instances(session, dag_id, run_id, task_id=task_id, map_index=map_index)
+    tasks = [_task_entry(request, dag_id, run_id, row, stores) for row in rows]
+    costs = [t["manifest"]["cost_usd"] for t in tasks if t["manifest"] and t["manifest"]["cost_usd"] is not None]
+    return {
+        "dag_id": dag_id,
+        "run_id": run_id,
+        "task_id": task_id,
+        "map_index": map_index,
+        "tasks": tasks,
+        "summary": {
+            "tasks": len(tasks),
+            "images": sum(len(t["images"]) for t in tasks),
+            "failed": sum(t["outcome"] in ("failed", "moderated", "ambiguous") for t in tasks),
+            "cost_usd": round(sum(costs), 6) if costs else None,
+            "tasks_without_cost": sum(
+                1 for t in tasks if t["manifest"] is not None and t["manifest"]["cost_usd"] is None
+            ),
+        },
+    }
+
+
+def _stream(store: ObjectStore, key: str) -> StreamingResponse:
+    """Stream the object at ``key`` once its first bytes prove it is an image (sniffed, not trusted)."""
+    stack = ExitStack()
+    try:
+        stream = stack.enter_context(store.open_read(key))
+        head = stream.read(SNIFF_HEAD_BYTES)
+        info = sniff_image(head)
+    except (AIHubMixStorageError, OSError) as err:
+        stack.close()
+        status = 415 if isinstance(err, NotAnImageError) else 404
+        raise HTTPException(status, "image not found" if status == 404 else "not an image") from None
+    except BaseException:
+        stack.close()
+        raise
+
+    def chunks() -> Iterator[bytes]:
+        with stack:
+            yield head
+            while chunk := stream.read(READ_CHUNK_BYTES):
+                yield chunk
+
+    return StreamingResponse(chunks(), media_type=info.content_type, headers=_IMAGE_HEADERS)
+
+
+def _page(request: Request, dag_id: str, run_id: str, task_id: str | None, map_index: int | None) -> str:
+    api = f"{_root(request)}/api/gallery/{_segments(dag_id, run_id)}"
+    query = []
+    if task_id is not None:
+        query.append(f"task_id={quote(task_id, safe='')}")
+    if map_index is not None:
+        query.append(f"map_index={map_index}")
+    if query:
+        api += "?" + "&".join(query)
+    template = (STATIC_DIR / "gallery.html").read_text(encoding="utf-8")
+    title = f"{dag_id} / {run_id}" + (f" / {task_id}" if task_id else "")
+    return (
+        template.replace("{{title}}", html.escape(title))
+        .replace("{{api}}", html.escape(api, quote=True))
+        .replace("{{static}}", html.escape(f"{_root(request)}/static", quote=True))
+    )
+
+
+def create_app() -> FastAPI:
+    """Build the gallery app (the api-server mounts it at :data:`~.urls.APP_PREFIX`)."""
+    app = FastAPI(title="AIHubMix image gallery", docs_url=None, redoc_url=None, openapi_url=None)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+
+    @app.get("/gallery/{dag_id}/{run_id}", name="gallery_page", dependencies=RunAccess)
+    def gallery_page(
+        request: Request,
+        session: SessionDep,
+        dag_id: str,
+        run_id: str,
+        task_id: Annotated[str | None, Query()] = None,
+        map_index: Annotated[str | None, Query()] = None,
+    ) -> HTMLResponse:
+        if not run_exists(session, dag_id, run_id):
+            raise HTTPException(404, f"DAG run {run_id!r} of DAG {dag_id!r} not found")
+        body = _page(request, dag_id, run_id, task_id or None, _map_index(map_index))
+        return HTMLResponse(body, headers={"Cache-Control": "no-store"})
+
+    @app.get("/api/gallery/{dag_id}/{run_id}", name="gallery_json", dependencies=RunAccess)
+    def gallery_json(
+        request: Request,
+        session: SessionDep,
+        dag_id: str,
+        run_id: str,
+        task_id: Annotated[str | None, Query()] = None,
+        map_index: Annotated[str | None, Query()] = None,
+    ) -> dict[str, Any]:
+        return gallery_data(request, session, dag_id, run_id, task_id or None, _map_index(map_index))
+
+    @app.get(
+        "/api/images/{dag_id}/{run_id}/{task_id}/{map_index}/{name}",
+        name="gallery_image",
+        dependencies=TaskAccess,
+    )
+    def gallery_image(
+        session: SessionDep, dag_id: str, run_id: str, task_id: str, map_index: int, name: str
+    ) -> StreamingResponse:
+        rows = task_instances(session, dag_id, run_id, task_id=task_id, map_index=map_index)
+        location = rows[0].location if rows else None
+        if location is None:
+            raise HTTPException(404, "no images recorded for this task instance")
+        ref = TaskRef(dag_id, run_id, task_id, map_index)
+        try:
+            store = open_store(location["output_uri"], aws_conn_id=location.get("conn_id"))
+            key = resolve_image(store, ref, read_manifest(store, ref), name)
+        except ImageNotServed as err:
+            raise HTTPException(404, str(err)) from None
+        except AIHubMixStorageError as err:
+            log.warning("Gallery: cannot read the manifest of %s: %s", ref, err)
+            raise HTTPException(404, "the manifest cannot be read") from None
+        return _stream(store, key)
+
+    return app
+
+
+__all__ = ["create_app", "gallery_data"]
