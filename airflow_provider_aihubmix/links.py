@@ -10,18 +10,16 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from airflow.sdk import BaseOperatorLink, conf
+from airflow.sdk import BaseOperatorLink
 from airflow.sdk.execution_time.xcom import XCom
 
 from airflow_provider_aihubmix.gallery.location import OUTPUT_LOCATION_XCOM_KEY
 from airflow_provider_aihubmix.gallery.urls import gallery_url
+from airflow_provider_aihubmix.version_compat import conf
 
 if TYPE_CHECKING:
     from airflow.sdk.bases.operator import BaseOperator
     from airflow.sdk.types import TaskInstanceKey
-
-#: Former key of the first image's S3-console link; kept so older runs' links still resolve.
-XCOM_LINK_KEY = "aihubmix_image_link"
 
 
 class AIHubMixImageLink(BaseOperatorLink):

@@ -143,7 +143,9 @@ def gallery_data(
     stores: dict[Any, ObjectStore] = {}
     rows = task_instances(session, dag_id, run_id, task_id=task_id, map_index=map_index)
     tasks = [_task_entry(request, dag_id, run_id, row, stores) for row in rows]
-    costs = [t["manifest"]["cost_usd"] for t in tasks if t["manifest"] and t["manifest"]["cost_usd"] is not None]
+    costs = [
+        t["manifest"]["cost_usd"] for t in tasks if t["manifest"] and t["manifest"]["cost_usd"] is not None
+    ]
     return {
         "dag_id": dag_id,
         "run_id": run_id,

@@ -31,9 +31,13 @@ def location_record(output_uri: str, conn_id: str | None, *, show_prompt: bool) 
     return {"output_uri": output_uri, "conn_id": conn_id, "show_prompt": bool(show_prompt)}
 
 
-def record_output_location(ti: _PushesXCom, output_uri: str, conn_id: str | None, *, show_prompt: bool) -> None:
+def record_output_location(
+    ti: _PushesXCom, output_uri: str, conn_id: str | None, *, show_prompt: bool
+) -> None:
     """Push the location record for the running task instance (call before the billable request)."""
-    ti.xcom_push(key=OUTPUT_LOCATION_XCOM_KEY, value=location_record(output_uri, conn_id, show_prompt=show_prompt))
+    ti.xcom_push(
+        key=OUTPUT_LOCATION_XCOM_KEY, value=location_record(output_uri, conn_id, show_prompt=show_prompt)
+    )
 
 
 __all__ = ["OUTPUT_LOCATION_XCOM_KEY", "location_record", "record_output_location"]

@@ -65,7 +65,9 @@ def read_manifest(store: ObjectStore, ref: TaskRef) -> dict[str, Any] | None:
     return raw
 
 
-def servable_images(store: ObjectStore, ref: TaskRef, manifest: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+def servable_images(
+    store: ObjectStore, ref: TaskRef, manifest: Mapping[str, Any]
+) -> dict[str, dict[str, Any]]:
     """``{file name: record}`` of the manifest's records stored directly under ``ref``'s prefix."""
     images: dict[str, dict[str, Any]] = {}
     for record in manifest.get("records") or []:

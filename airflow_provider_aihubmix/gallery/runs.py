@@ -50,14 +50,20 @@ def _valid_location(value: Any) -> dict[str, Any] | None:
     conn_id = value.get("conn_id")
     if conn_id is not None and not isinstance(conn_id, str):
         return None
-    return {"output_uri": value["output_uri"], "conn_id": conn_id, "show_prompt": value.get("show_prompt") is True}
+    return {
+        "output_uri": value["output_uri"],
+        "conn_id": conn_id,
+        "show_prompt": value.get("show_prompt") is True,
+    }
 
 
 def run_exists(session: Session, dag_id: str, run_id: str) -> bool:
     from airflow.models.dagrun import DagRun
     from sqlalchemy import select
 
-    return session.scalar(select(DagRun.id).where(DagRun.dag_id == dag_id, DagRun.run_id == run_id)) is not None
+    return (
+        session.scalar(select(DagRun.id).where(DagRun.dag_id == dag_id, DagRun.run_id == run_id)) is not None
+    )
 
 
 def task_instances(
@@ -85,7 +91,9 @@ def task_instances(
     if map_index is not None:
         xcoms = xcoms.where(XComModel.map_index == map_index)
         tis = tis.where(TI.map_index == map_index)
-    locations = {(row.task_id, row.map_index): _valid_location(_decode(row.value)) for row in session.execute(xcoms)}
+    locations = {
+        (row.task_id, row.map_index): _valid_location(_decode(row.value)) for row in session.execute(xcoms)
+    }
     rows: list[TaskInstanceRow] = []
     for ti in session.execute(tis):
         location = locations.get((ti.task_id, ti.map_index))

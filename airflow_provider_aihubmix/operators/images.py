@@ -19,7 +19,7 @@ from airflow.sdk import BaseOperator
 from airflow_provider_aihubmix.catalog import Family, ModelSpec, models_in_family, resolve_model
 from airflow_provider_aihubmix.exceptions import AIHubMixValidationError
 from airflow_provider_aihubmix.lineage import AIHubMixLineageMixin
-from airflow_provider_aihubmix.links import XCOM_LINK_KEY, AIHubMixImageLink
+from airflow_provider_aihubmix.links import AIHubMixImageLink
 from airflow_provider_aihubmix.version_compat import conf
 
 if TYPE_CHECKING:
@@ -283,12 +283,18 @@ class AIHubMixGenerateImageOperator(AIHubMixLineageMixin, BaseOperator):
         return open_store(self.resolve_output_uri(), aws_conn_id=self.output_conn_id)
 
     def generation(self, context: Context) -> GenerationRun:
+        from airflow_provider_aihubmix.gallery.location import record_output_location
         from airflow_provider_aihubmix.generation import GenerationRun, TaskIdentity
 
         spec = self.resolve_spec()
+        store = self.open_store()
+        # Before anything is bought: the gallery finds failed and moderated tasks too.
+        record_output_location(
+            context["ti"], store.base_uri, self.output_conn_id, show_prompt=self.lineage_include_prompt
+        )
         run = GenerationRun(
             hook=self.hook,
-            store=self.open_store(),
+            store=store,
             spec=spec,
             params=self.request_params(),
             extra_input=self.extra_input,
@@ -406,8 +412,6 @@ class AIHubMixGenerateImageOperator(AIHubMixLineageMixin, BaseOperator):
     def finish(
         self, context: Context, run: GenerationRun, records: list[dict[str, Any]]
     ) -> list[dict[str, Any]]:
-        if records:
-            context["ti"].xcom_push(key=XCOM_LINK_KEY, value=run.store.link_for(records[0]["uri"]))
         self._lineage_records = records
         self.log_generation_totals()
         return records

@@ -19,7 +19,7 @@ from airflow_provider_aihubmix.events import EventStatus, TaskEvent, validate_ev
 from airflow_provider_aihubmix.exceptions import AIHubMixValidationError
 from airflow_provider_aihubmix.hooks.aihubmix import AIHubMixHook
 from airflow_provider_aihubmix.lineage import AIHubMixLineageMixin
-from airflow_provider_aihubmix.links import XCOM_LINK_KEY, AIHubMixImageLink
+from airflow_provider_aihubmix.links import AIHubMixImageLink
 from airflow_provider_aihubmix.polling import DEFER_TIMEOUT_MARGIN
 from airflow_provider_aihubmix.version_compat import AirflowSensorTimeout, conf
 
@@ -141,6 +141,7 @@ class AIHubMixTaskSensor(AIHubMixLineageMixin, BaseSensorOperator):
         return self.collect(context, task_event)
 
     def collector(self, context: Context, model: str | None = None) -> ImageCollector:
+        from airflow_provider_aihubmix.gallery.location import record_output_location
         from airflow_provider_aihubmix.generation import ImageCollector, TaskIdentity
         from airflow_provider_aihubmix.storage import open_store
         from airflow_provider_aihubmix.storage.uris import resolve_output_uri
@@ -149,9 +150,13 @@ class AIHubMixTaskSensor(AIHubMixLineageMixin, BaseSensorOperator):
         self.log.info(
             "Storing images of AIHubMix task %s under %s (from %s)", self.aihubmix_task_id, uri, source
         )
+        store = open_store(uri, aws_conn_id=self.output_conn_id)
+        record_output_location(
+            context["ti"], store.base_uri, self.output_conn_id, show_prompt=self.lineage_include_prompt
+        )
         return ImageCollector(
             hook=self.hook,
-            store=open_store(uri, aws_conn_id=self.output_conn_id),
+            store=store,
             model=model or self.model or "unknown",
             identity=TaskIdentity.from_context(context),
         )
@@ -159,8 +164,6 @@ class AIHubMixTaskSensor(AIHubMixLineageMixin, BaseSensorOperator):
     def collect(self, context: Context, event: TaskEvent) -> list[dict[str, Any]]:
         collector = self.collector(context, event.model)
         records = collector.collect_remote(event)
-        if records:
-            context["ti"].xcom_push(key=XCOM_LINK_KEY, value=collector.store.link_for(records[0]["uri"]))
         self._lineage_run = collector
         self._lineage_records = records
         self.log_generation_totals()

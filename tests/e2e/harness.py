@@ -190,12 +190,15 @@ class AirflowCluster:
         home: str | os.PathLike[str] | None = None,
         components: Iterable[str] = COMPONENTS,
         keep_home: bool = False,
+        credentials: tuple[str, str] | None = None,
     ) -> None:
         self.dags_folder = Path(dags_folder).resolve()
         self.extra_env = dict(extra_env or {})
         self._own_home = home is None
         self.home = Path(home) if home is not None else Path(tempfile.mkdtemp(prefix="aihubmix-e2e-"))
         self.keep_home = keep_home
+        # (username, password) for the REST API when the auth manager is not in all-admins mode.
+        self.credentials = credentials
         self.component_names = tuple(components)
         unknown = set(self.component_names) - set(self.known_components)
         if unknown:
@@ -492,10 +495,20 @@ class AirflowCluster:
     def token(self) -> str:
         """Return a JWT for the REST API (all-admins mode hands one out without credentials)."""
         if self._token is None:
-            response = self.client.get("/auth/token")
-            response.raise_for_status()
-            self._token = str(response.json()["access_token"])
+            if self.credentials is not None:
+                self._token = self.login(*self.credentials)
+            else:
+                response = self.client.get("/auth/token")
+                response.raise_for_status()
+                self._token = str(response.json()["access_token"])
         return self._token
+
+    def login(self, username: str, password: str) -> str:
+        """Return a JWT for one user of the auth manager (``POST /auth/token``)."""
+        response = self.client.post("/auth/token", json={"username": username, "password": password})
+        if response.status_code >= 400:
+            raise HarnessError(f"login of {username!r} failed: {response.status_code} {response.text}")
+        return str(response.json()["access_token"])
 
     def api(self, method: str, path: str, **kwargs: Any) -> Any:
         """Call ``/api/v2`` + ``path`` with a token; return the decoded JSON, raise on HTTP errors."""

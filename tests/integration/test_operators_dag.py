@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 import pendulum
 import pytest
@@ -17,7 +16,8 @@ from airflow.sdk import DAG
 
 from airflow_provider_aihubmix.catalog import resolve_model
 from airflow_provider_aihubmix.exceptions import AIHubMixValidationError
-from airflow_provider_aihubmix.links import XCOM_LINK_KEY
+from airflow_provider_aihubmix.gallery import OUTPUT_LOCATION_XCOM_KEY
+from airflow_provider_aihubmix.gallery.urls import gallery_path
 from airflow_provider_aihubmix.operators.images import (
     AIHubMixFluxOperator,
     AIHubMixGenerateImageOperator,
@@ -30,7 +30,6 @@ from airflow_provider_aihubmix.operators.images import (
 )
 from airflow_provider_aihubmix.sandbox import SandboxServer
 from airflow_provider_aihubmix.storage import InvalidOutputURIError
-from airflow_provider_aihubmix.storage.uris import file_uri_to_path
 from tests.fixtures.airflow_db import DagTest, raw_xcom_json, task_states, xcom_values
 from tests.fixtures.s3 import S3Bucket
 from tests.integration.operator_checks import (
@@ -92,7 +91,7 @@ def test_every_family_operator_stores_real_images(
 
     assert set(task_states(run).values()) == {"success"}, task_states(run)
     xcom = xcom_values(dag.dag_id, run.run_id)
-    links = xcom_values(dag.dag_id, run.run_id, key=XCOM_LINK_KEY)
+    locations = xcom_values(dag.dag_id, run.run_id, key=OUTPUT_LOCATION_XCOM_KEY)
     for task_id, model in models.items():
         records = xcom[task_id][-1]
         assert records, task_id
@@ -106,16 +105,15 @@ def test_every_family_operator_stores_real_images(
         assert manifest["model"] == model
         assert len(manifest["fingerprint"]) == 64
         assert all(item["url"] is None for item in manifest["received"])  # signed URLs dropped
-        # "View image": the first image, as a console link (S3) or a path (local disk).
-        link = links[task_id][-1]
-        if s3_client is not None:
-            bucket, key = records[0]["uri"][len("s3://") :].split("/", 1)
-            assert link.startswith(f"https://s3.console.aws.amazon.com/s3/object/{bucket}?prefix=")
-            assert link.endswith(f"?prefix={quote(key, safe='')}")
-        else:
-            assert Path(link).is_file() and link == file_uri_to_path(records[0]["uri"])
-        # Airflow renders the operator's extra link at the end of the task: the same value.
-        assert xcom_values(dag.dag_id, run.run_id, key="_link_AIHubMixImageLink")[task_id][-1] == link
+        # The gallery finds the task's manifest from this record, written before the request.
+        assert locations[task_id][-1] == {
+            "output_uri": output_uri,
+            "conn_id": "aws_default",
+            "show_prompt": False,
+        }
+        # "View image", rendered by Airflow at the end of the task: the task's gallery entry.
+        link = xcom_values(dag.dag_id, run.run_id, key="_link_AIHubMixImageLink")[task_id][-1]
+        assert link.endswith(gallery_path(dag.dag_id, run.run_id, task_id, -1)), link
     assert xcom["flux"][-1][0]["remote_task_id"]
     # One billable request per task; nothing bought twice.
     assert len(api_posts(sandbox)) == len(models)

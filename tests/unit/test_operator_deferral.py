@@ -23,7 +23,7 @@ from airflow_provider_aihubmix.exceptions import (
     AIHubMixTaskFailedError,
     AIHubMixTaskTimeoutError,
 )
-from airflow_provider_aihubmix.links import XCOM_LINK_KEY
+from airflow_provider_aihubmix.gallery import OUTPUT_LOCATION_XCOM_KEY
 from airflow_provider_aihubmix.operators.images import (
     AIHubMixFluxOperator,
     AIHubMixGenerateImageOperator,
@@ -109,7 +109,13 @@ def test_execute_complete_stores_the_images_from_the_event(
     assert hashlib.sha256(stored.read_bytes()).hexdigest() == record["sha256"]
     assert record["bytes"] == stored.stat().st_size
     assert manifest_of(tmp_path)["status"] == "complete"
-    assert list(ti.pushed) == [XCOM_LINK_KEY]  # the operator link to the first image
+    # Only where the images are, for the gallery: never bytes, never a link carrying a signature.
+    assert list(ti.pushed) == [OUTPUT_LOCATION_XCOM_KEY]
+    assert ti.pushed[OUTPUT_LOCATION_XCOM_KEY] == {
+        "output_uri": (tmp_path / "out").as_uri(),
+        "conn_id": "aws_default",
+        "show_prompt": False,
+    }
     # Downloaded once from the signed URL, straight away; one submission in all.
     assert len(sandbox.client.requests(host="storage", path=r"^/images/")) == 1
     assert len(sandbox.client.requests(host="api", path=PREDICTIONS)) == 1

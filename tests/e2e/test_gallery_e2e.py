@@ -1,0 +1,218 @@
+"""The gallery in a real api-server: what it lists, what it serves, and to whom.
+
+One deployment (scheduler, dag-processor, triggerer, api-server with the plugin from the
+package's entry point) runs ``e2e_gallery`` once against the sandbox: two mapped Seedream
+tasks with their images on the moto S3 server, an Imagen task on local disk with its prompt
+kept out of lineage, and a task refused by moderation. Every test then reads that run
+through the api-server, as a browser or a script would.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import http.client
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+import pytest
+
+from airflow_provider_aihubmix.sandbox import SandboxServer
+from airflow_provider_aihubmix.storage import manifest_key, task_prefix
+from tests.e2e.gallery_dags.e2e_gallery import PROMPTS
+from tests.e2e.gallery_deployment import DAG_ID, GalleryDeployment, start_gallery_deployment
+from tests.fixtures.s3 import MotoServer
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
+
+HIDDEN_PROMPT = "a secret product launch poster"
+TASKS = {("on_s3", 0), ("on_s3", 1), ("on_disk", -1), ("moderated", -1)}
+
+
+@pytest.fixture(scope="module")
+def gallery(
+    tmp_path_factory: pytest.TempPathFactory, moto_server: MotoServer, sandbox_server: SandboxServer
+) -> Iterator[GalleryDeployment]:
+    sandbox_server.client.reset()
+    deployment = start_gallery_deployment(
+        tmp_path_factory.mktemp("gallery-home"),
+        tmp_path_factory.mktemp("gallery-work"),
+        moto_server.endpoint_url,
+        sandbox_server.base_url,
+    )
+    print(f"gallery e2e home: {deployment.cluster.home} (api {deployment.base_url})")
+    try:
+        yield deployment
+    finally:
+        deployment.cluster.stop()
+
+
+def q(value: str) -> str:
+    return quote(value, safe="")
+
+
+def api_path(gallery: GalleryDeployment, **query: Any) -> str:
+    path = f"/aihubmix/api/gallery/{q(DAG_ID)}/{q(gallery.run_id)}"
+    return path + ("?" + "&".join(f"{k}={v}" for k, v in query.items()) if query else "")
+
+
+def image_path(gallery: GalleryDeployment, task_id: str, map_index: int, name: str) -> str:
+    return f"/aihubmix/api/images/{q(DAG_ID)}/{q(gallery.run_id)}/{task_id}/{map_index}/{name}"
+
+
+def stored_manifest(gallery: GalleryDeployment, task_id: str, map_index: int) -> dict[str, Any]:
+    """The manifest as the task wrote it, read straight from its store (not through the gallery)."""
+    key = manifest_key(task_prefix(DAG_ID, gallery.run_id, task_id, map_index))
+    if task_id == "on_s3":
+        body = gallery.s3.get_object(Bucket=gallery.bucket, Key=f"images/{key}")["Body"].read()
+        return dict(json.loads(body))
+    return dict(json.loads((gallery.file_dir / key).read_text()))
+
+
+def raw_get(gallery: GalleryDeployment, path: str, user: str = "admin") -> int:
+    """GET with the path sent byte for byte (no client-side normalisation of '..')."""
+    url = urlsplit(gallery.base_url)
+    connection = http.client.HTTPConnection(url.hostname or "127.0.0.1", url.port, timeout=30)
+    try:
+        connection.request("GET", path, headers={"Authorization": f"Bearer {gallery.tokens[user]}"})
+        return connection.getresponse().status
+    finally:
+        connection.close()
+
+
+def test_gallery_lists_every_image_with_the_metadata_of_its_manifest(gallery: GalleryDeployment) -> None:
+    response = gallery.get(api_path(gallery))
+    assert response.status_code == 200, response.text
+    data = response.json()
+    tasks = {(t["task_id"], t["map_index"]): t for t in data["tasks"]}
+    assert set(tasks) == TASKS
+    assert data["summary"]["images"] == 6 and data["summary"]["failed"] == 1
+
+    for (task_id, map_index), entry in tasks.items():
+        manifest = stored_manifest(gallery, task_id, map_index)
+        shown = entry["manifest"]
+        assert shown["model"] == manifest["model"] and shown["status"] == manifest["status"]
+        records = {r["sha256"]: r for r in manifest["records"]}
+        assert len(entry["images"]) == len(records)
+        per_image = {
+            i["index"]: i["estimated_cost_usd"] for i in (manifest.get("cost") or {}).get("images", [])
+        }
+        for image in entry["images"]:
+            record = records[image["sha256"]]
+            assert record["uri"].endswith("/" + image["name"])
+            assert (image["width"], image["height"], image["content_type"]) == (
+                record["width"],
+                record["height"],
+                record["content_type"],
+            )
+            assert image["seed"] == record.get("seed", manifest["input"].get("seed"))
+            assert image["cost_usd"] == per_image.get(record["index"])
+        if task_id == "on_s3":
+            assert entry["outcome"] == "complete" and entry["output_uri"] == gallery.s3_uri
+            assert shown["prompt"] == PROMPTS[map_index] == manifest["input"]["prompt"]
+            assert shown["size"] == "1K" and len(entry["images"]) == 2
+            assert shown["cost_usd"] == manifest["cost"]["total_usd"]
+        elif task_id == "on_disk":
+            assert entry["outcome"] == "complete" and len(entry["images"]) == 2
+            assert shown["prompt"] is None and shown["prompt_hidden"] is True
+            assert shown["prompt_sha256"] == hashlib.sha256(HIDDEN_PROMPT.encode()).hexdigest()
+        else:
+            assert entry["outcome"] == "moderated" and entry["state"] == "failed"
+            assert entry["images"] == [] and "moderation" in shown["error"]
+    # A task that kept its prompt out of lineage keeps it out of the gallery too.
+    assert HIDDEN_PROMPT not in response.text
+
+    one = gallery.get(api_path(gallery, task_id="on_s3", map_index=1)).json()
+    assert [(t["task_id"], t["map_index"]) for t in one["tasks"]] == [("on_s3", 1)]
+
+
+def test_images_are_streamed_from_each_tasks_own_store(gallery: GalleryDeployment) -> None:
+    data = gallery.get(api_path(gallery)).json()
+    served = 0
+    for entry in data["tasks"]:
+        for image in entry["images"]:
+            assert image["src"] == image_path(gallery, entry["task_id"], entry["map_index"], image["name"])
+            response = gallery.get(image["src"])
+            assert response.status_code == 200, (image["src"], response.text)
+            assert hashlib.sha256(response.content).hexdigest() == image["sha256"]
+            assert response.headers["content-type"] == image["content_type"]
+            assert response.headers["x-content-type-options"] == "nosniff"
+            served += 1
+    assert served == 6
+
+
+def test_the_dag_permission_is_enforced_on_every_route(gallery: GalleryDeployment) -> None:
+    page = f"/aihubmix/gallery/{q(DAG_ID)}/{q(gallery.run_id)}"
+    image = image_path(gallery, "on_s3", 0, "image-000.png")
+    own_run = f"/api/v2/dags/{DAG_ID}/dagRuns/{q(gallery.run_id)}"
+    for path in (page, api_path(gallery), image):
+        assert gallery.get(path, user="viewer").status_code == 200, path  # read-only may look
+        outsider = gallery.get(path, user="outsider")
+        assert outsider.status_code == 403, (path, outsider.status_code)
+        assert not outsider.content.startswith(b"\x89PNG") and b"image-000" not in outsider.content
+        assert gallery.get(path, user=None).status_code == 401, path
+    # The same verdict as Airflow's own DAG-run page API for the same user.
+    assert gallery.get(own_run, user="outsider").status_code == 403
+    assert gallery.get(own_run, user="viewer").status_code == 200
+
+
+def test_paths_and_other_buckets_never_reach_storage(gallery: GalleryDeployment, tmp_path: Path) -> None:
+    run = q(gallery.run_id)
+    base = f"/aihubmix/api/images/{DAG_ID}/{run}"
+    for path in (
+        f"{base}/on_disk/-1/..%2Fmanifest.json",
+        f"{base}/on_disk/-1/%2e%2e%2f%2e%2e%2fon_s3%2f0%2fimage-000.png",
+        f"{base}/on_disk/-1/manifest.json",
+        f"{base}/on_s3/0/../../on_disk/-1/image-000.png",
+        f"{base}/on_s3/0/image-000.png%00.png",
+        f"{base}/on_s3/0/s3:%2F%2F{gallery.bucket}%2Fimages%2Fsecret.png",
+        f"{base}/on_s3/0/%2Fetc%2Fpasswd",
+        f"{base}/on_s3/0/image-009.png",  # not in the manifest
+        f"{base}/moderated/-1/image-000.png",  # a task with no image
+        f"/aihubmix/api/images/other_dag/{run}/on_s3/0/image-000.png",
+    ):
+        assert raw_get(gallery, path) in (403, 404), path
+
+    # A manifest whose records point elsewhere: another bucket, another task's prefix.
+    gallery.s3.create_bucket(Bucket=f"{gallery.bucket}-other")
+    png = gallery.get(image_path(gallery, "on_s3", 0, "image-000.png")).content
+    gallery.s3.put_object(Bucket=f"{gallery.bucket}-other", Key="secret/image-005.png", Body=png)
+    key = f"images/{manifest_key(task_prefix(DAG_ID, gallery.run_id, 'on_s3', 1))}"
+    original = gallery.s3.get_object(Bucket=gallery.bucket, Key=key)["Body"].read()
+    tampered = json.loads(original)
+    other_task = tampered["records"][0]["uri"].replace("map_index=1", "map_index=0")
+    tampered["records"] += [
+        {**tampered["records"][0], "index": 5, "uri": f"s3://{gallery.bucket}-other/secret/image-005.png"},
+        {**tampered["records"][0], "index": 6, "uri": other_task.replace("image-000", "image-006")},
+        {**tampered["records"][0], "index": 7, "uri": tampered["records"][0]["uri"] + "/../image-007.png"},
+    ]
+    gallery.s3.put_object(Bucket=gallery.bucket, Key=key, Body=json.dumps(tampered).encode())
+    try:
+        for name in ("image-005.png", "image-006.png", "image-007.png"):
+            assert gallery.get(image_path(gallery, "on_s3", 1, name)).status_code == 404, name
+        listed = gallery.get(api_path(gallery, task_id="on_s3", map_index=1)).json()["tasks"][0]
+        assert sorted(i["name"] for i in listed["images"]) == ["image-000.png", "image-001.png"]
+        # A manifest that names another task instance is not this task's manifest.
+        copied = json.loads(original)
+        copied["map_index"] = 0
+        gallery.s3.put_object(Bucket=gallery.bucket, Key=key, Body=json.dumps(copied).encode())
+        assert gallery.get(image_path(gallery, "on_s3", 1, "image-000.png")).status_code == 404
+    finally:
+        gallery.s3.put_object(Bucket=gallery.bucket, Key=key, Body=original)
+    assert gallery.get(image_path(gallery, "on_s3", 1, "image-000.png")).status_code == 200
+
+
+def test_the_view_image_link_and_the_ui_tabs_point_at_the_gallery(gallery: GalleryDeployment) -> None:
+    cluster = gallery.cluster
+    for task_id, map_index in TASKS:  # the moderated task too: it recorded where it would store
+        path = f"/dags/{DAG_ID}/dagRuns/{q(gallery.run_id)}/taskInstances/{task_id}/links"
+        links = cluster.api("GET", path, params={"map_index": map_index} if map_index >= 0 else {})
+        link = links["extra_links"]["View image"]
+        expected = f"/aihubmix/gallery/{q(DAG_ID)}/{q(gallery.run_id)}?task_id={task_id}"
+        assert link == gallery.base_url + expected + (f"&map_index={map_index}" if map_index >= 0 else "")
+    plugins = cluster.api("GET", "/plugins")["plugins"]
+    (plugin,) = [p for p in plugins if p["name"] == "aihubmix_gallery"]
+    assert {v["destination"] for v in plugin["external_views"]} == {"dag_run", "task_instance"}
+    assert [a["url_prefix"] for a in plugin["fastapi_apps"]] == ["/aihubmix"]
