@@ -19,12 +19,13 @@ The tree (``ValueError`` marks errors raised for bad input, before any billable 
     │   ├── AIHubMixTaskTimeoutError               wall-clock deadline passed
     │   ├── AIHubMixDownloadError                  ``retryable`` says whether another try may work
     │   │   └── DownloadTruncatedError             body short of Content-Length (retryable)
-    │   └── AIHubMixStorageError                   write / verify / read of a stored object
-    │       ├── InvalidOutputURIError (+ AIHubMixValidationError)
-    │       ├── NotAnImageError (+ AIHubMixDownloadError)
-    │       ├── IncompleteImageError (+ AIHubMixDownloadError)
-    │       ├── ImageTooLargeError (+ AIHubMixDownloadError)
-    │       └── StoredObjectMismatchError       S3 reports another object than the one written
+    │   ├── AIHubMixStorageError                   write / verify / read of a stored object
+    │   │   ├── InvalidOutputURIError (+ AIHubMixValidationError)
+    │   │   ├── NotAnImageError (+ AIHubMixDownloadError)
+    │   │   ├── IncompleteImageError (+ AIHubMixDownloadError)
+    │   │   ├── ImageTooLargeError (+ AIHubMixDownloadError)
+    │   │   └── StoredObjectMismatchError       S3 reports another object than the one written
+    │   └── ImageNotServedError (LookupError)  the gallery serves only images a manifest records
     └── ValueError
         └── UnknownModelError                  defined in ``catalog`` (re-exported here): the
                                                sandbox reads the catalog without importing Airflow
@@ -171,6 +172,10 @@ class StoredObjectMismatchError(AIHubMixStorageError):
     """The object S3 reports after a write is not the one written (retried as a transient failure)."""
 
 
+class ImageNotServedError(AIHubMixError, LookupError):
+    """The gallery was asked for an image its task instance's manifest does not record under its prefix."""
+
+
 __all__ = [
     "AIHubMixAuthenticationError",
     "AIHubMixBadRequestError",
@@ -188,6 +193,7 @@ __all__ = [
     "AIHubMixUpstreamError",
     "AIHubMixValidationError",
     "DownloadTruncatedError",
+    "ImageNotServedError",
     "ImageTooLargeError",
     "IncompleteImageError",
     "InvalidOutputURIError",

@@ -31,7 +31,7 @@ from fastapi.responses import HTMLResponse, StreamingResponse
 from fastapi.staticfiles import StaticFiles
 
 from airflow_provider_aihubmix.gallery.manifests import (
-    ImageNotServed,
+    ImageNotServedError,
     TaskRef,
     outcome,
     read_manifest,
@@ -252,7 +252,7 @@ def create_app() -> FastAPI:
         try:
             store = open_store(location["output_uri"], aws_conn_id=location.get("conn_id"))
             key = resolve_image(store, ref, read_manifest(store, ref), name)
-        except ImageNotServed as err:
+        except ImageNotServedError as err:
             raise HTTPException(404, str(err)) from None
         except AIHubMixStorageError as err:
             log.warning("Gallery: cannot read the manifest of %s: %s", ref, err)

@@ -18,6 +18,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from airflow_provider_aihubmix.exceptions import ImageNotServedError
 from airflow_provider_aihubmix.storage import (
     AIHubMixStorageError,
     ObjectStore,
@@ -30,10 +31,6 @@ from airflow_provider_aihubmix.storage import (
 IMAGE_NAME = re.compile(r"^image-[0-9]{3,6}\.(?:png|jpg|jpeg|webp|gif)$")
 PROMPT_FIELDS = ("prompt", "negative_prompt")
 _COST_KEYS = ("actual_cost_usd", "cost_usd", "estimated_cost_usd")
-
-
-class ImageNotServed(LookupError):
-    """The requested image is not one the task instance's manifest records under its prefix."""
 
 
 @dataclass(frozen=True)
@@ -84,11 +81,11 @@ def servable_images(
 
 
 def resolve_image(store: ObjectStore, ref: TaskRef, manifest: Mapping[str, Any] | None, name: str) -> str:
-    """The store key of image ``name`` of ``ref``; :class:`ImageNotServed` unless the manifest has it."""
+    """The store key of image ``name`` of ``ref``; :class:`ImageNotServedError` unless the manifest has it."""
     if not IMAGE_NAME.match(name):
-        raise ImageNotServed(f"{name!r} is not an image file name")
+        raise ImageNotServedError(f"{name!r} is not an image file name")
     if manifest is None or name not in servable_images(store, ref, manifest):
-        raise ImageNotServed(f"{name!r} is not recorded in the manifest of {ref.task_id}")
+        raise ImageNotServedError(f"{name!r} is not recorded in the manifest of {ref.task_id}")
     return join_key(ref.prefix, name)
 
 
@@ -223,7 +220,6 @@ def task_view(
 
 __all__ = [
     "IMAGE_NAME",
-    "ImageNotServed",
     "TaskRef",
     "image_costs",
     "outcome",

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from airflow_provider_aihubmix.gallery.manifests import (
-    ImageNotServed,
+    ImageNotServedError,
     TaskRef,
     outcome,
     read_manifest,
@@ -74,7 +74,7 @@ def test_an_image_recorded_under_the_task_prefix_is_served(store: LocalObjectSto
     ],
 )
 def test_names_that_are_not_recorded_images_are_refused(store: LocalObjectStore, name: str) -> None:
-    with pytest.raises(ImageNotServed):
+    with pytest.raises(ImageNotServedError):
         resolve_image(store, REF, manifest(store), name)
 
 
@@ -96,14 +96,14 @@ def test_records_pointing_outside_the_task_prefix_are_ignored(
     )
     assert list(servable_images(store, REF, doc)) == ["image-000.png"]
     for name in ("image-001.png", "image-002.png", "image-003.png", "image-004.png", "image-005.png"):
-        with pytest.raises(ImageNotServed):
+        with pytest.raises(ImageNotServedError):
             resolve_image(store, REF, doc, name)
 
 
 def test_a_manifest_naming_another_task_instance_is_not_read(store: LocalObjectStore) -> None:
     manifest(store, map_index=3)
     assert read_manifest(store, REF) is None
-    with pytest.raises(ImageNotServed):
+    with pytest.raises(ImageNotServedError):
         resolve_image(store, REF, None, "image-000.png")
 
 
