@@ -9,13 +9,15 @@ The tree (``ValueError`` marks errors raised for bad input, before any billable 
     │   ├── AIHubMixAuthenticationError            401 / no API key
     │   ├── AIHubMixQuotaError                     402 / 403
     │   ├── AIHubMixBadRequestError                400 / 404 / 422
-    │   │   └── AIHubMixModerationError            refused on moderation grounds
+    │   │   └── AIHubMixModerationError (AirflowFailException)  refused on safety grounds
     │   ├── AIHubMixRateLimitError                 429 after the retry budget
     │   ├── AIHubMixUpstreamError                  5xx / unreachable after the retry budget
     │   ├── AIHubMixPossiblyBilledError            billable POST sent, answer lost
     │   ├── AIHubMixResponseError                  a body nothing here recognises
+    │   │   └── AIHubMixUnreadableAnswerError      a 2xx answer with nothing in it (saved)
     │   ├── AIHubMixTaskFailedError                an async task ended badly
-    │   │   └── AIHubMixTaskModeratedError (AirflowFailException)   never retried by Airflow
+    │   │   ├── AIHubMixTaskModeratedError (AirflowFailException)   never retried by Airflow
+    │   │   └── AIHubMixTaskNotFoundError          unknown after the grace window
     │   ├── AIHubMixTaskTimeoutError               wall-clock deadline passed
     │   ├── AIHubMixDownloadError                  ``retryable`` says whether another try may work
     │   │   └── DownloadTruncatedError             body short of Content-Length (retryable)
@@ -92,8 +94,13 @@ class AIHubMixBadRequestError(AIHubMixError):
     """400: the API rejected the input."""
 
 
-class AIHubMixModerationError(AIHubMixBadRequestError):
-    """The prompt or the image was refused by moderation."""
+# AirflowException's class-level HTTP ``status_code`` differs in type from ours; ours wins by MRO.
+class AIHubMixModerationError(AIHubMixBadRequestError, AirflowFailException):  # type: ignore[misc]
+    """The prompt or the image was refused by moderation: a 400 saying so, or a 200 answer whose
+    only verdict is a safety refusal (Ideogram ``is_image_safe: false``, Imagen
+    ``raiFilteredReason``, Gemini ``finishReason: SAFETY``...). The sync twin of
+    :class:`AIHubMixTaskModeratedError`: Airflow does not retry it, the same input would be
+    judged the same way."""
 
 
 class AIHubMixRateLimitError(AIHubMixError):
@@ -112,6 +119,19 @@ class AIHubMixResponseError(AIHubMixError):
     """Malformed JSON or a response shape nothing here recognises."""
 
 
+class AIHubMixUnreadableAnswerError(AIHubMixResponseError):
+    """A 2xx answer, possibly paid for, in which nothing finds an image, a task id or a verdict.
+
+    ``body`` is the decoded answer, kept out of the message (it may hold signed URLs) so the
+    caller can save it beside the manifest; ``saved_uri`` names where it was saved, once it is.
+    """
+
+    def __init__(self, message: str, *, body: Any = None, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.body = body
+        self.saved_uri: str | None = None
+
+
 class AIHubMixTaskFailedError(AIHubMixError):
     """An async task ended in Error, Failed, moderation or Task not found."""
 
@@ -120,6 +140,11 @@ class AIHubMixTaskFailedError(AIHubMixError):
 class AIHubMixTaskModeratedError(AIHubMixTaskFailedError, AirflowFailException):  # type: ignore[misc]
     """An async task ended Request/Content Moderated. Airflow does not retry it: the same input
     would be judged the same way, and every resubmission is a new billed task."""
+
+
+class AIHubMixTaskNotFoundError(AIHubMixTaskFailedError):
+    """The task store still did not know a submitted task id after the grace window. The task
+    stays recorded in the manifest (an Airflow retry re-attaches, it never submits again)."""
 
 
 class AIHubMixTaskTimeoutError(AIHubMixError):
@@ -189,7 +214,9 @@ __all__ = [
     "AIHubMixStorageError",
     "AIHubMixTaskFailedError",
     "AIHubMixTaskModeratedError",
+    "AIHubMixTaskNotFoundError",
     "AIHubMixTaskTimeoutError",
+    "AIHubMixUnreadableAnswerError",
     "AIHubMixUpstreamError",
     "AIHubMixValidationError",
     "DownloadTruncatedError",

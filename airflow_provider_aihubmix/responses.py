@@ -15,40 +15,20 @@ import re
 import sys
 import urllib.parse
 from collections.abc import Mapping
-from enum import Enum
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from airflow_provider_aihubmix.exceptions import AIHubMixResponseError
+from airflow_provider_aihubmix.answer_scan import ScanResult, is_pending_status, scan
+from airflow_provider_aihubmix.exceptions import (
+    AIHubMixModerationError,
+    AIHubMixResponseError,
+    AIHubMixUnreadableAnswerError,
+)
 from airflow_provider_aihubmix.redaction import scrub_text
+from airflow_provider_aihubmix.task_status import TaskStatus, status_from_string
 
 log = logging.getLogger(__name__)
-
-
-class TaskStatus(str, Enum):
-    """Status of an async task, folded from the many spellings the API uses."""
-
-    PENDING = "pending"
-    RUNNING = "running"
-    READY = "ready"
-    ERROR = "error"
-    FAILED = "failed"
-    REQUEST_MODERATED = "request_moderated"
-    CONTENT_MODERATED = "content_moderated"
-    NOT_FOUND = "not_found"
-
-    @property
-    def is_terminal(self) -> bool:
-        return self not in (TaskStatus.PENDING, TaskStatus.RUNNING)
-
-    @property
-    def is_success(self) -> bool:
-        return self is TaskStatus.READY
-
-    @property
-    def is_moderated(self) -> bool:
-        return self in (TaskStatus.REQUEST_MODERATED, TaskStatus.CONTENT_MODERATED)
 
 
 class GeneratedImage(BaseModel):
@@ -79,6 +59,8 @@ class PredictionResult(BaseModel):
     task: TaskHandle | None = None
     usage: dict[str, Any] | None = None
     request_id: str | None = None
+    # Safety verdicts on images the answer withheld beside the ones it delivered (short words).
+    withheld: list[str] = Field(default_factory=list)
 
     @property
     def is_async(self) -> bool:
@@ -102,6 +84,7 @@ class TaskState(BaseModel):
 
 _BARE_B64_RE = re.compile(r"[A-Za-z0-9+/_\-\r\n]{64,}={0,2}")
 
+_OTHER_SCHEME_RE = re.compile(r"[A-Za-z][A-Za-z0-9+.-]{0,15}://\S+$")
 # Spellings of a task id in an async submit response: the doc shows ``taskId``, clients use the others.
 _TASK_ID_KEYS = ("taskId", "task_id", "taskID")
 # Keys holding one image as base64 (OpenAI ``b64_json``, AIHubMix ``bytesBase64``, Vertex Imagen
@@ -125,40 +108,10 @@ _CONTAINER_KEYS = (
     "generated_images",
     "sample",
 )
+# Containers whose value may itself be one image as a string (``{"output": "https://..."}``).
+_STRING_KEYS = frozenset({"output", "images", "urls", "sample"})
 _MAX_DEPTH = 8
 
-_STATUS_WORDS: dict[str, TaskStatus] = {
-    "pending": TaskStatus.PENDING,
-    "queued": TaskStatus.PENDING,
-    "in queue": TaskStatus.PENDING,
-    "waiting": TaskStatus.PENDING,
-    "submitted": TaskStatus.PENDING,
-    "created": TaskStatus.PENDING,
-    "starting": TaskStatus.PENDING,
-    "generating": TaskStatus.RUNNING,
-    "running": TaskStatus.RUNNING,
-    "processing": TaskStatus.RUNNING,
-    "in progress": TaskStatus.RUNNING,
-    "ready": TaskStatus.READY,
-    "succeeded": TaskStatus.READY,
-    "success": TaskStatus.READY,
-    "successful": TaskStatus.READY,
-    "completed": TaskStatus.READY,
-    "complete": TaskStatus.READY,
-    "done": TaskStatus.READY,
-    "finished": TaskStatus.READY,
-    "error": TaskStatus.ERROR,
-    "failed": TaskStatus.FAILED,
-    "failure": TaskStatus.FAILED,
-    "fail": TaskStatus.FAILED,
-    "cancelled": TaskStatus.FAILED,
-    "canceled": TaskStatus.FAILED,
-    "request moderated": TaskStatus.REQUEST_MODERATED,
-    "content moderated": TaskStatus.CONTENT_MODERATED,
-    "moderated": TaskStatus.CONTENT_MODERATED,
-    "task not found": TaskStatus.NOT_FOUND,
-    "not found": TaskStatus.NOT_FOUND,
-}
 
 
 def _body_excerpt(body: Any) -> str:
@@ -167,25 +120,6 @@ def _body_excerpt(body: Any) -> str:
     except (TypeError, ValueError):
         text = repr(body)
     return scrub_text(text)
-
-
-def status_from_string(status: Any) -> TaskStatus:
-    """Fold the API's status spellings (``Ready``, ``succeeded``, ``Content Moderated``...) to one enum.
-
-    The reference says anything unrecognised means "still running", so an unknown word is RUNNING
-    rather than an error: a new intermediate status upstream must not fail a healthy task.
-    """
-    if not isinstance(status, str):
-        return TaskStatus.RUNNING
-    key = re.sub(r"[\s_-]+", " ", status.strip().lower())
-    found = _STATUS_WORDS.get(key)
-    if found is not None:
-        return found
-    if "moderat" in key:
-        return TaskStatus.REQUEST_MODERATED if "request" in key else TaskStatus.CONTENT_MODERATED
-    if "not found" in key:
-        return TaskStatus.NOT_FOUND
-    return TaskStatus.RUNNING
 
 
 def normalise_mime(value: Any) -> str | None:
@@ -277,6 +211,10 @@ def _image_from_string(text: str, *, mime: str | None = None, **extra: Any) -> G
         return None
     if value.startswith(("http://", "https://")):
         return GeneratedImage(url=value, content_type=mime, **extra)
+    if _OTHER_SCHEME_RE.match(value):
+        # file://, ftp://, s3://...: kept as a URL so the download guard refuses it by name,
+        # instead of the answer reading as "no image".
+        return GeneratedImage(url=value, content_type=mime, **extra)
     # A bare string is an image only if it is a data: URI or looks like a base64 blob; any other
     # text (a status word, a message) is not an image and must not decode to garbage bytes.
     if value.startswith("data:") or _BARE_B64_RE.fullmatch(value):
@@ -307,15 +245,22 @@ class _Collector:
                 return
             for key in _CONTAINER_KEYS:
                 value = node.get(key)
-                if isinstance(value, (list, Mapping)):
+                if isinstance(value, (list, Mapping)) or (isinstance(value, str) and key in _STRING_KEYS):
                     self.walk(value, depth + 1)
 
     def _task(self, item: Mapping[str, Any]) -> bool:
         task_id = next((item[k] for k in _TASK_ID_KEYS if isinstance(item.get(k), (str, int))), None)
         polling_url = item.get("polling_url") or item.get("pollingUrl")
-        # A bare ``id`` is a task only beside a polling URL: sync responses carry ids too.
-        if task_id is None and polling_url and isinstance(item.get("id"), (str, int)):
-            task_id = item["id"]
+        # A bare ``id`` is a task only beside a polling URL or a pending status (BFL's submit
+        # answer without a URL, which the MCP server reports as a task): sync responses carry ids too.
+        ident = item.get("id")
+        if (
+            task_id is None
+            and (polling_url or is_pending_status(item.get("status")))
+            and isinstance(ident, (str, int))
+            and not isinstance(ident, bool)
+        ):
+            task_id = ident
         if task_id is None or str(task_id).strip() == "":
             return False
         self.tasks.append(
@@ -400,17 +345,25 @@ def parse_prediction(body: Any, *, request_id: str | None = None) -> PredictionR
     """Normalise any prediction / generation response to images or a task handle.
 
     Accepts ``output`` as an object (``{"b64_json": [...], "urls": [...]}``), a list of items
-    (``{"url"}``, ``{"b64_json"}``, ``{"bytesBase64"}``, bare strings, ``{"taskId", "polling_url"}``),
-    ``output.url``, top-level ``url`` / ``image_url`` / ``images`` / ``data[]`` and Gemini
-    ``candidates[].content.parts[].inlineData``. Base64 is decoded here, once.
+    (``{"url"}``, ``{"b64_json"}``, ``{"bytesBase64"}``, bare strings, ``{"taskId", "polling_url"}``)
+    or a string, ``output.url``, top-level ``url`` / ``image_url`` / ``images`` / ``data[]``,
+    Gemini ``candidates[].content.parts[].inlineData``, and a task id under ``taskId`` /
+    ``task_id`` / ``id`` (beside a polling URL or a pending status). Base64 is decoded here, once.
+
+    Beyond the known shapes, :func:`answer_scan.scan` searches the whole body. Raises
+    :class:`AIHubMixModerationError` when the only thing the answer says is a safety verdict,
+    :class:`AIHubMixUnreadableAnswerError` (carrying the body) when it says nothing at all.
     """
     if isinstance(body, list):
         body = {"output": body}
+    if isinstance(body, str):
+        body = {"output": body}
     if not isinstance(body, Mapping):
-        raise AIHubMixResponseError(
+        raise AIHubMixUnreadableAnswerError(
             f"Unexpected AIHubMix response: expected a JSON object, got {type(body).__name__}",
             request_id=request_id,
             body_excerpt=_body_excerpt(body),
+            body=body,
         )
     if body.get("error"):
         raise AIHubMixResponseError(
@@ -420,23 +373,59 @@ def parse_prediction(body: Any, *, request_id: str | None = None) -> PredictionR
         )
     collector = _Collector()
     collector.walk(body)
+    found = scan(body)
     if not collector.images and not collector.tasks:
-        raise AIHubMixResponseError(
-            "AIHubMix response holds no image and no task id in any known shape",
-            request_id=request_id,
-            body_excerpt=_body_excerpt(body),
-        )
+        _last_resort(collector, found, body, request_id)
     if len(collector.tasks) > 1:
         log.warning(
             "AIHubMix returned %d task ids; following the first (%s)",
             len(collector.tasks),
             collector.tasks[0].task_id,
         )
+    if collector.images and found.verdicts:
+        log.warning(
+            "AIHubMix delivered %d image(s) and withheld others on safety grounds (%s)",
+            len(collector.images),
+            ", ".join(found.verdicts),
+        )
     return PredictionResult(
         images=_apply_top_level_seeds(body, collector.images),
-        task=collector.tasks[0] if collector.tasks else None,
+        task=collector.tasks[0] if collector.tasks and not collector.images else None,
         usage=_usage_of(body),
         request_id=request_id,
+        withheld=found.verdicts if collector.images else [],
+    )
+
+
+def _last_resort(collector: _Collector, found: ScanResult, body: Any, request_id: str | None) -> None:
+    """No known shape held anything: take what the whole-body scan found, or say why not."""
+    if found.found_images:
+        log.warning(
+            "AIHubMix answered in no known shape; the last-resort scan found image(s) at %s",
+            ", ".join(found.paths[:10]),
+        )
+        for value in found.inline:
+            image = _image_from_string(value)
+            if image is not None:
+                collector.images.append(image)
+        collector.images.extend(GeneratedImage(url=url) for url in found.urls)
+        return
+    if found.task_ids:
+        log.warning("AIHubMix answered in no known shape; task id(s) found at %s", ", ".join(found.paths))
+        collector.tasks.extend(TaskHandle(task_id=task_id) for task_id in found.task_ids)
+        return
+    if found.verdicts:
+        raise AIHubMixModerationError(
+            f"AIHubMix answered without an image: a safety refusal ({', '.join(found.verdicts)}). "
+            "The same input would be refused again; change the prompt or the reference image",
+            request_id=request_id,
+            code="safety_refusal",
+        )
+    raise AIHubMixUnreadableAnswerError(
+        "AIHubMix response holds no image, no task id and no safety verdict in any known shape",
+        request_id=request_id,
+        body_excerpt=_body_excerpt(body),
+        body=body,
     )
 
 
@@ -504,3 +493,17 @@ def parse_task(body: Any, task_id: str) -> TaskState:
         progress=_progress_of(body.get("progress")),
         message=message,
     )
+
+
+__all__ = [
+    "GeneratedImage",
+    "PredictionResult",
+    "TaskHandle",
+    "TaskState",
+    "TaskStatus",
+    "decode_base64_image",
+    "normalise_mime",
+    "parse_prediction",
+    "parse_task",
+    "status_from_string",
+]

@@ -40,9 +40,11 @@ class SandboxConfig:
     balance_usd: float = 1000.0
     fault_seed: int = 0
     max_prompt_chars: int = 32000
+    task_unknown_s: float = 0.0
+    shapes: dict[str, str] = dataclasses.field(default_factory=dict)
 
     def copy(self) -> SandboxConfig:
-        return dataclasses.replace(self)
+        return dataclasses.replace(self, shapes=dict(self.shapes))
 
     def as_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -73,6 +75,16 @@ def _coerce(name: str, value: Any) -> Any:
         if value not in TASK_OUTCOMES:
             raise ValueError(f"task_outcome must be one of {TASK_OUTCOMES}")
         return value
+    if name == "shapes":
+        from airflow_provider_aihubmix.sandbox.shapes import SHAPES
+
+        if not isinstance(value, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) and v in SHAPES for k, v in value.items()
+        ):
+            raise ValueError(
+                f"shapes must map model paths to shape names; shapes: {', '.join(sorted(SHAPES))}"
+            )
+        return dict(value)
     if name == "generating_status":
         if not isinstance(value, bool):
             raise ValueError("generating_status must be a boolean")

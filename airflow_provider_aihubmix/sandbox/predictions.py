@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import re
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -16,8 +17,14 @@ from typing import Any
 from airflow_provider_aihubmix.catalog import Family, ModelSpec
 from airflow_provider_aihubmix.sandbox.errors import ApiError, moderation_error
 from airflow_provider_aihubmix.sandbox.images import SizeError, image_seed, resolve_size
+from airflow_provider_aihubmix.sandbox.shapes import IMAGE_SHAPES, TASK_SHAPES, Answer, chosen_shape
 from airflow_provider_aihubmix.sandbox.state import SandboxState
-from airflow_provider_aihubmix.sandbox.tasks import Task, delay_from_prompt, outcome_from_prompt
+from airflow_provider_aihubmix.sandbox.tasks import (
+    Task,
+    delay_from_prompt,
+    outcome_from_prompt,
+    unknown_from_prompt,
+)
 
 MODERATION_TOKEN = "sandbox:moderated"
 DEFAULT_PRICE_USD = 0.04
@@ -99,6 +106,32 @@ def _format(inp: dict[str, Any], default: str) -> str:
     return fmt
 
 
+# Ark (Volcengine) Seedream reference: explicit sizes need this many pixels in total.
+_SEEDREAM_MIN_PIXELS = {"doubao-seedream-4-5": 2560 * 1440, "doubao-seedream-4-0": 1280 * 720}
+# Qianfan image models: each side 512..2048.
+_QIANFAN_SIDES = (512, 2048)
+_EXPLICIT_RE = re.compile(r"\s*(\d+)\s*[x*]\s*(\d+)\s*", re.IGNORECASE)
+
+
+def _check_explicit_pixels(spec: ModelSpec, size: str) -> None:
+    match = _EXPLICIT_RE.fullmatch(size)
+    if match is None:
+        return
+    width, height = int(match.group(1)), int(match.group(2))
+    minimum = _SEEDREAM_MIN_PIXELS.get(spec.model_id)
+    if minimum is not None and width * height < minimum:
+        raise ApiError(
+            400,
+            f"size must have at least {minimum} pixels for this model",
+            code="size_not_supported",
+            param="size",
+        )
+    if spec.provider == "qianfan" and not all(
+        _QIANFAN_SIDES[0] <= side <= _QIANFAN_SIDES[1] for side in (width, height)
+    ):
+        raise ApiError(400, "width and height must be 512..2048", code="size_not_supported", param="size")
+
+
 def _count(inp: dict[str, Any], spec: ModelSpec, references: int) -> int:
     family = spec.family
     if family is Family.IMAGEN:
@@ -128,6 +161,9 @@ def _count(inp: dict[str, Any], spec: ModelSpec, references: int) -> int:
 def plan(inp: dict[str, Any], spec: ModelSpec, max_side: int, max_prompt_chars: int) -> Plan:
     prompt = require_prompt(inp.get("prompt"), max_prompt_chars)
     references, ref_digest = _references(inp)
+    if spec.model_id == "ernie-irag-edit" and inp.get("image") in (None, "", []):
+        # Qianfan's /v2/images/edits (and AIHubMix's own plugin) read the picture from `image`.
+        raise ApiError(400, "image is required", code="image_missing", param="image")
     if not spec.text_to_image and references == 0:
         raise ApiError(400, f"{spec.model_id} edits an image: send one", code="image_missing", param="image")
     size = inp.get("size")
@@ -136,8 +172,7 @@ def plan(inp: dict[str, Any], spec: ModelSpec, max_side: int, max_prompt_chars: 
             raise ApiError(
                 400, "size 1K is not supported by this model", code="size_not_supported", param="size"
             )
-        if spec.model_id == "qwen-image-edit":
-            raise ApiError(400, "this model does not take a size", code="size_not_supported", param="size")
+        _check_explicit_pixels(spec, str(size))
     aspect = inp.get("aspect_ratio") or inp.get("aspectRatio")
     if spec.family is Family.FLUX and not size and not aspect:
         aspect = "16:9"  # the documented Flux default
@@ -191,34 +226,65 @@ def _urls(state: SandboxState, p: Plan) -> list[str]:
 async def predict(
     state: SandboxState, spec: ModelSpec, inp: dict[str, Any], record: dict[str, Any]
 ) -> dict[str, Any]:
-    """Check ``inp`` like the API would, bill, and answer in the model family's shape."""
+    """Check ``inp`` like the API would, bill, and answer in the model family's shape (or the one
+    the request chose, see :mod:`.shapes`)."""
     cfg = state.config
     p = plan(inp, spec, cfg.max_side, cfg.max_prompt_chars)
     if not state.check_quota():
         raise ApiError(403, "Insufficient balance: top up to continue", code="insufficient_user_quota")
-    price = (spec.price_per_image_usd or DEFAULT_PRICE_USD) * p.count
-    family = spec.family
-
+    shape = chosen_shape(record.get("headers") or {}, p.prompt, spec.path, cfg.shapes)
+    if shape is not None and shape not in (TASK_SHAPES if spec.is_async else IMAGE_SHAPES):
+        kind = "task" if spec.is_async else "image"
+        raise ApiError(400, f"sandbox shape {shape!r} is not a {kind} shape", code="bad_sandbox_shape")
     if spec.is_async:
-        delay = delay_from_prompt(p.prompt)
-        task = Task(
-            id=f"api.sbx.{uuid.uuid4()}",
-            model=spec.path,
-            prompt=p.prompt,
-            seed=p.seed,
-            image_seed=p.image_seed,
-            width=p.width,
-            height=p.height,
-            fmt=p.fmt,
-            delay_s=cfg.task_delay_s if delay is None else delay,
-            outcome=outcome_from_prompt(p.prompt) or cfg.task_outcome,
-        )
-        state.add_task(task)
+        task = _new_task(state, spec, p)
         state.bill(record, DEFAULT_PRICE_USD)
         # The polling URL is the upstream vendor's (here: the storage host), never the gateway.
         polling_url = f"{state.storage_url}/v1/get_result?id={task.id}"
+        if shape is not None:
+            return TASK_SHAPES[shape](Answer(task_id=task.id, polling_url=polling_url))
         return {"output": [{"taskId": task.id, "polling_url": polling_url}]}
+    price = (spec.price_per_image_usd or DEFAULT_PRICE_USD) * p.count
+    if shape is not None:
+        answer = Answer(
+            urls=_urls(state, p),
+            b64=await _b64_images(state, p),
+            fmt=p.fmt,
+            size=f"{p.width}x{p.height}",
+            prompt=p.prompt,
+            seed=p.seed,
+        )
+        state.bill(record, price)
+        return IMAGE_SHAPES[shape](answer)
+    return await _family_answer(state, spec, inp, p, record, price)
 
+
+def _new_task(state: SandboxState, spec: ModelSpec, p: Plan) -> Task:
+    cfg = state.config
+    delay = delay_from_prompt(p.prompt)
+    unknown = unknown_from_prompt(p.prompt)
+    task = Task(
+        id=f"api.sbx.{uuid.uuid4()}",
+        model=spec.path,
+        prompt=p.prompt,
+        seed=p.seed,
+        image_seed=p.image_seed,
+        width=p.width,
+        height=p.height,
+        fmt=p.fmt,
+        delay_s=cfg.task_delay_s if delay is None else delay,
+        outcome=outcome_from_prompt(p.prompt) or cfg.task_outcome,
+        unknown_s=cfg.task_unknown_s if unknown is None else unknown,
+    )
+    state.add_task(task)
+    return task
+
+
+async def _family_answer(
+    state: SandboxState, spec: ModelSpec, inp: dict[str, Any], p: Plan, record: dict[str, Any], price: float
+) -> dict[str, Any]:
+    """Each family's usual answer, as the AIHubMix docs show it."""
+    family = spec.family
     if family is Family.OPENAI:
         images = await _b64_images(state, p)
         state.bill(record, price)
@@ -228,7 +294,7 @@ async def predict(
         }
     if family is Family.SEEDREAM:
         size = f"{p.width}x{p.height}"
-        if inp.get("response_format") == "base64_json":
+        if inp.get("response_format") in ("base64_json", "b64_json"):
             items = [{"b64_json": b, "size": size} for b in await _b64_images(state, p)]
         else:
             items = [{"url": url, "size": size} for url in _urls(state, p)]

@@ -22,6 +22,8 @@ PROMPT_OUTCOMES = (
     ("sandbox:never", "never"),
 )
 _DELAY_RE = re.compile(r"sandbox:delay=(\d+(?:\.\d+)?)")
+# BFL answers "Task not found" for an id its store does not know yet: this many seconds after submit.
+_UNKNOWN_RE = re.compile(r"sandbox:unknown-for=(\d+(?:\.\d+)?)")
 
 _CANONICAL = {
     "pending": "Pending",
@@ -58,6 +60,11 @@ def outcome_from_prompt(prompt: str) -> str | None:
     return None
 
 
+def unknown_from_prompt(prompt: str) -> float | None:
+    match = _UNKNOWN_RE.search(prompt)
+    return float(match.group(1)) if match else None
+
+
 def delay_from_prompt(prompt: str) -> float | None:
     match = _DELAY_RE.search(prompt)
     return float(match.group(1)) if match else None
@@ -75,6 +82,7 @@ class Task:
     fmt: str
     delay_s: float
     outcome: str
+    unknown_s: float = 0.0  # reads "Task not found" this long after creation
     created: float = field(default_factory=time.monotonic)
     created_wall: float = field(default_factory=time.time)
 
@@ -111,7 +119,7 @@ def task_status(
     sample_url: Callable[[Task], str],
 ) -> dict[str, Any]:
     """The upstream-shaped status body: ``{"id", "status", "result", "progress", "details"}``."""
-    if task is None:
+    if task is None or time.monotonic() - task.created < task.unknown_s:
         return {
             "id": task_id,
             "status": spell("not_found", style),

@@ -195,10 +195,14 @@ def test_edit_only_models_need_an_image(api: httpx.Client) -> None:
         assert error_of(response)["code"] == "image_missing"
     ok = predict(api, "qianfan/qwen-image-edit", prompt="make it blue", image="https://example.invalid/a.png")
     assert ok.status_code == 200
-    sized = predict(
-        api, "qianfan/qwen-image-edit", prompt="x", image="https://example.invalid/a.png", size="1K"
-    )
+    # Qianfan's /v2/images/edits takes a size, each side 512..2048.
+    ref = "https://example.invalid/a.png"
+    assert predict(api, "qianfan/qwen-image-edit", prompt="x", image=ref, size="1024x768").status_code == 200
+    sized = predict(api, "qianfan/qwen-image-edit", prompt="x", image=ref, size="4096x4096")
     assert error_of(sized)["code"] == "size_not_supported"
+    # The edit model reads its picture from `image`, not from irag-1.0's `refer_image`.
+    wrong_field = predict(api, "qianfan/ernie-irag-edit", prompt="x", refer_image=ref, feature="variation")
+    assert error_of(wrong_field)["code"] == "image_missing"
 
 
 @pytest.mark.parametrize("body", [b"not json", b"[1, 2]", b'{"input": "text"}', b'{"prompt": "x"}'])
