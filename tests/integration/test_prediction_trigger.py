@@ -16,7 +16,6 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
-from airflow.sdk.exceptions import TaskDeferred
 
 from airflow_provider_aihubmix.deferred import StoredRequest
 from airflow_provider_aihubmix.exceptions import (
@@ -32,6 +31,7 @@ from airflow_provider_aihubmix.operators.images import (
 )
 from airflow_provider_aihubmix.sandbox import SandboxServer
 from airflow_provider_aihubmix.triggers.aihubmix import AIHubMixPredictionTrigger
+from airflow_provider_aihubmix.version_compat import TaskDeferred
 from tests.task_fakes import FakeTaskInstance, context_for, run_trigger
 
 pytestmark = pytest.mark.timeout(120)

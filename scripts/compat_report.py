@@ -1,0 +1,172 @@
+"""Write docs/COMPATIBILITY.md from what ``scripts/compat.sh --all`` left under ``.compat/``.
+
+Usage: ``python scripts/compat_report.py .compat lowest middle newest newest-py3.13 > docs/COMPATIBILITY.md``.
+Every figure comes from the run: versions from ``uv pip freeze`` of each environment, counts
+and times from pytest's JUnit XML, install and DAG-run times and results from ``result.env``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from collections import Counter
+from pathlib import Path
+
+# Shown in the versions table, in this order: what the provider imports or Airflow pins tightly.
+KEY_PACKAGES = [
+    "apache-airflow",
+    "apache-airflow-core",
+    "apache-airflow-task-sdk",
+    "apache-airflow-providers-amazon",
+    "apache-airflow-providers-common-compat",
+    "apache-airflow-providers-openlineage",
+    "apache-airflow-providers-standard",
+    "httpx",
+    "pydantic",
+    "pillow",
+    "boto3",
+    "sqlalchemy",
+    "fastapi",
+    "pytest",
+    "moto",
+]
+
+HOW = {
+    "lowest": "Airflow 3.1.8 (3.1's latest patch, released 2026-03-11) resolved as of that day; "
+    "the provider's own dependencies at the lowest versions pyproject.toml allows "
+    "(`--resolution lowest-direct`)",
+    "middle": "Airflow 3.2.2 (3.2's latest patch, released 2026-05-29) resolved as of that day",
+    "newest": "`uv.lock`, with the end-to-end tests (real scheduler, triggerer, api-server)",
+    "newest-py3.13": "`uv.lock` on Python 3.13",
+}
+
+
+def read_env(path: Path) -> dict[str, str]:
+    if not path.exists():
+        return {}
+    pairs = (line.split("=", 1) for line in path.read_text().splitlines() if "=" in line)
+    return {key: value for key, value in pairs}
+
+
+def read_freeze(path: Path) -> dict[str, str]:
+    versions: dict[str, str] = {}
+    if path.exists():
+        for line in path.read_text().splitlines():
+            name, sep, version = line.partition("==")
+            if sep:
+                versions[name.strip().lower().replace("_", "-")] = version.strip()
+    return versions
+
+
+def read_junit(path: Path) -> tuple[Counter[str], list[str]]:
+    """Outcome counts and the distinct skip reasons."""
+    counts: Counter[str] = Counter()
+    reasons: list[str] = []
+    if not path.exists():
+        return counts, reasons
+    for case in ET.parse(path).getroot().iter("testcase"):
+        child = next((c for c in case if c.tag in ("failure", "error", "skipped")), None)
+        outcome = {"failure": "failed", "error": "errors", "skipped": "skipped"}.get(
+            child.tag if child is not None else "", "passed"
+        )
+        counts[outcome] += 1
+        if outcome == "skipped" and child is not None:
+            reason = (child.get("message") or "").strip()
+            if reason and reason not in reasons:
+                reasons.append(reason)
+    return counts, reasons
+
+
+def minutes(seconds: str | None) -> str:
+    if not seconds:
+        return "-"
+    value = int(seconds)
+    return f"{value // 60} min {value % 60:02d} s"
+
+
+def verdict(env: dict[str, str], key: str) -> str:
+    status = env.get(f"{key}_status")
+    return "-" if status is None else ("pass" if status == "0" else f"FAIL ({status})")
+
+
+def git_commit() -> str:
+    try:
+        return subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def main(argv: list[str]) -> int:
+    root, names = Path(argv[1]), argv[2:]
+    rows = []
+    for name in names:
+        folder = root / name
+        env = read_env(folder / "result.env")
+        counts, reasons = read_junit(folder / "junit.xml")
+        python = (folder / "python.txt").read_text().strip() if (folder / "python.txt").exists() else "?"
+        versions = read_freeze(folder / "freeze.txt")
+        rows.append((name, env, counts, reasons, python.replace("Python ", ""), versions))
+
+    out = [
+        "# Compatibility",
+        "",
+        "What the provider is tested on, measured by `bash scripts/compat.sh --all`, which wrote this",
+        "page. Each combination gets a fresh environment under `.compat/` (git-ignored), runs the",
+        "tests that touch Airflow (`tests/unit`, `tests/integration`, `tests/reliability`,",
+        "`tests/sandbox`; `tests/e2e` on *newest* only) and then the example marketing DAG end to",
+        "end with `dag.test()` (`scripts/run_example.py`, what `scripts/demo.sh` runs).",
+        "`.ci/run` runs the *lowest* combination on every change (`bash scripts/compat.sh`).",
+        "",
+        "Airflow's constraint files cannot be downloaded here; `uv pip install --exclude-newer <release",
+        "day>` stands in for them, so a combination resolves to what was on PyPI when that Airflow was",
+        "released. Release days are PyPI upload times of `apache-airflow`.",
+        "",
+        f"Run on {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC at commit `{git_commit()}`.",
+        "",
+        "| combination | Python | Airflow | environment | tests | passed | failed | skipped | test time "
+        "| example DAG (`dag.test`) | install |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for name, env, counts, _, python, versions in rows:
+        failed = counts["failed"] + counts["errors"]
+        out.append(
+            f"| {name} | {python} | {versions.get('apache-airflow', '?')} | {HOW.get(name, '')} "
+            f"| {verdict(env, 'tests')} | {counts['passed']} | {failed} | {counts['skipped']} "
+            f"| {minutes(env.get('tests_seconds'))} "
+            f"| {verdict(env, 'demo')} ({minutes(env.get('demo_seconds'))}) "
+            f"| {verdict(env, 'install')} ({minutes(env.get('install_seconds'))}) |"
+        )
+    out += ["", "## Resolved versions", "", "| package | " + " | ".join(r[0] for r in rows) + " |"]
+    out.append("|---|" + "---|" * len(rows))
+    for package in KEY_PACKAGES:
+        out.append(f"| {package} | " + " | ".join(r[5].get(package, "-") for r in rows) + " |")
+    out += [
+        "",
+        "The whole list of each environment is in `.compat/<combination>/freeze.txt` after a run.",
+        "",
+        "## Skipped tests",
+        "",
+    ]
+    for name, _, _, reasons, _, _ in rows:
+        out.append(f"- **{name}**: " + ("; ".join(reasons) if reasons else "none"))
+    out += [
+        "",
+        "## How the differences are handled",
+        "",
+        "Names that moved between Airflow 3.1 and 3.3 (`conf`, the task exceptions, the hook lineage",
+        "collector, async secret masking, async connection extras, serde) are imported through",
+        "`airflow_provider_aihubmix/version_compat.py`, one shim per name with the Airflow version that",
+        "needs it; tests import test-only moved names through `tests/compat.py`. The dependency floors",
+        "in `pyproject.toml` are the versions the *lowest* combination resolves to.",
+        "",
+    ]
+    sys.stdout.write("\n".join(out))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
