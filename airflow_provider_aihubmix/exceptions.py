@@ -26,8 +26,9 @@ The tree (``ValueError`` marks errors raised for bad input, before any billable 
     │   │   ├── NotAnImageError (+ AIHubMixDownloadError)
     │   │   ├── IncompleteImageError (+ AIHubMixDownloadError)
     │   │   ├── ImageTooLargeError (+ AIHubMixDownloadError)
-    │   │   └── StoredObjectMismatchError       S3 reports another object than the one written
-    │   └── ImageNotServedError (LookupError)  the gallery serves only images a manifest records
+    │   │   └── StoredObjectMismatchError          S3 reports another object than the one written
+    │   ├── ImageNotServedError (LookupError)      the gallery serves only images a manifest records
+    │   └── ManifestTransitionError                a move the manifest's state machine forbids (a bug)
     └── ValueError
         └── UnknownModelError                  defined in ``catalog`` (re-exported here): the
                                                sandbox reads the catalog without importing Airflow
@@ -201,6 +202,14 @@ class ImageNotServedError(AIHubMixError, LookupError):
     """The gallery was asked for an image its task instance's manifest does not record under its prefix."""
 
 
+class ManifestTransitionError(AIHubMixError):
+    """A manifest was asked to move between states its state machine does not allow.
+
+    Always a bug in the engine, never bad input: the "never pay twice" rule depends on the order
+    of manifest writes (see :data:`airflow_provider_aihubmix.manifest.TRANSITIONS`).
+    """
+
+
 __all__ = [
     "AIHubMixAuthenticationError",
     "AIHubMixBadRequestError",
@@ -224,6 +233,7 @@ __all__ = [
     "ImageTooLargeError",
     "IncompleteImageError",
     "InvalidOutputURIError",
+    "ManifestTransitionError",
     "NotAnImageError",
     "StoredObjectMismatchError",
     "UnknownModelError",

@@ -41,8 +41,8 @@ if TYPE_CHECKING:
     from airflow.providers.openlineage.extractors import OperatorLineage
     from openlineage.client.event_v2 import Dataset
 
+    from airflow_provider_aihubmix.collection import ImageCollector
     from airflow_provider_aihubmix.facets.run import AIHubMixRunFacet
-    from airflow_provider_aihubmix.generation import ImageCollector
 
 log = logging.getLogger(__name__)
 

@@ -5,18 +5,34 @@ answers the same request, the status says how far the last attempt got, and the
 recorded remote task ids let a retry re-attach to work already paid for. Once the API
 has answered, the images it promised are recorded (``received``) before any is stored, so
 a retry finishes from the stored objects or downloads again instead of buying again.
+
+The states and the moves between them (:data:`TRANSITIONS`; anything else raises
+:class:`ManifestTransitionError`)::
+
+    (new) ─> submitting ─┬─> submitted ─┬─> received ─> complete
+                         │              └─> failed
+                         ├─> received ─> complete
+                         ├─> failed            (the API refused: nothing billed)
+                         └─> ambiguous         (the answer was lost: maybe billed)
+    (new) ─> submitted                         (the sensor collects a task submitted elsewhere)
+
+Only :class:`airflow_provider_aihubmix.ledger.ManifestLedger` moves a stored manifest: it records
+the attempt and saves in one step.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from enum import Enum
 from typing import Any
 
 from pydantic import BaseModel, Field
 
+from airflow_provider_aihubmix.exceptions import ManifestTransitionError
 from airflow_provider_aihubmix.redaction import redact_input
 
 
@@ -30,6 +46,44 @@ class ManifestStatus(str, Enum):
     # The request is stored beside the manifest for the triggerer to send (deferrable sync
     # models); nothing has been sent for the requests not yet answered.
     DEFERRED = "deferred"
+
+
+# Where a new manifest may start: buying (operators) or collecting a task bought elsewhere (sensor).
+INITIAL_STATES = frozenset({ManifestStatus.SUBMITTING, ManifestStatus.SUBMITTED})
+TRANSITIONS: dict[ManifestStatus, frozenset[ManifestStatus]] = {
+    ManifestStatus.SUBMITTING: frozenset(
+        {ManifestStatus.SUBMITTED, ManifestStatus.RECEIVED, ManifestStatus.FAILED, ManifestStatus.AMBIGUOUS}
+    ),
+    ManifestStatus.SUBMITTED: frozenset({ManifestStatus.RECEIVED, ManifestStatus.FAILED}),
+    # received -> received: a finished task's results fetched and recorded again (a replayed event).
+    ManifestStatus.RECEIVED: frozenset({ManifestStatus.RECEIVED, ManifestStatus.COMPLETE}),
+    ManifestStatus.COMPLETE: frozenset(),
+    ManifestStatus.FAILED: frozenset(),
+    ManifestStatus.AMBIGUOUS: frozenset(),
+}
+
+
+@dataclass(frozen=True)
+class TaskIdentity:
+    """Where in Airflow a purchase happens; it fixes the storage prefix and the manifest's owner."""
+
+    dag_id: str
+    run_id: str
+    task_id: str
+    map_index: int
+    try_number: int
+
+    @classmethod
+    def from_context(cls, context: Mapping[str, Any]) -> TaskIdentity:
+        ti = context["ti"]
+        map_index = getattr(ti, "map_index", -1)
+        return cls(
+            dag_id=ti.dag_id,
+            run_id=context.get("run_id") or ti.run_id,
+            task_id=ti.task_id,
+            map_index=map_index if isinstance(map_index, int) else -1,
+            try_number=int(getattr(ti, "try_number", 1) or 1),
+        )
 
 
 class RemoteTask(BaseModel):
@@ -103,6 +157,40 @@ class Manifest(BaseModel):
     requests_answered: int = 0
     in_flight: SendMarker | None = None
 
+    @classmethod
+    def for_task(
+        cls,
+        identity: TaskIdentity,
+        *,
+        status: ManifestStatus,
+        fingerprint: str,
+        model: str,
+        family: str,
+        input: dict[str, Any],
+        remote_tasks: list[RemoteTask] | None = None,
+    ) -> Manifest:
+        """A new manifest owned by ``identity``, in one of :data:`INITIAL_STATES` (nothing recorded yet)."""
+        if status not in INITIAL_STATES:
+            raise ManifestTransitionError(f"A new manifest cannot start {status.value}")
+        return cls(
+            status=status,
+            fingerprint=fingerprint,
+            model=model,
+            family=family,
+            input=input,
+            dag_id=identity.dag_id,
+            run_id=identity.run_id,
+            task_id=identity.task_id,
+            map_index=identity.map_index,
+            try_number=identity.try_number,
+            remote_tasks=remote_tasks or [],
+        )
+
+    def can_move_to(self, status: ManifestStatus) -> bool:
+        """Whether :data:`TRANSITIONS` allow ``status`` next; a manifest with no attempt yet may
+        also record the state it was created in."""
+        return status in TRANSITIONS[self.status] or (not self.attempts and status is self.status)
+
     def record_attempt(
         self,
         status: ManifestStatus,
@@ -111,6 +199,13 @@ class Manifest(BaseModel):
         error: str | None = None,
         error_type: str | None = None,
     ) -> None:
+        """Move to ``status`` and append the attempt; raises :class:`ManifestTransitionError` for a
+        move :data:`TRANSITIONS` does not allow. Does not save (the ledger does)."""
+        if not self.can_move_to(status):
+            raise ManifestTransitionError(
+                f"Manifest of {self.dag_id}.{self.task_id} (map_index {self.map_index}) cannot go from "
+                f"{self.status.value} to {status.value}"
+            )
         self.status = status
         self.attempts.append(
             Attempt(

@@ -284,7 +284,8 @@ class AIHubMixGenerateImageOperator(AIHubMixLineageMixin, BaseOperator):
 
     def generation(self, context: Context) -> GenerationRun:
         from airflow_provider_aihubmix.gallery.location import record_output_location
-        from airflow_provider_aihubmix.generation import GenerationRun, TaskIdentity
+        from airflow_provider_aihubmix.generation import GenerationRun
+        from airflow_provider_aihubmix.manifest import TaskIdentity
 
         spec = self.resolve_spec()
         store = self.open_store()

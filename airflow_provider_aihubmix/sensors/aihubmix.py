@@ -26,7 +26,7 @@ from airflow_provider_aihubmix.version_compat import AirflowSensorTimeout, conf
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
-    from airflow_provider_aihubmix.generation import ImageCollector
+    from airflow_provider_aihubmix.collection import ImageCollector
 
 
 class AIHubMixTaskSensor(AIHubMixLineageMixin, BaseSensorOperator):
@@ -141,8 +141,9 @@ class AIHubMixTaskSensor(AIHubMixLineageMixin, BaseSensorOperator):
         return self.collect(context, task_event)
 
     def collector(self, context: Context, model: str | None = None) -> ImageCollector:
+        from airflow_provider_aihubmix.collection import ImageCollector
         from airflow_provider_aihubmix.gallery.location import record_output_location
-        from airflow_provider_aihubmix.generation import ImageCollector, TaskIdentity
+        from airflow_provider_aihubmix.manifest import TaskIdentity
         from airflow_provider_aihubmix.storage import open_store
         from airflow_provider_aihubmix.storage.uris import resolve_output_uri
 

@@ -1,0 +1,391 @@
+"""Storing and verifying what was bought: the half of the engine the sensor uses alone.
+
+:class:`ImageCollector` records the API's answer (``received``), stores every image under the
+task instance's prefix -- from the answer, from a verified stored object, or by downloading its
+URL again -- and completes the manifest. It never calls the billable endpoint; buying is
+:mod:`airflow_provider_aihubmix.generation`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from airflow_provider_aihubmix.cost import cost_breakdown
+from airflow_provider_aihubmix.events import EventStatus, TaskEvent
+from airflow_provider_aihubmix.exceptions import (
+    AIHubMixDownloadError,
+    AIHubMixError,
+    AIHubMixPossiblyBilledError,
+    AIHubMixTaskFailedError,
+    AIHubMixTaskModeratedError,
+    AIHubMixTaskTimeoutError,
+)
+from airflow_provider_aihubmix.ledger import ManifestLedger
+from airflow_provider_aihubmix.manifest import (
+    Manifest,
+    ManifestStatus,
+    ReceivedImage,
+    RemoteTask,
+    TaskIdentity,
+    fingerprint,
+    utcnow,
+)
+from airflow_provider_aihubmix.responses import GeneratedImage, PredictionResult, status_from_string
+
+if TYPE_CHECKING:
+    from airflow_provider_aihubmix.hooks.aihubmix import AIHubMixHook
+    from airflow_provider_aihubmix.storage import ObjectStore, StoredObject
+
+# The engine's one logger name, whichever half logs: deployments filter on it.
+log = logging.getLogger("airflow_provider_aihubmix.generation")
+
+DOWNLOAD_ATTEMPTS = 3
+EXPIRED_STATUSES = frozenset({401, 403, 404, 410})
+DEFAULT_MAX_IMAGE_BYTES = 512 * 1024 * 1024
+
+
+class ImageCollector:
+    """Stores a response's images under the task instance's prefix and completes its manifest.
+
+    The sensor uses it alone (it collects a task someone else submitted); the operators
+    through :class:`GenerationRun`, which adds the purchase itself.
+    """
+
+    def __init__(
+        self,
+        *,
+        hook: AIHubMixHook,
+        store: ObjectStore,
+        model: str,
+        identity: TaskIdentity,
+        max_image_bytes: int = DEFAULT_MAX_IMAGE_BYTES,
+    ) -> None:
+        from airflow_provider_aihubmix.storage import task_prefix
+
+        self.hook = hook
+        self.store = store
+        self.model = model
+        self.identity = identity
+        self.max_image_bytes = max_image_bytes
+        self.prefix = task_prefix(identity.dag_id, identity.run_id, identity.task_id, identity.map_index)
+        self.ledger = ManifestLedger(store, self.prefix)
+        # Whether this try reused work an earlier one paid for: what lineage and cost report.
+        self.reused = False
+
+    @property
+    def manifest(self) -> Manifest | None:
+        """The manifest as last written or reused."""
+        return self.ledger.manifest
+
+    @property
+    def manifest_key(self) -> str:
+        return self.ledger.key
+
+    @property
+    def manifest_uri(self) -> str:
+        return self.ledger.uri
+
+    def load_manifest(self) -> Manifest | None:
+        return self.ledger.load()
+
+    def save_manifest(self, manifest: Manifest) -> None:
+        self.ledger.save(manifest)
+
+    def reuse(self, manifest: Manifest) -> Manifest:
+        """Adopt a manifest an earlier try left, for work it already paid for."""
+        self.reused = True
+        return self.ledger.adopt(manifest, self.identity.try_number)
+
+    # -- collecting -------------------------------------------------------------------------
+    def store_result(self, manifest: Manifest, result: PredictionResult) -> list[dict[str, Any]]:
+        """Record what the API answered (``received``), then store every image and complete.
+
+        The answer is recorded before anything is stored: if storing fails or the worker
+        dies, the retry finishes from the stored objects or downloads the URLs again --
+        it never buys the same images twice.
+        """
+        if not result.images:
+            raise AIHubMixError(f"AIHubMix returned no images for model {self.model}")
+        received = [self.received_image(i, image) for i, image in enumerate(result.images)]
+        self.ledger.received(manifest, received, usage=result.usage, request_id=result.request_id)
+        return self.finish_received(manifest, result.images, request_id=result.request_id)
+
+    def received_image(self, index: int, image: GeneratedImage) -> ReceivedImage:
+        if image.data is None:
+            return ReceivedImage(
+                index=index, url=image.url, seed=image.seed, revised_prompt=image.revised_prompt
+            )
+        from airflow_provider_aihubmix.storage import SNIFF_HEAD_BYTES, NotAnImageError, sniff_image
+
+        try:
+            # The store names the object by its sniffed type, so the key is known before the write.
+            key: str | None = (
+                f"{self.image_stem(index)}.{sniff_image(image.data[:SNIFF_HEAD_BYTES]).extension}"
+            )
+        except NotAnImageError:
+            key = None  # storing it will fail and say why
+        return ReceivedImage(
+            index=index,
+            key=key,
+            sha256=hashlib.sha256(image.data).hexdigest(),
+            seed=image.seed,
+            revised_prompt=image.revised_prompt,
+        )
+
+    def finish_received(
+        self,
+        manifest: Manifest,
+        images: Sequence[GeneratedImage] | None = None,
+        *,
+        request_id: str | None = None,
+    ) -> list[dict[str, Any]]:
+        """Store the ``received`` images not yet stored and complete the manifest.
+
+        ``images`` is the API's answer in this try; without it (a retry) each image comes
+        from its verified stored object, or its URL is downloaded again.
+        """
+        remote_task_id = manifest.remote_tasks[-1].task_id if manifest.remote_tasks else None
+        started = time.monotonic()
+        done = {record["index"]: record for record in manifest.records}
+        records: list[dict[str, Any]] = []
+        for position, item in enumerate(manifest.received):
+            record = done.get(item.index)
+            if (
+                record is None
+                or self.verified_object(self.store.key_for(record["uri"]), record["sha256"]) is None
+            ):
+                image = images[item.index] if images is not None else None
+                record = self.store_received(item, image, remote_task_id)
+            records.append(record)
+            if position < len(manifest.received) - 1:
+                # Progress, so a retry after a later failure keeps what is stored; the last
+                # record goes out with the complete manifest.
+                manifest.records = records + [r for i, r in done.items() if i > item.index]
+                self.ledger.save(manifest)
+        manifest.timings["store_seconds"] = round(time.monotonic() - started, 3)
+        cost = cost_breakdown(self.model, records, usage=manifest.usage)
+        self.ledger.complete(
+            manifest, records, cost=cost.as_dict(), estimated_cost_usd=cost.total_usd, request_id=request_id
+        )
+        total = manifest.estimated_cost_usd
+        log.info(
+            "Stored %d image(s) for model %s under %s; usage=%s; estimated cost %s",
+            len(records),
+            self.model,
+            self.store.uri_for(self.prefix),
+            manifest.usage,
+            f"{total:.4f} USD" if total is not None else "unknown (no published price)",
+        )
+        return records
+
+    def store_received(
+        self, item: ReceivedImage, image: GeneratedImage | None, remote_task_id: str | None
+    ) -> dict[str, Any]:
+        """Store one received image: from this try's answer, the stored object, or its URL."""
+        described = GeneratedImage(seed=item.seed, revised_prompt=item.revised_prompt)
+        if image is not None:
+            return self.store_image(item.index, image, remote_task_id)
+        if item.key and item.sha256:
+            stored = self.verified_object(item.key, item.sha256)
+            if stored is not None:
+                log.info("Image %d is already stored at %s; not storing it again", item.index, stored.uri)
+                return image_record(
+                    stored, self.model, item.index, self.identity.map_index, described, remote_task_id
+                )
+        if item.url:
+            log.info("Downloading image %d again from the URL the API answered with", item.index)
+            stored = self.download_result(item.index, item.url, remote_task_id)
+            return image_record(
+                stored, self.model, item.index, self.identity.map_index, described, remote_task_id
+            )
+        raise AIHubMixPossiblyBilledError(
+            f"AIHubMix answered with image {item.index} of model {self.model} inline, but it was never "
+            f"stored and cannot be fetched again (see {self.manifest_uri}). Not buying it again; set "
+            "regenerate=True to buy a new generation."
+        )
+
+    def verified_object(self, key: str, sha256: str) -> StoredObject | None:
+        """The object at ``key`` if it exists and its content hashes to ``sha256``, else None."""
+        from airflow_provider_aihubmix.storage import (
+            SNIFF_HEAD_BYTES,
+            AIHubMixStorageError,
+            StoredObject,
+            sniff_image,
+        )
+        from airflow_provider_aihubmix.storage.base import READ_CHUNK_BYTES
+
+        if not self.store.exists(key):
+            return None
+        digest, size, head = hashlib.sha256(), 0, bytearray()
+        try:
+            with self.store.open_read(key) as stream:
+                while chunk := stream.read(READ_CHUNK_BYTES):
+                    digest.update(chunk)
+                    size += len(chunk)
+                    if len(head) < SNIFF_HEAD_BYTES:
+                        head += chunk[: SNIFF_HEAD_BYTES - len(head)]
+            info = sniff_image(head)
+        except (AIHubMixStorageError, OSError) as err:
+            log.warning("Stored object %s cannot be verified (%s); storing it again", key, err)
+            return None
+        if digest.hexdigest() != sha256:
+            log.warning("Stored object %s does not match its recorded sha256; storing it again", key)
+            return None
+        return StoredObject(
+            uri=self.store.uri_for(key),
+            key=key,
+            content_type=info.content_type,
+            bytes=size,
+            sha256=sha256,
+            width=info.width,
+            height=info.height,
+        )
+
+    def collect(self, manifest: Manifest, event: TaskEvent) -> list[dict[str, Any]]:
+        """Store the images of a finished async task, or raise for a failed or timed-out one."""
+        if event.status is EventStatus.TIMEOUT:
+            raise AIHubMixTaskTimeoutError(
+                f"AIHubMix task {event.remote_task_id} did not finish before the deadline; it stays "
+                f"recorded in {self.manifest_uri} so a retry re-attaches to it instead of paying again"
+            )
+        if event.status is EventStatus.ERROR:
+            # Polling failed, not the task: it may be running or done and paid for.
+            raise AIHubMixError(
+                f"Could not learn the outcome of AIHubMix task {event.remote_task_id}: "
+                f"{event.message or 'polling failed'}. It stays recorded in {self.manifest_uri}, so a "
+                "retry re-attaches to it instead of paying again"
+            )
+        if event.status is EventStatus.FAILED:
+            self.ledger.failed(manifest, error=event.message)
+            folded = status_from_string(event.task_status) if event.task_status else None
+            # A moderated task fails without Airflow retries: resubmitting buys the same verdict.
+            error_class = (
+                AIHubMixTaskModeratedError if folded and folded.is_moderated else AIHubMixTaskFailedError
+            )
+            raise error_class(
+                f"AIHubMix task {event.remote_task_id} failed with status {event.task_status!r}: "
+                f"{event.message or ''}".rstrip(": "),
+                # The folded status (e.g. content_moderated) tells lineage why, without parsing text.
+                code=folded.value if folded else None,
+            )
+        images = [GeneratedImage(url=url) for url in event.result_urls]
+        return self.store_result(manifest, PredictionResult(images=images, usage=manifest.usage))
+
+    def collect_remote(self, event: TaskEvent) -> list[dict[str, Any]]:
+        """Collect a task submitted elsewhere (the sensor's case), once.
+
+        Its manifest is fingerprinted by the remote task id: a retry after the images were
+        stored returns them, or finishes a half-stored answer, instead of racing the
+        expiring result links again.
+        """
+        remote_task_id = event.remote_task_id
+        task_fingerprint = fingerprint(self.model, {"remote_task_id": remote_task_id})
+        previous = self.load_manifest()
+        if previous is not None and previous.fingerprint == task_fingerprint:
+            if previous.status is ManifestStatus.COMPLETE:
+                log.info("AIHubMix task %s is already collected in %s", remote_task_id, self.manifest_uri)
+                return self.reuse(previous).records
+            if previous.status is ManifestStatus.RECEIVED and previous.received:
+                return self.finish_received(self.reuse(previous))
+        manifest = Manifest.for_task(
+            self.identity,
+            status=ManifestStatus.SUBMITTED,
+            fingerprint=task_fingerprint,
+            model=self.model,
+            family="unknown",
+            input={"remote_task_id": remote_task_id},
+            remote_tasks=[RemoteTask(task_id=remote_task_id, submitted_at=utcnow())],
+        )
+        return self.collect(manifest, event)
+
+    def image_stem(self, index: int) -> str:
+        from airflow_provider_aihubmix.storage import image_key_stem
+
+        return image_key_stem(self.prefix, index)
+
+    def metadata(self, index: int) -> dict[str, str]:
+        return {"model": self.model, "index": str(index)}
+
+    def store_image(self, index: int, image: GeneratedImage, remote_task_id: str | None) -> dict[str, Any]:
+        stem = self.image_stem(index)
+        metadata = self.metadata(index)
+        if image.data is not None:
+            stored = self.store.put_image_bytes(stem, image.data, metadata=metadata)
+        elif image.url is not None:
+            stored = self.download_result(index, image.url, remote_task_id)
+        else:
+            raise AIHubMixError(f"Image {index} of model {self.model} has neither data nor a URL")
+        return image_record(stored, self.model, index, self.identity.map_index, image, remote_task_id)
+
+    def download_result(self, index: int, url: str, remote_task_id: str | None) -> StoredObject:
+        """Download image ``index``; an expired async result link is fetched anew from the task.
+
+        Task result links live about ten minutes: a fan-out resuming late, or a retry, can
+        find them dead while the task -- paid for -- still answers with fresh ones.
+        """
+        stem, metadata = self.image_stem(index), self.metadata(index)
+        try:
+            return self.download_and_store(stem, url, metadata)
+        except AIHubMixDownloadError as err:
+            if remote_task_id is None or err.status_code not in EXPIRED_STATUSES:
+                raise
+            state = self.hook.get_task(remote_task_id)
+            if not state.status.is_success or index >= len(state.result_urls):
+                raise
+            log.info(
+                "Result link of image %d expired; downloading a fresh one from task %s", index, remote_task_id
+            )
+            return self.download_and_store(stem, state.result_urls[index], metadata)
+
+    def download_and_store(self, stem: str, url: str, metadata: dict[str, str]) -> StoredObject:
+        """Stream ``url`` into storage, retrying a short or broken body: never store a short file."""
+        for attempt in range(1, DOWNLOAD_ATTEMPTS + 1):
+            try:
+                with self.hook.stream_download(url, max_bytes=self.max_image_bytes) as download:
+                    return self.store.put_image(
+                        stem,
+                        download.iter_bytes(),
+                        metadata=metadata,
+                        expected_size=download.content_length,
+                    )
+            except AIHubMixDownloadError as err:
+                if not getattr(err, "retryable", False) or attempt == DOWNLOAD_ATTEMPTS:
+                    raise
+                log.warning("Download attempt %d of an image failed (%s); retrying", attempt, err.message)
+        raise AssertionError("unreachable")
+
+
+def image_record(
+    stored: StoredObject,
+    model: str,
+    index: int,
+    map_index: int,
+    image: GeneratedImage,
+    remote_task_id: str | None,
+) -> dict[str, Any]:
+    """One XCom record: where the image is and what it is -- never its bytes or a vendor URL."""
+    record: dict[str, Any] = {
+        "uri": stored.uri,
+        "model": model,
+        "index": index,
+        "map_index": map_index,
+        "content_type": stored.content_type,
+        "bytes": stored.bytes,
+        "sha256": stored.sha256,
+        "width": stored.width,
+        "height": stored.height,
+    }
+    if image.seed is not None:
+        record["seed"] = image.seed
+    if image.revised_prompt:
+        record["revised_prompt"] = image.revised_prompt
+    if remote_task_id:
+        record["remote_task_id"] = remote_task_id
+    return record
+
+
+__all__ = ["DEFAULT_MAX_IMAGE_BYTES", "DOWNLOAD_ATTEMPTS", "ImageCollector", "image_record"]

@@ -1,0 +1,134 @@
+"""The ``manifest.json`` of one task instance, and the only place a stored manifest changes state.
+
+Each transition method sets what its state records, appends the attempt (checked against
+:data:`airflow_provider_aihubmix.manifest.TRANSITIONS`) and saves, in that order and in one call:
+the "never pay twice" rule rests on which state is on disk when a worker dies, so no caller may
+record without saving or save a half-made move.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from airflow_provider_aihubmix.manifest import Manifest, ManifestStatus, ReceivedImage, RemoteTask, utcnow
+
+if TYPE_CHECKING:
+    from airflow_provider_aihubmix.responses import TaskHandle
+    from airflow_provider_aihubmix.storage import ObjectStore
+
+
+class ManifestLedger:
+    """Reads, saves and moves the manifest at ``<prefix>/manifest.json`` in ``store``.
+
+    ``manifest`` is the one last saved, or adopted by a retry that reuses it: what lineage and
+    the run summary report.
+    """
+
+    def __init__(self, store: ObjectStore, prefix: str) -> None:
+        from airflow_provider_aihubmix.storage import manifest_key
+
+        self.store = store
+        self.key = manifest_key(prefix)
+        self.manifest: Manifest | None = None
+
+    @property
+    def uri(self) -> str:
+        return self.store.uri_for(self.key)
+
+    def load(self) -> Manifest | None:
+        raw = self.store.read_json(self.key)
+        return Manifest.model_validate(raw) if raw else None
+
+    def save(self, manifest: Manifest) -> None:
+        """Write ``manifest`` as it is (progress within a state, or a test's hand-made one)."""
+        self.store.write_json(self.key, manifest.model_dump(mode="json"))
+        self.manifest = manifest
+
+    def adopt(self, manifest: Manifest, try_number: int) -> Manifest:
+        """Take over a manifest an earlier try left, for this try; nothing is written yet."""
+        manifest.try_number = try_number
+        self.manifest = manifest
+        return manifest
+
+    def _move(
+        self,
+        manifest: Manifest,
+        status: ManifestStatus,
+        changes: dict[str, Any] | None = None,
+        *,
+        request_id: str | None = None,
+        error: str | None = None,
+    ) -> None:
+        # Checked first, so a refused move leaves the manifest untouched in memory and on disk.
+        if not manifest.can_move_to(status):
+            manifest.record_attempt(status)  # raises ManifestTransitionError naming both states
+        for name, value in (changes or {}).items():
+            setattr(manifest, name, value)
+        manifest.record_attempt(status, request_id=request_id, error=error)
+        self.save(manifest)
+
+    # -- transitions ----------------------------------------------------------------------------
+
+    def submitting(self, manifest: Manifest) -> None:
+        """Before the billable call: a worker killed mid-call leaves this trace."""
+        self._move(
+            manifest, ManifestStatus.SUBMITTING, {"timings": {**manifest.timings, "submitted_at": utcnow()}}
+        )
+
+    def submitted(
+        self,
+        manifest: Manifest,
+        task: TaskHandle,
+        *,
+        usage: dict[str, Any] | None,
+        request_id: str | None,
+    ) -> None:
+        """An async task was accepted: its id is recorded, so a retry re-attaches to it."""
+        remote = RemoteTask(task_id=task.task_id, polling_url=task.polling_url, submitted_at=utcnow())
+        changes = {"usage": usage, "remote_tasks": [*manifest.remote_tasks, remote]}
+        self._move(manifest, ManifestStatus.SUBMITTED, changes, request_id=request_id)
+
+    def received(
+        self,
+        manifest: Manifest,
+        images: Sequence[ReceivedImage],
+        *,
+        usage: dict[str, Any] | None,
+        request_id: str | None,
+    ) -> None:
+        """The API answered with ``images``: recorded before any is stored."""
+        changes: dict[str, Any] = {"received": list(images), "records": []}
+        if usage is not None:
+            changes["usage"] = usage
+        self._move(manifest, ManifestStatus.RECEIVED, changes, request_id=request_id)
+
+    def complete(
+        self,
+        manifest: Manifest,
+        records: list[dict[str, Any]],
+        *,
+        cost: dict[str, Any],
+        estimated_cost_usd: float | None,
+        request_id: str | None,
+    ) -> None:
+        """Every image stored and verified; signed vendor URLs are dropped, no longer needed."""
+        changes = {
+            "timings": {**manifest.timings, "completed_at": utcnow()},
+            "records": records,
+            "received": [item.model_copy(update={"url": None}) for item in manifest.received],
+            "estimated_cost_usd": estimated_cost_usd,
+            "cost": cost,
+        }
+        self._move(manifest, ManifestStatus.COMPLETE, changes, request_id=request_id)
+
+    def failed(self, manifest: Manifest, *, error: str | None, request_id: str | None = None) -> None:
+        """The API refused the request or the task failed: nothing was billed for images."""
+        self._move(manifest, ManifestStatus.FAILED, request_id=request_id, error=error)
+
+    def ambiguous(self, manifest: Manifest, *, error: str, request_id: str | None) -> None:
+        """The request may have been billed but its answer was lost or unreadable."""
+        self._move(manifest, ManifestStatus.AMBIGUOUS, request_id=request_id, error=error)
+
+
+__all__ = ["ManifestLedger"]
