@@ -36,13 +36,15 @@ from airflow_provider_aihubmix.exceptions import (
     AIHubMixPossiblyBilledError,
     AIHubMixResponseError,
 )
+from airflow_provider_aihubmix.ledger import ManifestLedger
 from airflow_provider_aihubmix.manifest import Manifest, ManifestStatus, ReceivedImage, SendMarker, utcnow
 
 if TYPE_CHECKING:
     from airflow_provider_aihubmix.answers import PredictionAnswer
     from airflow_provider_aihubmix.catalog import ModelSpec
+    from airflow_provider_aihubmix.collection import ImageCollector
     from airflow_provider_aihubmix.events import PredictionEvent
-    from airflow_provider_aihubmix.generation import GenerationRun, ImageCollector
+    from airflow_provider_aihubmix.generation import GenerationRun
     from airflow_provider_aihubmix.hooks.aihubmix import AIHubMixHook
     from airflow_provider_aihubmix.http import AIHubMixSettings
     from airflow_provider_aihubmix.storage import ObjectStore
@@ -105,15 +107,10 @@ def defer_purchase(run: GenerationRun) -> Manifest:
         manifest = previous
         manifest.try_number = run.identity.try_number
     else:
-        manifest = run.new_manifest()
+        manifest = run.new_manifest(ManifestStatus.DEFERRED)
     key = request_key(run.prefix)
     run.store.write_json(key, StoredRequest(model=run.spec.path, requests=requests).model_dump(mode="json"))
-    manifest.request_key = key
-    manifest.requests_total = len(requests)
-    manifest.in_flight = None
-    manifest.timings["deferred_at"] = utcnow()
-    manifest.record_attempt(ManifestStatus.DEFERRED)
-    run.save_manifest(manifest)
+    run.ledger.deferred(manifest, request_key=key, requests_total=len(requests))
     log.info(
         "Stored %d request(s) for model %s at %s; the triggerer sends them",
         len(requests),
@@ -158,6 +155,7 @@ class PurchaseLedger:
         self.trigger_run = trigger_run
         self.max_image_bytes = max_image_bytes
         self._store: ObjectStore | None = None
+        self._ledger: ManifestLedger | None = None
         self._collector: ImageCollector | None = None
 
     # -- collaborators (built lazily, in the calling thread) -----------------------------------
@@ -170,23 +168,25 @@ class PurchaseLedger:
         return self._store
 
     @property
-    def manifest_key(self) -> str:
-        from airflow_provider_aihubmix.storage import manifest_key
+    def ledger(self) -> ManifestLedger:
+        """Every manifest move of the send goes through it (checked, recorded and saved together)."""
+        if self._ledger is None:
+            self._ledger = ManifestLedger(self.store, self.prefix)
+        return self._ledger
 
-        return manifest_key(self.prefix)
+    @property
+    def manifest_key(self) -> str:
+        return self.ledger.key
 
     @property
     def manifest_uri(self) -> str:
-        return self.store.uri_for(self.manifest_key)
+        return self.ledger.uri
 
     def collector(self, manifest: Manifest) -> ImageCollector:
         if self._collector is None:
-            from airflow_provider_aihubmix.generation import (
-                DEFAULT_MAX_IMAGE_BYTES,
-                ImageCollector,
-                TaskIdentity,
-            )
+            from airflow_provider_aihubmix.collection import DEFAULT_MAX_IMAGE_BYTES, ImageCollector
             from airflow_provider_aihubmix.hooks.aihubmix import AIHubMixHook
+            from airflow_provider_aihubmix.manifest import TaskIdentity
 
             hook: AIHubMixHook = AIHubMixHook.from_settings(self.settings)  # no connection lookup
             identity = TaskIdentity(
@@ -206,19 +206,15 @@ class PurchaseLedger:
         return self._collector
 
     def load(self) -> Manifest:
-        raw = self.store.read_json(self.manifest_key)
-        if not raw:
+        manifest = self.ledger.load()
+        if manifest is None:
             raise AIHubMixError(f"No manifest at {self.manifest_uri}: nothing to send for this task")
-        manifest = Manifest.model_validate(raw)
         if manifest.fingerprint != self.fingerprint:
             raise AIHubMixError(
                 f"{self.manifest_uri} now records a different request (fingerprint "
                 f"{manifest.fingerprint[:12]}, expected {self.fingerprint[:12]}); not sending"
             )
         return manifest
-
-    def save(self, manifest: Manifest) -> None:
-        self.store.write_json(self.manifest_key, manifest.model_dump(mode="json"))
 
     # -- the steps ------------------------------------------------------------------------------
     def resume(self) -> Resume:
@@ -255,11 +251,7 @@ class PurchaseLedger:
             f"recorded, so it may have been billed (see {self.manifest_uri}). Not sending it again; "
             "set regenerate=True to buy a new generation."
         )
-        manifest.in_flight = None
-        manifest.record_attempt(
-            ManifestStatus.AMBIGUOUS, error=error.message, error_type=type(error).__name__
-        )
-        self.save(manifest)
+        self.ledger.ambiguous(manifest, error=error.message, request_id=None, error_type=type(error).__name__)
         return error
 
     def load_request(self, index: int) -> tuple[str, bytes]:
@@ -276,10 +268,8 @@ class PurchaseLedger:
         manifest = self.load()
         if manifest.in_flight is not None or manifest.requests_answered != index:
             raise AIHubMixError(f"{self.manifest_uri} changed under the trigger; not sending request {index}")
-        manifest.in_flight = SendMarker(request=index, at=utcnow(), trigger_run=self.trigger_run)
-        manifest.timings.setdefault("submitted_at", manifest.in_flight.at)
-        manifest.record_attempt(ManifestStatus.SUBMITTING)
-        self.save(manifest)
+        marker = SendMarker(request=index, at=utcnow(), trigger_run=self.trigger_run)
+        self.ledger.submitting(manifest, marker)
 
     def record_answer(self, index: int, answer: PredictionAnswer) -> int:
         """Parse the answer, store its images, then record them and clear the marker; -> images."""
@@ -294,10 +284,11 @@ class PurchaseLedger:
             )
         manifest = self.load()
         collector = self.collector(manifest)
-        start = len(manifest.received)
+        received, records = list(manifest.received), list(manifest.records)
+        start = len(received)
         for offset, image in enumerate(result.images):
             position = start + offset
-            received = ReceivedImage(
+            item = ReceivedImage(
                 index=position, url=image.url, seed=image.seed, revised_prompt=image.revised_prompt
             )
             try:
@@ -308,32 +299,26 @@ class PurchaseLedger:
                 # A URL can be fetched again: the worker downloads it when it completes.
                 log.warning("Image %d not stored yet (%s); the worker downloads it again", position, err)
             else:
-                received.key = self.store.key_for(record["uri"])
-                received.sha256 = record["sha256"]
-                manifest.records.append(record)
-            manifest.received.append(received)
+                item.key = self.store.key_for(record["uri"])
+                item.sha256 = record["sha256"]
+                records.append(record)
+            received.append(item)
             del image
-        manifest.usage = merge_usage(manifest.usage, result.usage)
-        manifest.requests_answered = index + 1
-        manifest.in_flight = None
-        done = manifest.requests_answered >= manifest.requests_total
-        manifest.record_attempt(
-            ManifestStatus.RECEIVED if done else ManifestStatus.DEFERRED, request_id=result.request_id
+        self.ledger.answered(
+            manifest,
+            index,
+            received=received,
+            records=records,
+            usage=merge_usage(manifest.usage, result.usage),
+            request_id=result.request_id,
         )
-        self.save(manifest)
         return len(result.images)
 
     def record_failure(self, index: int, error: AIHubMixError, *, ambiguous: bool) -> None:
         """A refusal (nothing billed: ``failed``) or a lost / unreadable answer (``ambiguous``)."""
         manifest = self.load()
-        manifest.in_flight = None
-        manifest.record_attempt(
-            ManifestStatus.AMBIGUOUS if ambiguous else ManifestStatus.FAILED,
-            request_id=error.request_id,
-            error=error.message,
-            error_type=type(error).__name__,
-        )
-        self.save(manifest)
+        end = self.ledger.ambiguous if ambiguous else self.ledger.failed
+        end(manifest, error=error.message, request_id=error.request_id, error_type=type(error).__name__)
         log.warning("Request %d for model %s ended: %s", index + 1, self.model, error)
 
 
@@ -428,11 +413,10 @@ def complete_deferred(run: GenerationRun, event: PredictionEvent) -> list[dict[s
             manifest.fingerprint[:12],
             run.fingerprint[:12],
         )
-    manifest.try_number = run.identity.try_number
     if manifest.status is ManifestStatus.COMPLETE:
-        run.manifest = manifest
-        records = manifest.records
+        records = run.ledger.adopt(manifest, run.identity.try_number).records
     else:
+        manifest.try_number = run.identity.try_number
         records = run.finish_received(manifest)
     if manifest.request_key:
         # The request may hold private reference images; the manifest keeps its fingerprint.

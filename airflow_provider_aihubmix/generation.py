@@ -101,11 +101,12 @@ class GenerationRun(ImageCollector):
         self.input = build_input(spec, {**self.params, "image": self.references or None}, self.extra_input)
         self.fingerprint = fingerprint(spec.path, self.input)
 
-    def new_manifest(self) -> Manifest:
-        """A fresh manifest for buying this request (not saved: :meth:`submit` records it)."""
+    def new_manifest(self, status: ManifestStatus = ManifestStatus.SUBMITTING) -> Manifest:
+        """A fresh manifest for buying this request, not saved: the ledger records its first
+        state (``submitting`` here, ``deferred`` when the triggerer sends it)."""
         return Manifest.for_task(
             self.identity,
-            status=ManifestStatus.SUBMITTING,
+            status=status,
             fingerprint=self.fingerprint,
             model=self.spec.path,
             family=self.spec.family.value,

@@ -11,7 +11,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_aihubmix.manifest import Manifest, ManifestStatus, ReceivedImage, RemoteTask, utcnow
+from airflow_provider_aihubmix.manifest import (
+    Manifest,
+    ManifestStatus,
+    ReceivedImage,
+    RemoteTask,
+    SendMarker,
+    utcnow,
+)
 
 if TYPE_CHECKING:
     from airflow_provider_aihubmix.responses import TaskHandle
@@ -59,22 +66,42 @@ class ManifestLedger:
         *,
         request_id: str | None = None,
         error: str | None = None,
+        error_type: str | None = None,
     ) -> None:
         # Checked first, so a refused move leaves the manifest untouched in memory and on disk.
         if not manifest.can_move_to(status):
             manifest.record_attempt(status)  # raises ManifestTransitionError naming both states
         for name, value in (changes or {}).items():
             setattr(manifest, name, value)
-        manifest.record_attempt(status, request_id=request_id, error=error)
+        manifest.record_attempt(status, request_id=request_id, error=error, error_type=error_type)
         self.save(manifest)
 
     # -- transitions ----------------------------------------------------------------------------
 
-    def submitting(self, manifest: Manifest) -> None:
-        """Before the billable call: a worker killed mid-call leaves this trace."""
-        self._move(
-            manifest, ManifestStatus.SUBMITTING, {"timings": {**manifest.timings, "submitted_at": utcnow()}}
-        )
+    def deferred(self, manifest: Manifest, *, request_key: str, requests_total: int) -> None:
+        """The request is stored at ``request_key`` for the triggerer to send; nothing sent yet."""
+        changes = {
+            "request_key": request_key,
+            "requests_total": requests_total,
+            "in_flight": None,
+            "timings": {**manifest.timings, "deferred_at": utcnow()},
+        }
+        self._move(manifest, ManifestStatus.DEFERRED, changes)
+
+    def submitting(self, manifest: Manifest, marker: SendMarker | None = None) -> None:
+        """Before the billable call: a worker (or triggerer) killed mid-call leaves this trace.
+
+        ``marker``: the triggerer's send marker for request ``marker.request``; the time of a
+        fan-out's first send stays its ``submitted_at``.
+        """
+        timings = dict(manifest.timings)
+        changes: dict[str, Any] = {"timings": timings}
+        if marker is None:
+            timings["submitted_at"] = utcnow()
+        else:
+            timings.setdefault("submitted_at", marker.at)
+            changes["in_flight"] = marker
+        self._move(manifest, ManifestStatus.SUBMITTING, changes)
 
     def submitted(
         self,
@@ -103,6 +130,29 @@ class ManifestLedger:
             changes["usage"] = usage
         self._move(manifest, ManifestStatus.RECEIVED, changes, request_id=request_id)
 
+    def answered(
+        self,
+        manifest: Manifest,
+        request: int,
+        *,
+        received: list[ReceivedImage],
+        records: list[dict[str, Any]],
+        usage: dict[str, Any] | None,
+        request_id: str | None,
+    ) -> None:
+        """The triggerer's request ``request`` answered and its images stored where they could be:
+        ``received`` when it was the last request, else ``deferred`` for the next; marker cleared."""
+        answered = request + 1
+        status = ManifestStatus.RECEIVED if answered >= manifest.requests_total else ManifestStatus.DEFERRED
+        changes = {
+            "received": received,
+            "records": records,
+            "usage": usage,
+            "requests_answered": answered,
+            "in_flight": None,
+        }
+        self._move(manifest, status, changes, request_id=request_id)
+
     def complete(
         self,
         manifest: Manifest,
@@ -122,13 +172,39 @@ class ManifestLedger:
         }
         self._move(manifest, ManifestStatus.COMPLETE, changes, request_id=request_id)
 
-    def failed(self, manifest: Manifest, *, error: str | None, request_id: str | None = None) -> None:
-        """The API refused the request or the task failed: nothing was billed for images."""
-        self._move(manifest, ManifestStatus.FAILED, request_id=request_id, error=error)
+    def failed(
+        self,
+        manifest: Manifest,
+        *,
+        error: str | None,
+        request_id: str | None = None,
+        error_type: str | None = None,
+    ) -> None:
+        """The API refused the request or the task failed: nothing was billed for images.
 
-    def ambiguous(self, manifest: Manifest, *, error: str, request_id: str | None) -> None:
+        ``error_type``: the typed error's class name, so a re-delivered failure raises the same type.
+        """
+        self._move(
+            manifest,
+            ManifestStatus.FAILED,
+            {"in_flight": None},
+            request_id=request_id,
+            error=error,
+            error_type=error_type,
+        )
+
+    def ambiguous(
+        self, manifest: Manifest, *, error: str, request_id: str | None, error_type: str | None = None
+    ) -> None:
         """The request may have been billed but its answer was lost or unreadable."""
-        self._move(manifest, ManifestStatus.AMBIGUOUS, request_id=request_id, error=error)
+        self._move(
+            manifest,
+            ManifestStatus.AMBIGUOUS,
+            {"in_flight": None},
+            request_id=request_id,
+            error=error,
+            error_type=error_type,
+        )
 
 
 __all__ = ["ManifestLedger"]

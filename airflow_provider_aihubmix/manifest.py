@@ -15,6 +15,8 @@ The states and the moves between them (:data:`TRANSITIONS`; anything else raises
                          ├─> failed            (the API refused: nothing billed)
                          └─> ambiguous         (the answer was lost: maybe billed)
     (new) ─> submitted                         (the sensor collects a task submitted elsewhere)
+    (new) ─> deferred ─> submitting ─> deferred (request k answered, more to send) ... ─> received
+             deferred ─> deferred              (a fan-out deferred again where it stopped)
 
 Only :class:`airflow_provider_aihubmix.ledger.ManifestLedger` moves a stored manifest: it records
 the attempt and saves in one step.
@@ -49,10 +51,18 @@ class ManifestStatus(str, Enum):
 
 
 # Where a new manifest may start: buying (operators) or collecting a task bought elsewhere (sensor).
-INITIAL_STATES = frozenset({ManifestStatus.SUBMITTING, ManifestStatus.SUBMITTED})
+# Deferrable sync models start ``deferred``: the request is stored for the triggerer to send.
+INITIAL_STATES = frozenset({ManifestStatus.SUBMITTING, ManifestStatus.SUBMITTED, ManifestStatus.DEFERRED})
 TRANSITIONS: dict[ManifestStatus, frozenset[ManifestStatus]] = {
+    ManifestStatus.DEFERRED: frozenset({ManifestStatus.DEFERRED, ManifestStatus.SUBMITTING}),
     ManifestStatus.SUBMITTING: frozenset(
-        {ManifestStatus.SUBMITTED, ManifestStatus.RECEIVED, ManifestStatus.FAILED, ManifestStatus.AMBIGUOUS}
+        {
+            ManifestStatus.SUBMITTED,
+            ManifestStatus.RECEIVED,
+            ManifestStatus.FAILED,
+            ManifestStatus.AMBIGUOUS,
+            ManifestStatus.DEFERRED,  # the triggerer's request k answered, more left to send
+        }
     ),
     ManifestStatus.SUBMITTED: frozenset({ManifestStatus.RECEIVED, ManifestStatus.FAILED}),
     # received -> received: a finished task's results fetched and recorded again (a replayed event).

@@ -18,6 +18,7 @@ from airflow_provider_aihubmix.manifest import (
     Manifest,
     ManifestStatus,
     ReceivedImage,
+    SendMarker,
     TaskIdentity,
 )
 from airflow_provider_aihubmix.responses import TaskHandle
@@ -25,6 +26,9 @@ from airflow_provider_aihubmix.storage import LocalObjectStore
 
 S = ManifestStatus
 ALLOWED = {
+    (S.DEFERRED, S.DEFERRED),
+    (S.DEFERRED, S.SUBMITTING),
+    (S.SUBMITTING, S.DEFERRED),
     (S.SUBMITTING, S.SUBMITTED),
     (S.SUBMITTING, S.RECEIVED),
     (S.SUBMITTING, S.FAILED),
@@ -67,7 +71,7 @@ def test_every_move_is_allowed_or_refused_as_the_table_says(source: S, target: S
 
 @pytest.mark.parametrize("status", list(S), ids=lambda s: s.value)
 def test_a_new_manifest_starts_submitting_or_submitted_and_records_that_first(status: S) -> None:
-    if status not in (S.SUBMITTING, S.SUBMITTED):
+    if status not in (S.SUBMITTING, S.SUBMITTED, S.DEFERRED):
         with pytest.raises(ManifestTransitionError, match="cannot start"):
             fresh(status)
         return
@@ -76,7 +80,7 @@ def test_a_new_manifest_starts_submitting_or_submitted_and_records_that_first(st
     assert manifest.attempts == []
     manifest.record_attempt(status)  # a fresh manifest records the state it was made in
     with pytest.raises(ManifestTransitionError):
-        manifest.record_attempt(status) if status is S.SUBMITTING else manifest.record_attempt(S.COMPLETE)
+        manifest.record_attempt(S.COMPLETE)
 
 
 @pytest.fixture
@@ -107,6 +111,25 @@ def test_each_ledger_transition_records_and_saves_in_one_step(ledger: ManifestLe
     assert saved.received[0].url is None  # signed vendor URL dropped once stored
     assert (saved.records, saved.estimated_cost_usd) == ([{"index": 0}], 0.04)
     assert ledger.manifest is bought
+
+
+def test_the_triggerer_send_moves_deferred_submitting_deferred_received(ledger: ManifestLedger) -> None:
+    bought = fresh(S.DEFERRED)
+    ledger.deferred(bought, request_key="p/request.json", requests_total=2)
+    for request in range(2):
+        marker = SendMarker(request=request, at=f"2026-01-01T00:0{request}:00+00:00", trigger_run="run-1")
+        ledger.submitting(bought, marker)
+        saved = ledger.load()
+        assert saved is not None and saved.in_flight == marker
+        image = ReceivedImage(index=request, key=f"p/image-00{request}.png", sha256="a" * 64)
+        ledger.answered(
+            bought, request, received=[*bought.received, image], records=[], usage=None, request_id=None
+        )
+    saved = ledger.load()
+    assert saved is not None
+    assert on_disk(ledger) == ["deferred", "submitting", "deferred", "submitting", "received"]
+    assert (saved.requests_answered, saved.in_flight, len(saved.received)) == (2, None, 2)
+    assert saved.timings["submitted_at"] == "2026-01-01T00:00:00+00:00"  # the first send's time
 
 
 @pytest.mark.parametrize("end", ["failed", "ambiguous"])
