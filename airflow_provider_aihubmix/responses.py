@@ -113,7 +113,6 @@ _STRING_KEYS = frozenset({"output", "images", "urls", "sample"})
 _MAX_DEPTH = 8
 
 
-
 def _body_excerpt(body: Any) -> str:
     try:
         text = json.dumps(body, default=str)
