@@ -80,16 +80,20 @@ def test_killed_worker_tasks_retry_elsewhere_without_paying_twice(cluster_ready:
     tries = run.tries()
     posts = run.billable_posts()
     indexes = range(len(requests))
-    # Exactly one billable POST per task, killed or not.
-    assert {i: len(p) for i, p in posts.items()} == dict.fromkeys(indexes, 1)
+    # Never a second billable POST, killed or not.
+    assert all(len(p) == 1 for p in posts.values()), posts
 
     for index in killed:
         hosts = [row["hostname"] for row in tries[index]]
         assert hosts[0] == victim and survivor in hosts[1:], (index, hosts)
     answered = {i for i in killed if manifests_at_kill[i] in ("received", "complete")}
+    # "submitting" is written just before the POST: such a task may have been billed, so it
+    # is refused either way (the rare one killed before its POST left has no POST at all).
     unanswered = {i for i in killed if manifests_at_kill[i] == "submitting"}
     assert held["store"] <= answered and held["request"] <= unanswered
     for index in indexes:
+        allowed = {0, 1} if index in unanswered - held["request"] else {1}
+        assert len(posts.get(index, [])) in allowed, (index, posts.get(index))
         if index in unanswered:
             # Killed between sending and the answer: no rebuy, a clear failure on the retry.
             assert tis[index]["state"] == "failed", (index, tis[index])
@@ -109,10 +113,12 @@ def test_killed_worker_tasks_retry_elsewhere_without_paying_twice(cluster_ready:
 
     row = run.figures(
         "worker SIGKILLed mid-request and mid-store",
-        kills=f"1 worker ({len(killed)} tasks: {len(answered)} answered, {len(unanswered)} unanswered)",
+        kills=f"1 worker holding {len(killed)} tasks",
         notes=(
-            f"{len(answered)} finished from the manifest on the other worker; {len(unanswered)} failed "
-            f"'may have been billed' (by design); recovered {recovery_s:.0f} s after the kill"
+            f"{len(answered)} killed mid-store finished from the manifest on the other worker; "
+            f"{len(unanswered)} killed between send and answer failed 'may have been billed' (by design); "
+            f"{len(killed) - len(answered) - len(unanswered)} killed before sending retried normally; "
+            f"run done {recovery_s:.0f} s after the kill"
         ),
     )
     assert (row.duplicate_posts, row.images_lost) == (0, 0)

@@ -1,0 +1,229 @@
+"""Benchmark 7: a mapped fan-out on the two-worker Celery cluster, against its ideal.
+
+The cluster of the distributed tests (``tests/distributed/cluster.py``: CeleryExecutor,
+PostgreSQL, Redis, two workers of ``--concurrency`` slots that share no disk, two triggerers,
+images on a moto S3 server) runs one DAG run of ``--sync`` synchronous generations, whose
+answers the sandbox holds ``--sync-latency`` seconds, and ``--flux`` deferrable Flux
+generations, whose tasks take ``--flux-latency`` seconds. Alongside, a probe DAG defers
+``--probes`` light triggers that measure how late the triggerers' event loops wake them.
+
+Figures:
+
+* **wall time vs ideal** -- from the first generation starting to the last ending, against
+  ``ceil(sync / slots) * sync_latency`` (sync generations hold a slot for their latency, in
+  waves of the cluster's slots) or the Flux latency if longer (deferred waits hold no slot);
+* **worker-slot seconds** -- time each task spent in state ``running`` (audit-log rows), per
+  sync and per Flux task: a deferred Flux wait should cost seconds, not its latency;
+* **triggerer loop lag** -- p50/p99/max lateness of the probes.
+
+    uv run --no-sync python benchmarks/bench_cluster.py [--sync 100 --flux 100]
+
+About 1-2 minutes to start the cluster, then the run (~5 min for 200 tasks on 2 idle cores).
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import math
+import os
+import shutil
+import sys
+import tempfile
+import textwrap
+import time
+import uuid
+from datetime import datetime
+from typing import Any
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import benchlib as common
+
+FLUX = "bfl/flux-2-pro"
+SYNC_MODELS = ("qianfan/qwen-image", "openai/gpt-image-1.5")
+PROBE_DAG = textwrap.dedent(
+    '''
+    """Triggerer loop-lag probes (benchmarks/bench_cluster.py)."""
+
+    from __future__ import annotations
+
+    from airflow.sdk import dag, task
+
+    from aihubmix_loop_probe import LoopLagProbe
+
+
+    @dag(dag_id="bench_loop_probe", schedule=None, catchup=False, max_active_tasks=256)
+    def bench_loop_probe() -> None:
+        @task
+        def delays(**context):
+            return list(context["dag_run"].conf["delays"])
+
+        LoopLagProbe.partial(task_id="probe").expand(delay_s=delays())
+
+
+    bench_loop_probe()
+    '''
+)
+
+
+def running_seconds(rows: list[dict[str, Any]]) -> float:
+    """Seconds in ``running``: from each ``running`` audit row to the next row of the same task."""
+    total = 0.0
+    for current, following in itertools.pairwise(rows):
+        if current["event"] == "running":
+            total += (following["dttm"] - current["dttm"]).total_seconds()
+    return total
+
+
+def slot_seconds(cluster: Any, dag_id: str, run_id: str) -> dict[int, float]:
+    rows = cluster.query_db(
+        "SELECT map_index, event, dttm FROM log WHERE dag_id = %s AND run_id = %s AND task_id = 'generate' "
+        "ORDER BY id",
+        (dag_id, run_id),
+    )
+    by_index: dict[int, list[dict[str, Any]]] = {}
+    for row in rows:
+        by_index.setdefault(int(row["map_index"]), []).append(row)
+    return {index: running_seconds(events) for index, events in by_index.items()}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sync", type=int, default=100)
+    parser.add_argument("--flux", type=int, default=100)
+    parser.add_argument("--sync-latency", type=float, default=10.0)
+    parser.add_argument("--flux-latency", type=float, default=20.0)
+    parser.add_argument("--concurrency", type=int, default=4, help="slots per Celery worker")
+    parser.add_argument("--probes", type=int, default=20)
+    opts = parser.parse_args()
+    sys.path.insert(0, common.ROOT)
+    from moto.server import ThreadedMotoServer
+
+    from tests.distributed.cluster import WORKERS, CeleryCluster
+    from tests.distributed.evidence import request
+    from tests.distributed.services import PostgresServer, RedisServer
+    from tests.fixtures.s3 import aws_connection_json, make_s3_client
+
+    common.print_machine()
+    moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    moto.start()
+    host, port = moto.get_host_and_port()
+    endpoint = f"http://{host}:{port}"
+    bucket = f"bench-cluster-{uuid.uuid4().hex[:8]}"
+    make_s3_client(endpoint).create_bucket(Bucket=bucket)
+    postgres, redis = PostgresServer(), RedisServer()
+    dags = tempfile.mkdtemp(prefix="bench-cluster-dags-")
+    shutil.copy(os.path.join(common.ROOT, "tests/distributed/dags/distributed_generate.py"), dags)
+    with open(os.path.join(dags, "bench_loop_probe.py"), "w") as handle:
+        handle.write(PROBE_DAG)
+    requests = [request(FLUX, i, deferrable=True) for i in range(opts.flux)]
+    requests += [request(SYNC_MODELS[i % 2], opts.flux + i) for i in range(opts.sync)]
+    try:
+        postgres.start()
+        redis.start()
+        with common.sandbox_process("--task-delay", str(opts.flux_latency)) as sandbox:
+            client = sandbox.client()
+            client.inject(
+                kind="slow",
+                delay_s=opts.sync_latency,
+                method="POST",
+                path=r"^/v1/models/(?!bfl/).*/predictions$",
+            )
+            env = {
+                "AIRFLOW_CONN_AIHUBMIX_DEFAULT": common.aihubmix_conn_json(sandbox.base_url),
+                "AIRFLOW_CONN_AWS_DEFAULT": aws_connection_json(endpoint),
+                "AIHUBMIX_OUTPUT_URI": f"s3://{bucket}/images",
+            }
+            cluster = CeleryCluster(
+                dags, postgres=postgres, redis=redis, extra_env=env, worker_concurrency=opts.concurrency
+            )
+            print(f"starting the cluster (home {cluster.home})", flush=True)
+            with cluster:
+                print(f"  started in {cluster.timings['start']:.0f} s", flush=True)
+                cluster.wait_for_dag("bench_loop_probe", timeout=180)
+                began = time.monotonic()
+                run_id = cluster.trigger_dag("distributed_generate", conf={"requests": requests}, timeout=180)
+                spread = max(
+                    opts.flux_latency, opts.sync_latency * math.ceil(opts.sync / (2 * opts.concurrency))
+                )
+                delays = [10 + spread * k / max(1, opts.probes - 1) for k in range(opts.probes)]
+                probe_run = cluster.trigger_dag("bench_loop_probe", conf={"delays": delays})
+                state = cluster.observe("distributed_generate", run_id, interval=2.0).wait_for_finish(
+                    timeout=3600
+                )
+                elapsed = time.monotonic() - began
+                probe_state = cluster.observe("bench_loop_probe", probe_run, interval=2.0).wait_for_finish(
+                    600
+                )
+                return report(cluster, opts, run_id, probe_run, state, probe_state, elapsed, WORKERS)
+    finally:
+        postgres.stop()
+        redis.stop()
+        moto.stop()
+        shutil.rmtree(dags, ignore_errors=True)
+
+
+def report(
+    cluster: Any,
+    opts: argparse.Namespace,
+    run_id: str,
+    probe_run: str,
+    state: str,
+    probe_state: str,
+    elapsed: float,
+    workers: tuple[str, ...],
+) -> int:
+    tis = cluster.query_db(
+        "SELECT map_index, state, hostname, start_date, end_date FROM task_instance "
+        "WHERE dag_id = 'distributed_generate' AND run_id = %s AND task_id = 'generate'",
+        (run_id,),
+    )
+    starts = [ti["start_date"] for ti in tis if ti["start_date"]]
+    ends = [ti["end_date"] for ti in tis if ti["end_date"]]
+    wall = (max(ends) - min(starts)).total_seconds()
+    slots = 2 * opts.concurrency
+    ideal = max(opts.flux_latency, math.ceil(opts.sync / slots) * opts.sync_latency)
+    seconds = slot_seconds(cluster, "distributed_generate", run_id)
+    flux_s = [seconds.get(i, 0.0) for i in range(opts.flux)]
+    sync_s = [seconds.get(i, 0.0) for i in range(opts.flux, opts.flux + opts.sync)]
+    lags = [
+        float(json.loads(row["value"])) if isinstance(row["value"], (str, bytes)) else float(row["value"])
+        for row in cluster.query_db(
+            "SELECT value FROM xcom WHERE dag_id = 'bench_loop_probe' AND run_id = %s AND task_id = 'probe'",
+            (probe_run,),
+        )
+    ]
+    by_host = {name: sum(1 for ti in tis if ti["hostname"] == name) for name in workers}
+    figures = {
+        "tasks": len(tis),
+        "succeeded": sum(1 for ti in tis if ti["state"] == "success"),
+        "run_state": state,
+        "probe_state": probe_state,
+        "wall_s": round(wall, 1),
+        "trigger_to_finish_s": round(elapsed, 1),
+        "ideal_s": ideal,
+        "wall_over_ideal": round(wall / ideal, 2),
+        "slots": slots,
+        "by_worker": by_host,
+        "sync_slot_s_median": round(common.median(sync_s), 1),
+        "flux_slot_s_median": round(common.median(flux_s), 1),
+        "worker_slot_s_total": round(sum(seconds.values()), 0),
+        "slot_s_ideal_sync": opts.sync * opts.sync_latency,
+        "loop_lag_ms": {
+            "p50": round(1000 * common.percentile(lags, 50), 1) if lags else None,
+            "p99": round(1000 * common.percentile(lags, 99), 1) if lags else None,
+            "max": round(1000 * max(lags), 1) if lags else None,
+            "probes": len(lags),
+        },
+        "started": datetime.now().isoformat(timespec="seconds"),
+        "args": vars(opts),
+    }
+    print(json.dumps(figures, indent=1, default=str))
+    common.emit(figures)
+    return 0 if state == "success" else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
