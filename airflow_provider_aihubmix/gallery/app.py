@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import html
 import logging
+import threading
+import time
 from collections.abc import Iterator
 from contextlib import ExitStack
 from pathlib import Path
@@ -93,17 +95,31 @@ def _map_index(value: str | None) -> int | None:
     return index if index >= -1 else None
 
 
-def _open(location: dict[str, Any], stores: dict[tuple[str, str | None], ObjectStore]) -> ObjectStore:
-    """The store a task wrote to, through its own connection (one per request and location)."""
+# Opened stores, shared by requests: an S3 client costs ~0.5 s to build and is thread-safe.
+# Entries expire so a changed connection is picked up.
+_STORE_TTL_S = 300.0
+_STORE_CACHE_SIZE = 32
+_stores: dict[tuple[str, str | None], tuple[float, ObjectStore]] = {}
+_stores_lock = threading.Lock()
+
+
+def _open(location: dict[str, Any]) -> ObjectStore:
+    """The store a task wrote to, through its own connection."""
     key = (location["output_uri"], location.get("conn_id"))
-    if key not in stores:
-        stores[key] = open_store(location["output_uri"], aws_conn_id=location.get("conn_id"))
-    return stores[key]
+    now = time.monotonic()
+    with _stores_lock:
+        cached = _stores.get(key)
+        if cached is not None and now - cached[0] < _STORE_TTL_S:
+            return cached[1]
+    store = open_store(key[0], aws_conn_id=key[1])
+    with _stores_lock:
+        if len(_stores) >= _STORE_CACHE_SIZE:
+            _stores.pop(min(_stores, key=lambda k: _stores[k][0]))
+        _stores[key] = (now, store)
+    return store
 
 
-def _task_entry(
-    request: Request, dag_id: str, run_id: str, row: TaskInstanceRow, stores: dict[Any, ObjectStore]
-) -> dict[str, Any]:
+def _task_entry(request: Request, dag_id: str, run_id: str, row: TaskInstanceRow) -> dict[str, Any]:
     ref = TaskRef(dag_id, run_id, row.task_id, row.map_index)
     entry: dict[str, Any] = {
         "task_id": row.task_id,
@@ -118,7 +134,7 @@ def _task_entry(
     view: dict[str, Any] = {"manifest": None, "images": []}
     if row.location is not None:
         try:
-            store = _open(row.location, stores)
+            store = _open(row.location)
             manifest = read_manifest(store, ref)
             images = servable_images(store, ref, manifest) if manifest else {}
 
@@ -140,9 +156,8 @@ def gallery_data(
 ) -> dict[str, Any]:
     if not run_exists(session, dag_id, run_id):
         raise HTTPException(404, f"DAG run {run_id!r} of DAG {dag_id!r} not found")
-    stores: dict[Any, ObjectStore] = {}
     rows = task_instances(session, dag_id, run_id, task_id=task_id, map_index=map_index)
-    tasks = [_task_entry(request, dag_id, run_id, row, stores) for row in rows]
+    tasks = [_task_entry(request, dag_id, run_id, row) for row in rows]
     costs = [
         t["manifest"]["cost_usd"] for t in tasks if t["manifest"] and t["manifest"]["cost_usd"] is not None
     ]
@@ -250,7 +265,7 @@ def create_app() -> FastAPI:
             raise HTTPException(404, "no images recorded for this task instance")
         ref = TaskRef(dag_id, run_id, task_id, map_index)
         try:
-            store = open_store(location["output_uri"], aws_conn_id=location.get("conn_id"))
+            store = _open(location)
             key = resolve_image(store, ref, read_manifest(store, ref), name)
         except ImageNotServedError as err:
             raise HTTPException(404, str(err)) from None

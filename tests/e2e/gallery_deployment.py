@@ -20,7 +20,9 @@ from tests.e2e.harness import AirflowCluster
 from tests.fixtures.s3 import aws_connection_json, make_s3_client
 
 DAG_ID = "e2e_gallery"
+REVIEW_DAG_ID = "aihubmix_review_and_publish"
 DAGS = Path(__file__).resolve().parent / "gallery_dags"
+EXAMPLES = Path(__file__).resolve().parents[2] / "example_dags"
 USERS = {"admin": "admin", "viewer": "viewer", "outsider": ""}
 PASSWORDS = {name: f"pw-{name}-gallery" for name in USERS}
 
@@ -34,6 +36,7 @@ class GalleryDeployment:
     file_dir: Path
     s3: Any  # boto3 client for the moto server
     tokens: dict[str, str]
+    review_run_id: str
 
     @property
     def base_url(self) -> str:
@@ -51,6 +54,10 @@ def start_gallery_deployment(
     """Start the deployment, run ``e2e_gallery`` to its end, log every user in."""
     dags = work / "dags"
     shutil.copytree(DAGS, dags)
+    # The human-review example as a user deploys it: beside the module and briefs it reads.
+    for name in ("_common.py", "aihubmix_review_and_publish.py", ".airflowignore"):
+        shutil.copy(EXAMPLES / name, dags / name)
+    shutil.copytree(EXAMPLES / "briefs", dags / "briefs")
     file_dir = work / "images"
     file_dir.mkdir()
     bucket = f"gallery-{os.getpid()}-{abs(hash(str(work))) % 10**8}"
@@ -70,6 +77,7 @@ def start_gallery_deployment(
         ),
         "GALLERY_S3_URI": f"s3://{bucket}/images",
         "GALLERY_FILE_URI": file_dir.as_uri(),
+        "AIHUBMIX_OUTPUT_URI": f"s3://{bucket}/review",
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "False",
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": ",".join(f"{u}:{r}" for u, r in USERS.items()),
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(passwords),
@@ -79,6 +87,7 @@ def start_gallery_deployment(
     cluster.start()
     try:
         run_id = cluster.trigger_dag(DAG_ID, conf={})
+        review_run_id = cluster.trigger_dag(REVIEW_DAG_ID, conf={})
         observer = cluster.observe(DAG_ID, run_id, interval=0.5)
         # The moderated task fails, so the run does too; every other task must succeed.
         observer.wait_for_finish(timeout=timeout)
@@ -98,4 +107,5 @@ def start_gallery_deployment(
         file_dir=file_dir,
         s3=s3,
         tokens=tokens,
+        review_run_id=review_run_id,
     )

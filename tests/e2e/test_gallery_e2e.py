@@ -12,20 +12,30 @@ from __future__ import annotations
 import hashlib
 import http.client
 import json
+import os
+import re
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit
 
 import pytest
 
 from airflow_provider_aihubmix.sandbox import SandboxServer
 from airflow_provider_aihubmix.storage import manifest_key, task_prefix
+from tests.e2e.browser import chromium, page_with_cookie
 from tests.e2e.gallery_dags.e2e_gallery import PROMPTS
-from tests.e2e.gallery_deployment import DAG_ID, GalleryDeployment, start_gallery_deployment
+from tests.e2e.gallery_deployment import DAG_ID, REVIEW_DAG_ID, GalleryDeployment, start_gallery_deployment
+from tests.e2e.harness import AirflowCluster
 from tests.fixtures.s3 import MotoServer
 
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser, Page
+
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
+__all__ = ["chromium"]  # the module-scoped browser fixture
+
+SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "images" / "gallery.png"
 
 HIDDEN_PROMPT = "a secret product launch poster"
 TASKS = {("on_s3", 0), ("on_s3", 1), ("on_disk", -1), ("moderated", -1)}
@@ -69,6 +79,20 @@ def stored_manifest(gallery: GalleryDeployment, task_id: str, map_index: int) ->
         body = gallery.s3.get_object(Bucket=gallery.bucket, Key=f"images/{key}")["Body"].read()
         return dict(json.loads(body))
     return dict(json.loads((gallery.file_dir / key).read_text()))
+
+
+def gallery_page(gallery: GalleryDeployment) -> str:
+    return f"/aihubmix/gallery/{q(DAG_ID)}/{q(gallery.run_id)}"
+
+
+def logged_in_page(browser: Browser, gallery: GalleryDeployment, user: str) -> Page:
+    """A page in a fresh context holding ``user``'s session cookie, as the Airflow UI leaves it."""
+    return page_with_cookie(browser, gallery.base_url, gallery.tokens[user])
+
+
+def xcom(cluster: AirflowCluster, dag_id: str, run_id: str, task_id: str, map_index: int) -> Any:
+    path = f"/dags/{dag_id}/dagRuns/{q(run_id)}/taskInstances/{task_id}/xcomEntries/return_value"
+    return cluster.api("GET", path, params={"deserialize": True, "map_index": map_index})["value"]
 
 
 def raw_get(gallery: GalleryDeployment, path: str, user: str = "admin") -> int:
@@ -216,3 +240,135 @@ def test_the_view_image_link_and_the_ui_tabs_point_at_the_gallery(gallery: Galle
     (plugin,) = [p for p in plugins if p["name"] == "aihubmix_gallery"]
     assert {v["destination"] for v in plugin["external_views"]} == {"dag_run", "task_instance"}
     assert [a["url_prefix"] for a in plugin["fastapi_apps"]] == ["/aihubmix"]
+
+
+# ---------------------------------------------------------------- in a real browser
+
+
+def test_the_gallery_page_shows_every_image_in_chromium(
+    gallery: GalleryDeployment, chromium: Browser, tmp_path: Path
+) -> None:
+    page = logged_in_page(chromium, gallery, "admin")
+    page.goto(gallery.base_url + gallery_page(gallery))
+    page.wait_for_selector("body[data-loaded=true]", timeout=30_000)
+    cards = page.locator("[data-testid=image-card][data-image]")
+    assert cards.count() == 6
+    # Every <img> really loaded: decoded by the browser, not a broken-image placeholder.
+    page.wait_for_function(
+        "[...document.querySelectorAll('img.thumb')].every(i => i.complete)", timeout=30_000
+    )
+    widths = page.eval_on_selector_all("img.thumb", "imgs => imgs.map(i => i.naturalWidth)")
+    assert len(widths) == 6 and all(w > 0 for w in widths), widths
+
+    for index in range(cards.count()):
+        card = cards.nth(index)
+        task_id, map_index = card.get_attribute("data-task"), int(card.get_attribute("data-map-index") or -1)
+        assert task_id is not None
+        manifest = stored_manifest(gallery, task_id, map_index)
+        name = card.get_attribute("data-image")
+        (record,) = [r for r in manifest["records"] if r["uri"].endswith("/" + str(name))]
+        assert card.locator(".model").inner_text() == manifest["model"]
+        facts = {fact.get_attribute("data-fact"): fact.inner_text() for fact in card.locator("dd").all()}
+        assert facts["image"].startswith(f"#{record['index']} · {record['width']}\u00d7{record['height']}")
+        if "seed" in record or "seed" in manifest["input"]:
+            assert facts["seed"] == str(record.get("seed", manifest["input"].get("seed")))
+        prompt = card.locator(".prompt").inner_text()
+        if task_id == "on_s3":
+            assert prompt == manifest["input"]["prompt"]
+            assert facts["size"] == "1K"
+        else:
+            assert prompt.startswith("prompt hidden · sha256 ")
+            assert (
+                hashlib.sha256(HIDDEN_PROMPT.encode()).hexdigest().startswith(prompt.rsplit(" ", 1)[1][:-1])
+            )
+        # The thumbnail opens the full image.
+        href = card.locator("a.full").get_attribute("href")
+        assert href == image_path(gallery, task_id, map_index, str(name))
+    moderated = page.locator("[data-testid=image-card][data-outcome=moderated]")
+    assert moderated.count() == 1 and "moderation" in moderated.inner_text()
+    assert HIDDEN_PROMPT not in page.content()
+
+    page.screenshot(path=str(tmp_path / "gallery.png"), full_page=True)
+    if os.environ.get("AIHUBMIX_UPDATE_SCREENSHOT"):
+        SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
+        page.set_viewport_size({"width": 1280, "height": 900})
+        page.screenshot(path=str(SCREENSHOT), full_page=True)
+
+
+def test_the_view_image_link_opens_the_tasks_gallery_in_chromium(
+    gallery: GalleryDeployment, chromium: Browser
+) -> None:
+    path = f"/dags/{DAG_ID}/dagRuns/{q(gallery.run_id)}/taskInstances/on_s3/links"
+    link = gallery.cluster.api("GET", path, params={"map_index": 1})["extra_links"]["View image"]
+    page = logged_in_page(chromium, gallery, "viewer")
+    response = page.goto(link)
+    assert response is not None and response.status == 200
+    page.wait_for_selector("body[data-loaded=true]", timeout=30_000)
+    cards = page.locator("[data-testid=image-card]")
+    assert cards.count() == 2
+    assert {c.get_attribute("data-task") + c.get_attribute("data-map-index") for c in cards.all()} == {
+        "on_s31"
+    }
+    assert page.locator(".prompt").first.inner_text() == PROMPTS[1]
+    page.wait_for_function(
+        "[...document.querySelectorAll('img.thumb')].every(i => i.complete && i.naturalWidth > 0)"
+    )
+
+
+def test_an_unauthorised_user_sees_no_image_in_chromium(
+    gallery: GalleryDeployment, chromium: Browser
+) -> None:
+    page = logged_in_page(chromium, gallery, "outsider")
+    response = page.goto(gallery.base_url + gallery_page(gallery))
+    assert response is not None and response.status == 403
+    assert page.locator("img").count() == 0
+    image = page.goto(gallery.base_url + image_path(gallery, "on_s3", 0, "image-000.png"))
+    assert image is not None and image.status == 403
+    assert not image.body().startswith(b"\x89PNG")
+
+
+# ---------------------------------------------------------------- human review before publishing
+
+
+def test_a_reviewer_picks_images_in_the_review_example_and_only_those_are_published(
+    gallery: GalleryDeployment,
+) -> None:
+    cluster, run_id = gallery.cluster, gallery.review_run_id
+    observer = cluster.observe(REVIEW_DAG_ID, run_id, interval=0.5)
+    # Airflow 3.3 parks the task as awaiting_input; 3.1 and 3.2 defer it to the triggerer.
+    observer.wait_until(
+        lambda o: o.state_of("review") in ("awaiting_input", "deferred"), 180, "the review task to ask"
+    )
+    details = f"/dags/{REVIEW_DAG_ID}/dagRuns/{q(run_id)}/taskInstances/review/-1/hitlDetails"
+    asked = cluster.api("GET", details)
+    generated = [record for i in range(3) for record in xcom(cluster, REVIEW_DAG_ID, run_id, "generate", i)]
+    # The options are the images themselves; the body links to this run's gallery.
+    assert len(asked["options"]) == len(generated) == 6 and asked["multiple"] is True
+    gallery_link = gallery.base_url + f"/aihubmix/gallery/{REVIEW_DAG_ID}/{q(run_id)}"
+    assert f"]({gallery_link})" in asked["body"]
+    listed = gallery.get(f"/aihubmix/api/gallery/{REVIEW_DAG_ID}/{q(run_id)}").json()
+    assert listed["summary"]["images"] == 6
+
+    chosen = asked["options"][1:4:2]
+    cluster.api("PATCH", details, json={"chosen_options": chosen, "params_input": {}})
+    assert observer.wait_for_finish(timeout=180) == "success", observer.task_states
+
+    published = cluster.get_xcom(REVIEW_DAG_ID, run_id, "publish")
+    assert len(published) == 2
+    keys = sorted(
+        item["Key"]
+        for item in gallery.s3.list_objects_v2(Bucket=gallery.bucket, Prefix="review/published/")["Contents"]
+    )
+    assert [f"s3://{gallery.bucket}/{key}" for key in keys] == sorted(published)
+    # The bytes are the chosen images', and the Asset event lists them.
+    by_place = {(r["map_index"], r["index"]): r for r in generated}
+    for label in chosen:
+        match = re.search(r"image (\d+) · generate\[(\d+)\]", label)
+        assert match, label
+        record = by_place[(int(match.group(2)), int(match.group(1)))]
+        name = f"generate-{record['map_index']}-image-{record['index']:03d}"
+        (key,) = [k for k in keys if name in k]
+        body = gallery.s3.get_object(Bucket=gallery.bucket, Key=key)["Body"].read()
+        assert hashlib.sha256(body).hexdigest() == record["sha256"]
+    events = cluster.api("GET", "/assets/events", params={"source_dag_id": REVIEW_DAG_ID})["asset_events"]
+    assert [sorted(e["extra"]["images"]) for e in events] == [sorted(published)]

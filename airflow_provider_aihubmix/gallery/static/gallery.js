@@ -28,6 +28,10 @@
     list.append(dt, dd);
   }
 
+  // The first screenfuls load at once (a reviewer looks at them now); the rest as they scroll in.
+  const EAGER_IMAGES = 24;
+  let shownImages = 0;
+
   function card(task, image) {
     const node = template.content.firstElementChild.cloneNode(true);
     const m = task.manifest || {};
@@ -57,6 +61,7 @@
       link.href = image.src;
       link.title = "Open the full image";
       const img = link.querySelector("img");
+      img.loading = shownImages++ < EAGER_IMAGES ? "eager" : "lazy";
       img.src = image.src;
       img.alt = m.prompt ? m.prompt : `${m.model || ""} image ${image.index}`;
       fact(facts, "image", `#${image.index} · ${image.width}×${image.height} · ${(image.content_type || "").replace("image/", "")}`);
@@ -75,6 +80,7 @@
         const p = document.createElement("p");
         p.className = "error";
         p.textContent = why;
+        p.title = why;
         node.querySelector("figcaption").append(p);
       }
     }
