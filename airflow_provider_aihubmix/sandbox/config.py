@@ -26,6 +26,8 @@ class SandboxConfig:
     ``max_side`` caps the longer side of generated images (aspect kept) so tests and
     benchmarks stay fast; ``0`` means honest sizes (up to 8192). ``api_key`` ``None``
     accepts any bearer key. ``huge_bytes`` is the body size the ``huge`` fault serves.
+    ``inline_image_bytes`` pads every inline (base64) PNG to at least that many bytes with
+    chunks decoders skip, so benchmarks get answers as big as real gpt-image ones; 0 is off.
     """
 
     task_delay_s: float = 2.0
@@ -37,6 +39,7 @@ class SandboxConfig:
     url_ttl_s: float = 24 * 3600.0
     task_url_ttl_s: float = 600.0
     huge_bytes: int = 8 * MIB
+    inline_image_bytes: int = 0
     balance_usd: float = 1000.0
     fault_seed: int = 0
     max_prompt_chars: int = 32000
@@ -89,7 +92,7 @@ def _coerce(name: str, value: Any) -> Any:
         if not isinstance(value, bool):
             raise ValueError("generating_status must be a boolean")
         return value
-    if name in ("max_side", "huge_bytes", "fault_seed", "max_prompt_chars"):
+    if name in ("max_side", "huge_bytes", "inline_image_bytes", "fault_seed", "max_prompt_chars"):
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
             raise ValueError(f"{name} must be a non-negative integer")
         return value

@@ -185,3 +185,13 @@ async def huge_png_stream(base_png: bytes, total: int) -> AsyncIterator[bytes]:
     if last is not None:
         yield _fill_chunk(last)
     yield base_png[_IHDR_END:]
+
+
+def padded_png(base_png: bytes, total: int) -> bytes:
+    """``base_png`` padded to ``total`` bytes like :func:`huge_png_stream`, in memory (small sizes)."""
+    full, last = _padding_plan(total - len(base_png))
+    parts = [base_png[:_IHDR_END], *(_fill_chunk(_FILL_DATA) for _ in range(full))]
+    if last is not None:
+        parts.append(_fill_chunk(last))
+    parts.append(base_png[_IHDR_END:])
+    return b"".join(parts)

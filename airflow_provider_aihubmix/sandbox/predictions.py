@@ -16,7 +16,7 @@ from typing import Any
 
 from airflow_provider_aihubmix.catalog import Family, ModelSpec
 from airflow_provider_aihubmix.sandbox.errors import ApiError, moderation_error
-from airflow_provider_aihubmix.sandbox.images import SizeError, image_seed, resolve_size
+from airflow_provider_aihubmix.sandbox.images import SizeError, image_seed, padded_png, resolve_size
 from airflow_provider_aihubmix.sandbox.shapes import IMAGE_SHAPES, TASK_SHAPES, Answer, chosen_shape
 from airflow_provider_aihubmix.sandbox.state import SandboxState
 from airflow_provider_aihubmix.sandbox.tasks import (
@@ -212,10 +212,12 @@ def openai_usage(prompt: str, plan_: Plan, quality: Any, references: int = 0) ->
 
 
 async def _b64_images(state: SandboxState, p: Plan) -> list[str]:
-    return [
-        base64.b64encode(await state.image_bytes(p.width, p.height, p.fmt, p.image_seed, i)).decode()
-        for i in range(p.count)
-    ]
+    pad = state.config.inline_image_bytes if p.fmt == "png" else 0
+    images = []
+    for i in range(p.count):
+        data = await state.image_bytes(p.width, p.height, p.fmt, p.image_seed, i)
+        images.append(base64.b64encode(padded_png(data, pad) if len(data) < pad else data).decode())
+    return images
 
 
 def _urls(state: SandboxState, p: Plan) -> list[str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from typing import Any
 
 import httpx
@@ -39,6 +40,16 @@ def test_openai_output_format(api: httpx.Client, fmt: str, pil: str) -> None:
     image = b64_image(item["bytesBase64"])
     assert image.format == pil
     assert image.size == (1024, 683)  # 1536x1024 scaled to max_side 1024, aspect kept
+
+
+def test_inline_images_padded_to_a_size_for_benchmarks(api: httpx.Client, sandbox: SandboxServer) -> None:
+    sandbox.client.configure(inline_image_bytes=786432)
+    body = predict(api, "openai/gpt-image-1-mini", prompt="x", output_format="png").json()
+    data = body["output"]["b64_json"][0]["bytesBase64"]
+    assert len(base64.b64decode(data)) == 786432 and len(data) == 1048576
+    assert b64_image(data).format == "PNG"  # still a valid image
+    jpeg = predict(api, "openai/gpt-image-1-mini", prompt="x", output_format="jpeg").json()
+    assert len(jpeg["output"]["b64_json"][0]["bytesBase64"]) < 100_000  # PNG only
 
 
 def test_seedream_url_and_base64(api: httpx.Client, anon: httpx.Client) -> None:
