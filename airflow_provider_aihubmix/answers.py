@@ -23,7 +23,7 @@ from typing import IO, TYPE_CHECKING, Any
 import httpx
 
 from airflow_provider_aihubmix.exceptions import AIHubMixUpstreamError
-from airflow_provider_aihubmix.http import RetryState, json_or_raise
+from airflow_provider_aihubmix.http import GEMINI_PATH_MARKER, RetryState, json_or_raise
 from airflow_provider_aihubmix.responses import PredictionResult, parse_prediction
 
 if TYPE_CHECKING:
@@ -79,6 +79,10 @@ class PredictionAnswer:
         )
         data = json_or_raise(response, self.call)
         del body, response
+        if GEMINI_PATH_MARKER in self.request.url.path:
+            from airflow_provider_aihubmix import gemini
+
+            return gemini.parse_answer(data, request_id=self.request_id, seed=gemini.sent_seed(self.request))
         return parse_prediction(data, request_id=self.request_id)
 
     def close(self) -> None:

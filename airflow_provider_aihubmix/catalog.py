@@ -26,12 +26,15 @@ class Family(str, Enum):
     FLUX = "flux"
     IRAG = "irag"
     IDEOGRAM = "ideogram"
+    GEMINI = "gemini"  # Google's "Nano Banana" models on the Gemini generateContent route
     GENERIC = "generic"  # an unknown model passed through
 
 
 class Endpoint(str, Enum):
     PREDICTIONS = "predictions"  # POST /v1/models/<path>/predictions {"input": {...}}
     GENERATIONS = "generations"  # POST /v1/images/generations {"model", "prompt", ...}
+    # POST /gemini/v1beta/models/<model>:generateContent; one image per request, key in x-goog-api-key
+    GENERATE_CONTENT = "generate_content"
 
 
 @dataclass(frozen=True)
@@ -39,9 +42,9 @@ class ModelSpec:
     """One model as the provider knows it.
 
     ``max_reference_images`` is 0 for text-only models. ``sizes`` is ``None`` where the
-    family accepts any size string the API takes. ``price_per_image_usd`` is ``None``
-    when no per-image price is published (token-billed or unknown). ``limits`` holds what
-    differs from the rest of the family (:class:`ModelLimits`).
+    family accepts any size string the API takes (for Gemini: the ``imageSize`` values).
+    ``price_per_image_usd`` is ``None`` when no per-image price is published (token-billed or
+    unknown). ``limits`` holds what differs from the rest of the family (:class:`ModelLimits`).
     """
 
     path: str
@@ -65,6 +68,11 @@ class ModelSpec:
     @property
     def model_id(self) -> str:
         return self.path.split("/", 1)[-1]
+
+    @property
+    def one_image_per_request(self) -> bool:
+        """True where ``n`` images take ``n`` requests, each bought and recorded on its own (Gemini)."""
+        return self.endpoint is Endpoint.GENERATE_CONTENT
 
     @property
     def name(self) -> str:
@@ -170,6 +178,14 @@ _IRAG = ModelLimits(
 _IRAG_EDIT = ModelLimits(
     pixels=QIANFAN_PIXELS,
     sources=(*_IRAG_SOURCES, ("feature", "dify-aihubmix-image; lobe-chat-wenxin (image + feature)")),
+)
+_GEMINI = ModelLimits(
+    sources=(
+        ("image", "gemini-api (2.5 Flash Image: up to 3 inputs; Gemini 3: up to 14)"),
+        ("image_size", "gemini-api (1K/2K/4K on Gemini 3, 512 on 3.1 Flash, none on 2.5)"),
+        ("aspect_ratio", "gemini-api (10 ratios; 1:4, 4:1, 1:8, 8:1 on 3.1 Flash)"),
+        ("n", "aihubmix-gemini-doc (one image per generateContent request)"),
+    ),
 )
 _SEEDREAM_SOURCES = (
     ("response_format", "aihubmix-doc (base64_json); ark-seedream, dify-aihubmix-image (b64_json)"),
@@ -329,6 +345,40 @@ _SPECS: tuple[ModelSpec, ...] = (
             ),
         ),
     ),
+    # Gemini "Nano Banana": one image per generateContent request (n images = n requests), billed
+    # per token. Reference limits and image sizes from Google's image-generation guide: 2.5 Flash
+    # Image works best with up to 3 input images and answers at 1K only; the Gemini 3 models take up
+    # to 14 references, 1K/2K/4K, and 3.1 Flash also 512.
+    ModelSpec(
+        "gemini-2.5-flash-image",
+        Family.GEMINI,
+        endpoint=Endpoint.GENERATE_CONTENT,
+        edit=True,
+        max_reference_images=3,
+        sizes=(),
+        aliases=("nano-banana",),
+        limits=_GEMINI,
+    ),
+    ModelSpec(
+        "gemini-3-pro-image-preview",
+        Family.GEMINI,
+        endpoint=Endpoint.GENERATE_CONTENT,
+        edit=True,
+        max_reference_images=14,
+        sizes=("1K", "2K", "4K"),
+        aliases=("nano-banana-pro",),
+        limits=_GEMINI,
+    ),
+    ModelSpec(
+        "gemini-3.1-flash-image-preview",
+        Family.GEMINI,
+        endpoint=Endpoint.GENERATE_CONTENT,
+        edit=True,
+        max_reference_images=14,
+        sizes=("512", "1K", "2K", "4K"),
+        aliases=("nano-banana-2",),
+        limits=_GEMINI,
+    ),
 )
 
 CATALOG: dict[str, ModelSpec] = {spec.path: spec for spec in _SPECS}
@@ -342,6 +392,10 @@ for _spec in _SPECS:
 # response handling applies; its input is validated only for the general parameters.
 _PROVIDER_ASYNC = {"bfl"}
 _PATH_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._:-]*$")
+# A Gemini image model the catalog does not list yet ("gemini-3.5-flash-image"): the Gemini route.
+_GEMINI_IMAGE_RE = re.compile(r"^gemini-[a-z0-9._-]*image[a-z0-9._-]*$", re.IGNORECASE)
+GEMINI_PASS_THROUGH_SIZES = ("512", "1K", "2K", "4K")
+GEMINI_PASS_THROUGH_REFERENCES = 14
 
 
 class UnknownModelError(ValueError):
@@ -366,6 +420,22 @@ def resolve_model(model: str, *, warn: bool = True) -> ModelSpec:
     spec = _BY_NAME.get(key.lower())
     if spec is not None:
         return spec
+    if _GEMINI_IMAGE_RE.match(key):
+        if warn:
+            log.warning(
+                "Gemini model %r is not in the AIHubMix catalog; sending it to the Gemini route with "
+                "the widest Gemini limits.",
+                key,
+            )
+        return ModelSpec(
+            key,
+            Family.GEMINI,
+            endpoint=Endpoint.GENERATE_CONTENT,
+            edit=True,
+            max_reference_images=GEMINI_PASS_THROUGH_REFERENCES,
+            sizes=GEMINI_PASS_THROUGH_SIZES,
+            known=False,
+        )
     if _PATH_RE.match(key):
         if warn:
             log.warning(
@@ -384,8 +454,8 @@ def resolve_model(model: str, *, warn: bool = True) -> ModelSpec:
         )
     raise UnknownModelError(
         f"Parameter 'model' got unknown model {model!r}. Use a catalog model "
-        f"({', '.join(sorted(s.model_id for s in _SPECS))}) or a 'provider/model_id' path to pass "
-        "a new model through."
+        f"({', '.join(sorted(s.model_id for s in _SPECS))}), a 'provider/model_id' path to pass "
+        "a new model through, or a 'gemini-...-image...' name for a new Gemini image model."
     )
 
 

@@ -38,6 +38,7 @@ from airflow_provider_aihubmix.exceptions import (
 )
 from airflow_provider_aihubmix.ledger import ManifestLedger
 from airflow_provider_aihubmix.manifest import Manifest, ManifestStatus, ReceivedImage, SendMarker, utcnow
+from airflow_provider_aihubmix.usage import merge_usage
 
 if TYPE_CHECKING:
     from airflow_provider_aihubmix.answers import PredictionAnswer
@@ -81,27 +82,32 @@ def prepared_requests(
     """The requests a purchase is made of, validated; no HTTP."""
     from airflow_provider_aihubmix.hooks.aihubmix import AIHubMixHook
 
-    _, path, body = AIHubMixHook.prepare_prediction(spec, params, extra_input)
-    return [PreparedRequest(path=path, body=body)]
+    if not spec.one_image_per_request:
+        _, path, body = AIHubMixHook.prepare_prediction(spec, params, extra_input)
+        return [PreparedRequest(path=path, body=body)]
+    from airflow_provider_aihubmix.request_series import requests_wanted
+    from airflow_provider_aihubmix.schemas import build_input
+
+    # Gemini: one request per image, request i sending seed + i (references already inline).
+    prepared = []
+    for index in range(requests_wanted(build_input(spec, params, extra_input))):
+        _, path, body = AIHubMixHook.prepare_prediction(spec, params, extra_input, request_index=index)
+        prepared.append(PreparedRequest(path=path, body=body))
+    return prepared
 
 
 def defer_purchase(run: GenerationRun) -> Manifest:
     """Write the request beside the manifest and record it ``deferred``; nothing is sent.
 
-    A deferred manifest of the same request with answered requests (a Gemini fan-out cut
-    short) is continued, not restarted: what was bought stays bought.
+    A deferred (or failed) manifest of the same request with answered requests (a Gemini
+    fan-out cut short) is continued, not restarted: what was bought stays bought.
     """
-    from airflow_provider_aihubmix.references import resolve_references
-
-    params = dict(run.params)
-    if run.references:
-        params["image"] = resolve_references(run.references, aws_conn_id=run.aws_conn_id)
-    requests = prepared_requests(run.spec, params, run.extra_input)
+    requests = prepared_requests(run.spec, run.readable_params(), run.extra_input)
     previous = run.load_manifest()
     if (
         previous is not None
         and previous.fingerprint == run.fingerprint
-        and previous.status is ManifestStatus.DEFERRED
+        and previous.status in (ManifestStatus.DEFERRED, ManifestStatus.FAILED)
         and previous.requests_answered
     ):
         manifest = previous
@@ -289,7 +295,12 @@ class PurchaseLedger:
         for offset, image in enumerate(result.images):
             position = start + offset
             item = ReceivedImage(
-                index=position, url=image.url, seed=image.seed, revised_prompt=image.revised_prompt
+                index=position,
+                url=image.url,
+                seed=image.seed,
+                revised_prompt=image.revised_prompt,
+                request_index=index,
+                commentary=image.commentary,
             )
             try:
                 record = collector.store_image(position, image, None)
@@ -344,22 +355,6 @@ def error_from(
     if not (isinstance(cls, type) and issubclass(cls, AIHubMixError)):
         cls = default
     return cls(message, **{k: v for k, v in kwargs.items() if v is not None})
-
-
-def merge_usage(first: dict[str, Any] | None, second: dict[str, Any] | None) -> dict[str, Any] | None:
-    """Usage of several requests: numbers added, nested counts merged, other values kept."""
-    if not first or not second:
-        return first or second
-    merged = dict(first)
-    for key, value in second.items():
-        old = merged.get(key)
-        if isinstance(value, (int, float)) and isinstance(old, (int, float)) and not isinstance(value, bool):
-            merged[key] = old + value
-        elif isinstance(value, dict) and isinstance(old, dict):
-            merged[key] = merge_usage(old, value)
-        else:
-            merged.setdefault(key, value)
-    return merged
 
 
 __all__ = [

@@ -10,6 +10,7 @@ The tree (``ValueError`` marks errors raised for bad input, before any billable 
     │   ├── AIHubMixQuotaError                     402 / 403
     │   ├── AIHubMixBadRequestError                400 / 404 / 422
     │   │   └── AIHubMixModerationError (AirflowFailException)  refused on safety grounds
+    │   │       └── AIHubMixRefusalError           Gemini blockReason / safety finishReason
     │   ├── AIHubMixRateLimitError                 429 after the retry budget
     │   ├── AIHubMixUpstreamError                  5xx / unreachable after the retry budget
     │   ├── AIHubMixPossiblyBilledError            billable POST sent, answer lost
@@ -19,6 +20,7 @@ The tree (``ValueError`` marks errors raised for bad input, before any billable 
     │   │   ├── AIHubMixTaskModeratedError (AirflowFailException)   never retried by Airflow
     │   │   └── AIHubMixTaskNotFoundError          unknown after the grace window
     │   ├── AIHubMixTaskTimeoutError               wall-clock deadline passed
+    │   ├── AIHubMixTextOnlyError (AirflowFailException)   Gemini answered text, no image
     │   ├── AIHubMixDownloadError                  ``retryable`` says whether another try may work
     │   │   └── DownloadTruncatedError             body short of Content-Length (retryable)
     │   ├── AIHubMixStorageError                   write / verify / read of a stored object
@@ -102,6 +104,17 @@ class AIHubMixModerationError(AIHubMixBadRequestError, AirflowFailException):  #
     ``raiFilteredReason``, Gemini ``finishReason: SAFETY``...). The sync twin of
     :class:`AIHubMixTaskModeratedError`: Airflow does not retry it, the same input would be
     judged the same way."""
+
+
+class AIHubMixRefusalError(AIHubMixModerationError):
+    """The model refused in an HTTP 200 answer (Gemini ``promptFeedback.blockReason``, or a safety
+    ``finishReason`` with no image). ``param`` holds the reason, ``code`` ``request_moderated`` or
+    ``content_moderated``. Airflow does not retry it: the same input gets the same verdict."""
+
+
+class AIHubMixTextOnlyError(AIHubMixError, AirflowFailException):  # type: ignore[misc]
+    """The model answered with text and no image (its first line is quoted). Not retried by
+    Airflow: the answer was billed, and the same prompt tends to get the same reply."""
 
 
 class AIHubMixRateLimitError(AIHubMixError):
@@ -219,12 +232,14 @@ __all__ = [
     "AIHubMixPossiblyBilledError",
     "AIHubMixQuotaError",
     "AIHubMixRateLimitError",
+    "AIHubMixRefusalError",
     "AIHubMixResponseError",
     "AIHubMixStorageError",
     "AIHubMixTaskFailedError",
     "AIHubMixTaskModeratedError",
     "AIHubMixTaskNotFoundError",
     "AIHubMixTaskTimeoutError",
+    "AIHubMixTextOnlyError",
     "AIHubMixUnreadableAnswerError",
     "AIHubMixUpstreamError",
     "AIHubMixValidationError",

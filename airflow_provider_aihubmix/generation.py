@@ -25,6 +25,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from airflow_provider_aihubmix import request_series
 from airflow_provider_aihubmix.catalog import ModelSpec
 from airflow_provider_aihubmix.collection import (
     DEFAULT_MAX_IMAGE_BYTES,
@@ -164,6 +165,16 @@ class GenerationRun(ImageCollector):
         stores the request for :class:`AIHubMixPredictionTrigger` instead of sending it here.
         """
         previous = self.load_manifest()
+        if (
+            previous is not None
+            and self.spec.one_image_per_request
+            and not (send_from_triggerer or regenerate)
+            and request_series.is_resumable(previous, self.fingerprint)
+        ):
+            # n requests of one image each: keep the answered ones, buy only the rest.
+            self.check_budget(max_cost_usd=max_cost_usd, allow_unknown_cost=allow_unknown_cost)
+            manifest = self.ledger.adopt(previous, self.identity.try_number)
+            return Outcome(records=request_series.resume_series(self, manifest, self.readable_params()))
         if previous is not None:
             outcome = self.resume(previous, regenerate=regenerate)
             if outcome is not None:
@@ -230,11 +241,36 @@ class GenerationRun(ImageCollector):
             )
         return None
 
-    def submit(self) -> Outcome:
-        """Buy once: ``submitting`` is on disk before the billable call, its outcome right after."""
+    def readable_params(self) -> dict[str, Any]:
+        """The parameters with ``s3://`` and local references read and inlined.
+
+        URLs stay URLs (the API fetches them), except for one-image-per-request models (Gemini),
+        whose ``inlineData`` needs the bytes: those are downloaded once here, with no key.
+        """
         params = dict(self.params)
         if self.references:
-            params["image"] = resolve_references(self.references, aws_conn_id=self.aws_conn_id)
+            refs = resolve_references(self.references, aws_conn_id=self.aws_conn_id)
+            if self.spec.one_image_per_request:
+                refs = [
+                    self.inline_url(ref) if ref.lower().startswith(("http://", "https://")) else ref
+                    for ref in refs
+                ]
+            params["image"] = refs
+        return params
+
+    def inline_url(self, url: str) -> str:
+        """``url``'s image as a ``data:`` URI, fetched by the hook's credential-free download client."""
+        from airflow_provider_aihubmix.gemini import with_inlined_urls
+        from airflow_provider_aihubmix.references import DEFAULT_MAX_REFERENCE_BYTES
+
+        data = self.hook.download(url, max_bytes=DEFAULT_MAX_REFERENCE_BYTES)
+        return str(with_inlined_urls({"image": [url]}, {url: data})["image"][0])
+
+    def submit(self) -> Outcome:
+        """Buy once: ``submitting`` is on disk before the billable call, its outcome right after."""
+        params = self.readable_params()
+        if self.spec.one_image_per_request:
+            return Outcome(records=request_series.buy_series(self, self.new_manifest(), params))
         manifest = self.new_manifest()
         self.ledger.submitting(manifest)
         started = time.monotonic()

@@ -17,6 +17,8 @@ Everything that decides something lives once in a small private module under ``_
 from __future__ import annotations
 
 from airflow_provider_aihubmix._http.clients import (
+    GEMINI_KEY_HEADER,
+    GEMINI_PATH_MARKER,
     USER_AGENT,
     ApiKeyAuth,
     api_client_kwargs,
@@ -77,6 +79,8 @@ __all__ = [
     "DEFAULT_READ_TIMEOUT",
     "DEFAULT_TASKS_BASE_URL",
     "DEFAULT_WRITE_TIMEOUT",
+    "GEMINI_KEY_HEADER",
+    "GEMINI_PATH_MARKER",
     "NEVER_RETRY_ERRORS",
     "NOT_SENT_ERRORS",
     "RETRYABLE_STATUS",

@@ -111,4 +111,5 @@ SOURCES: dict[str, str] = {
     "qianfan-image": "Baidu Qianfan image generation reference (irag-1.0, /v2/images/edits)",
     "lobe-chat-wenxin": "lobehub/lobe-chat model-runtime wenxin createImage.ts",
     "dashscope-qwen-image": "DashScope qwen-image reference",
+    "gemini-api": "ai.google.dev Gemini API: image generation guide, GenerateContentRequest, ImageConfig",
 }

@@ -112,8 +112,9 @@ def unique_datasets(locations: Sequence[str]) -> list[DatasetId]:
 def moderation_outcome(error: BaseException | None) -> str | None:
     """``request_moderated`` / ``content_moderated`` when ``error`` is a moderation refusal."""
     if isinstance(error, AIHubMixModerationError):
-        # A synchronous refusal: the request (prompt or reference image) was judged.
-        return "request_moderated"
+        # A synchronous refusal: the request was judged, unless the error says the output was
+        # (a Gemini safety finishReason is content_moderated).
+        return error.code if error.code in MODERATION_OUTCOMES else "request_moderated"
     if isinstance(error, AIHubMixTaskFailedError) and error.code in MODERATION_OUTCOMES:
         return error.code
     return None

@@ -17,6 +17,7 @@ The states and the moves between them (:data:`TRANSITIONS`; anything else raises
     (new) ─> submitted                         (the sensor collects a task submitted elsewhere)
     (new) ─> deferred ─> submitting ─> deferred (request k answered, more to send) ... ─> received
              deferred ─> deferred              (a fan-out deferred again where it stopped)
+    failed ─> submitting | deferred            (a Gemini series resumed at its failed request)
 
 Only :class:`airflow_provider_aihubmix.ledger.ManifestLedger` moves a stored manifest: it records
 the attempt and saves in one step.
@@ -68,7 +69,9 @@ TRANSITIONS: dict[ManifestStatus, frozenset[ManifestStatus]] = {
     # received -> received: a finished task's results fetched and recorded again (a replayed event).
     ManifestStatus.RECEIVED: frozenset({ManifestStatus.RECEIVED, ManifestStatus.COMPLETE}),
     ManifestStatus.COMPLETE: frozenset(),
-    ManifestStatus.FAILED: frozenset(),
+    # A one-image-per-request series (Gemini) that failed at request k keeps requests 0..k-1:
+    # a retry sends request k again, from the worker (submitting) or the triggerer (deferred).
+    ManifestStatus.FAILED: frozenset({ManifestStatus.SUBMITTING, ManifestStatus.DEFERRED}),
     ManifestStatus.AMBIGUOUS: frozenset(),
 }
 
@@ -116,6 +119,9 @@ class ReceivedImage(BaseModel):
     url: str | None = None
     seed: int | None = None
     revised_prompt: str | None = None
+    # Models that make one image per request (Gemini): which of the n requests bought it.
+    request_index: int | None = None
+    commentary: str | None = None
 
 
 class SendMarker(BaseModel):

@@ -41,6 +41,7 @@ class GeneratedImage(BaseModel):
     content_type: str | None = None  # the label the API gave; storage sniffs the bytes anyway
     seed: int | None = None
     revised_prompt: str | None = None
+    commentary: str | None = None  # text the model answered beside the image (Gemini)
 
 
 class TaskHandle(BaseModel):

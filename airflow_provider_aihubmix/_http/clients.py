@@ -19,14 +19,20 @@ if TYPE_CHECKING:
 USER_AGENT = "airflow-provider-aihubmix"
 
 
+GEMINI_KEY_HEADER = "x-goog-api-key"
+GEMINI_PATH_MARKER = "/gemini/"
+
+
 class ApiKeyAuth(httpx.Auth):
-    """Adds ``Authorization: Bearer`` only for the configured API origins.
+    """Adds ``Authorization: Bearer`` only for the configured API origins (on the Gemini route,
+    ``/gemini/...``, the key goes in ``x-goog-api-key`` instead and no Authorization is sent).
 
     The key must never reach the vendors' storage hosts (BCE answers 400 with it and, worse, it
     would leak), so the origin check sits at the last point before the wire, redirects included.
     """
 
     def __init__(self, api_key: str, origins: frozenset[tuple[str, str, int]]) -> None:
+        self._key = api_key
         self._header = f"Bearer {api_key}"
         self._origins = origins
 
@@ -34,10 +40,14 @@ class ApiKeyAuth(httpx.Auth):
         return f"ApiKeyAuth(origins={sorted(self._origins)!r})"
 
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        request.headers.pop("Authorization", None)
+        request.headers.pop(GEMINI_KEY_HEADER, None)
         if origin(str(request.url)) in self._origins:
-            request.headers["Authorization"] = self._header
-        else:
-            request.headers.pop("Authorization", None)
+            if GEMINI_PATH_MARKER in request.url.path:
+                # Google's native API: the key in x-goog-api-key only, never a ?key= query string.
+                request.headers[GEMINI_KEY_HEADER] = self._key
+            else:
+                request.headers["Authorization"] = self._header
         yield request
 
 

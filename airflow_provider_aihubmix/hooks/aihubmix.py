@@ -20,6 +20,7 @@ from typing import Any
 import httpx
 from airflow.sdk import BaseHook
 
+from airflow_provider_aihubmix import gemini
 from airflow_provider_aihubmix.answers import PredictionAnswer, send_prediction
 from airflow_provider_aihubmix.catalog import Endpoint, ModelSpec, resolve_model
 from airflow_provider_aihubmix.connection import UI_FIELD_BEHAVIOUR
@@ -55,6 +56,7 @@ from airflow_provider_aihubmix.http import (
     task_url,
 )
 from airflow_provider_aihubmix.redaction import amask_secret, mask_secret, scrub_text
+from airflow_provider_aihubmix.references import DEFAULT_MAX_REFERENCE_BYTES
 from airflow_provider_aihubmix.responses import (
     PredictionResult,
     TaskState,
@@ -401,20 +403,16 @@ class AIHubMixHook(BaseHook):
         extra_input: Mapping[str, Any] | None = None,
         *,
         require_resolved: bool = False,
+        request_index: int = 0,
     ) -> tuple[ModelSpec, str, dict[str, Any]]:
         """Resolve and validate BEFORE any HTTP: ``(spec, path, body)``; raises AIHubMixValidationError.
 
         ``require_resolved`` refuses references the API cannot read (``s3://``, local paths).
+        ``request_index`` picks which of a one-image-per-request model's ``n`` requests (Gemini)
+        the body is for; other models ignore it.
         """
-        from airflow_provider_aihubmix.schemas import build_input, request_body
-
-        spec = model if isinstance(model, ModelSpec) else resolve_model(model)
-        input_ = build_input(spec, params, extra_input, require_resolved=require_resolved)
-        body = request_body(spec, input_)
-        path = (
-            "/v1/images/generations" if spec.endpoint is Endpoint.GENERATIONS else predictions_path(spec.path)
-        )
-        return spec, path, body
+        spec, input_ = _validated(model, params, extra_input, require_resolved=require_resolved)
+        return spec, *_path_and_body(spec, input_, request_index)
 
     @staticmethod
     def _inline_references(
@@ -438,6 +436,7 @@ class AIHubMixHook(BaseHook):
         *,
         extra_input: Mapping[str, Any] | None = None,
         aws_conn_id: str | None = "aws_default",
+        request_index: int = 0,
     ) -> PredictionResult:
         """Submit one prediction and return its images (sync models) or its task handle (async ones).
 
@@ -446,12 +445,19 @@ class AIHubMixHook(BaseHook):
         :class:`AIHubMixValidationError` before any request.
 
         The POST is billable: 429/5xx answers are retried (the gateway did not accept the job), a
-        lost response raises :class:`AIHubMixPossiblyBilledError` rather than paying twice.
+        lost response raises :class:`AIHubMixPossiblyBilledError` rather than paying twice. For
+        Gemini (one image per request) it sends request ``request_index`` of ``n``; URL references
+        are downloaded first (no key, SSRF-guarded) and sent inline.
         """
         spec, params = self._inline_references(model, params, aws_conn_id)
-        spec, path, body = self.prepare_prediction(spec, params, extra_input, require_resolved=True)
+        spec, input_ = _validated(spec, params, extra_input, require_resolved=True)
+        urls = gemini.url_references(input_) if spec.one_image_per_request else []
+        if urls:
+            fetched = {url: self.download(url, max_bytes=DEFAULT_MAX_REFERENCE_BYTES) for url in urls}
+            input_ = gemini.with_inlined_urls(input_, fetched)
+        path, body = _path_and_body(spec, input_, request_index)
         data, response = self._call("POST", path, json=body, billable=True)
-        return self._finish_prediction(spec, data, response)
+        return self._finish_prediction(spec, data, response, seed=_seed_of(spec, input_, request_index))
 
     async def apredict(
         self,
@@ -460,12 +466,18 @@ class AIHubMixHook(BaseHook):
         *,
         extra_input: Mapping[str, Any] | None = None,
         aws_conn_id: str | None = "aws_default",
+        request_index: int = 0,
     ) -> PredictionResult:
         """The async twin of :meth:`predict`; reading references runs off the event loop."""
         spec, params = await asyncio.to_thread(self._inline_references, model, params, aws_conn_id)
-        spec, path, body = self.prepare_prediction(spec, params, extra_input, require_resolved=True)
+        spec, input_ = _validated(spec, params, extra_input, require_resolved=True)
+        urls = gemini.url_references(input_) if spec.one_image_per_request else []
+        if urls:
+            fetched = {url: await self.adownload(url, max_bytes=DEFAULT_MAX_REFERENCE_BYTES) for url in urls}
+            input_ = gemini.with_inlined_urls(input_, fetched)
+        path, body = _path_and_body(spec, input_, request_index)
         data, response = await self._acall("POST", path, json=body, billable=True)
-        return self._finish_prediction(spec, data, response)
+        return self._finish_prediction(spec, data, response, seed=_seed_of(spec, input_, request_index))
 
     async def asend_prediction(
         self, path: str, content: bytes, *, deadline: float | None = None
@@ -484,9 +496,14 @@ class AIHubMixHook(BaseHook):
         call = self._retry_state(settings, "POST", str(request.url), billable=True)
         return await send_prediction(client, request, call, sleep=self._async_sleep, deadline=deadline)
 
-    def _finish_prediction(self, spec: ModelSpec, data: Any, response: httpx.Response) -> PredictionResult:
+    def _finish_prediction(
+        self, spec: ModelSpec, data: Any, response: httpx.Response, *, seed: int | None = None
+    ) -> PredictionResult:
         request_id = response.headers.get("X-Request-Id")
-        result = parse_prediction(data, request_id=request_id)
+        if spec.one_image_per_request:
+            result = gemini.parse_answer(data, request_id=request_id, seed=seed)
+        else:
+            result = parse_prediction(data, request_id=request_id)
         if result.task is not None:
             self.log.info("AIHubMix accepted %s as async task %s", spec.path, result.task.task_id)
         else:
@@ -628,6 +645,35 @@ async def shared_async_client(
         settings = await AIHubMixHook.aload_settings(conn_id)
     await aload_ssl_context()
     return shared_client_for(settings, "api")
+
+
+def _validated(
+    model: str | ModelSpec,
+    params: Mapping[str, Any],
+    extra_input: Mapping[str, Any] | None,
+    *,
+    require_resolved: bool = False,
+) -> tuple[ModelSpec, dict[str, Any]]:
+    from airflow_provider_aihubmix.schemas import build_input
+
+    spec = model if isinstance(model, ModelSpec) else resolve_model(model)
+    return spec, build_input(spec, params, extra_input, require_resolved=require_resolved)
+
+
+def _path_and_body(spec: ModelSpec, input_: dict[str, Any], request_index: int) -> tuple[str, dict[str, Any]]:
+    if spec.one_image_per_request:
+        body = gemini.request_body(input_, request_index=request_index)
+        return gemini.generate_content_path(spec.model_id), body
+    from airflow_provider_aihubmix.schemas import request_body
+
+    body = request_body(spec, input_)
+    if spec.endpoint is Endpoint.GENERATIONS:
+        return "/v1/images/generations", body
+    return predictions_path(spec.path), body
+
+
+def _seed_of(spec: ModelSpec, input_: Mapping[str, Any], request_index: int) -> int | None:
+    return gemini.request_seed(input_, request_index) if spec.one_image_per_request else None
 
 
 def _task_not_found(task_id: str, exc: AIHubMixError) -> TaskState:

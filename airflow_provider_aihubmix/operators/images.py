@@ -559,8 +559,49 @@ class AIHubMixIdeogramOperator(AIHubMixGenerateImageOperator):
         super().__init__(family_params=family_params, **kwargs)
 
 
+class AIHubMixGeminiImageOperator(AIHubMixGenerateImageOperator):
+    """Google Gemini "Nano Banana" image models on AIHubMix's Gemini route (``generateContent``).
+
+    Generates from text or edits by instruction: ``image`` (an upstream record, ``s3://`` URI,
+    local path, URL or ``data:`` URI; up to 3 for 2.5 Flash Image, 14 for the Gemini 3 models)
+    is sent inline. One request makes one image, so ``n`` images are ``n`` requests, each
+    recorded in the manifest before the next: a retry buys only the ones still missing. Billed
+    per token; the manifest and the lineage facet carry ``usageMetadata`` and the model's
+    commentary. A refusal (``blockReason``, a safety ``finishReason``) or a text-only answer
+    fails the task without Airflow retries.
+
+    :param aspect_ratio: ``1:1``, ``2:3``, ``3:2``, ``3:4``, ``4:3``, ``4:5``, ``5:4``, ``9:16``,
+        ``16:9``, ``21:9`` (3.1 Flash also ``1:4``, ``4:1``, ``1:8``, ``8:1``).
+    :param image_size: ``1K``, ``2K``, ``4K`` on the Gemini 3 models, also ``512`` on 3.1 Flash;
+        2.5 Flash Image has none (always 1K). ``size`` is accepted as its alias.
+    :param response_modalities: ``["IMAGE"]`` or ``["TEXT", "IMAGE"]`` (Google's default).
+    :param temperature: 0.0..2.0.
+    """
+
+    family = Family.GEMINI
+    default_model = "gemini-2.5-flash-image"
+
+    def __init__(
+        self,
+        *,
+        aspect_ratio: str | None = None,
+        image_size: str | None = None,
+        response_modalities: list[str] | None = None,
+        temperature: float | None = None,
+        **kwargs: Any,
+    ) -> None:
+        family_params = {
+            "aspect_ratio": aspect_ratio,
+            "image_size": image_size,
+            "response_modalities": response_modalities,
+            "temperature": temperature,
+        }
+        super().__init__(family_params=family_params, **kwargs)
+
+
 __all__ = [
     "AIHubMixFluxOperator",
+    "AIHubMixGeminiImageOperator",
     "AIHubMixGenerateImageOperator",
     "AIHubMixIRAGOperator",
     "AIHubMixIdeogramOperator",

@@ -12,9 +12,10 @@ Two HTTP servers share one event loop:
   ``url`` or ``b64_json``; Ideogram ``output`` as bare URL strings; Flux (``bfl/``)
   ``output[].taskId`` + ``polling_url``), ``POST /v1/images/generations``,
   ``POST /v1/images/edits`` (multipart), ``GET /v1/tasks/<id>``, ``GET /v1/models``,
-  ``POST /gemini/v1beta/models/<model>:generateContent`` (``x-goog-api-key``), and the
-  billing endpoints (with and without ``/v1``). Every call needs ``Authorization:
-  Bearer <key>`` (any key unless ``api_key`` is set); errors are
+  ``POST /gemini/v1beta/models/<model>:generateContent`` (Google's native API: key in
+  ``x-goog-api-key`` or ``?key=``, Google's error shape, refusal shapes; see
+  :mod:`.gemini`), and the billing endpoints (with and without ``/v1``). Every other call
+  needs ``Authorization: Bearer <key>`` (any key unless ``api_key`` is set); errors are
   ``{"error": {"message", "type", "param", "code"}}``; every answer has ``X-Request-Id``.
 * the **storage** host (``storage_url``), like Baidu BCE / Volcengine TOS / BFL delivery:
   pre-signed ``GET /images/<w>x<h>-<seed>-<index>.<ext>?Expires=..&Signature=..`` (400 if
@@ -28,7 +29,8 @@ longer side, aspect kept, so ``2K``/``4K`` come back 1024 px unless ``max_side=0
 (honest sizes up to 8192). Sizes: ``1K``/``2K``/``4K``/``auto`` (1024), ``WxH``, ``W*H``,
 shaped by ``aspect_ratio``/``aspectRatio`` (``16:9``, ``2x1``); Flux defaults to 16:9.
 
-Prompt tokens: ``sandbox:moderated`` (400 moderation), and for async models
+Prompt tokens: ``sandbox:moderated`` (400 moderation); on the Gemini route
+``sandbox:block=<REASON>``, ``sandbox:finish=<REASON>`` and ``sandbox:text-only``; for async models
 ``sandbox:error``, ``sandbox:failed``, ``sandbox:request-moderated``,
 ``sandbox:content-moderated``, ``sandbox:never`` (task outcome) and ``sandbox:delay=<s>``.
 A task is ``Pending`` then ``Generating`` (with ``progress``) then its outcome after

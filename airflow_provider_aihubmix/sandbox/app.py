@@ -23,6 +23,7 @@ from starlette.types import ASGIApp
 from airflow_provider_aihubmix.catalog import CATALOG, UnknownModelError, resolve_model
 from airflow_provider_aihubmix.sandbox.control import control_router
 from airflow_provider_aihubmix.sandbox.errors import ApiError, json_response
+from airflow_provider_aihubmix.sandbox.gemini import generate_content
 from airflow_provider_aihubmix.sandbox.images import SizeError, image_seed, resolve_size
 from airflow_provider_aihubmix.sandbox.middleware import SandboxMiddleware
 from airflow_provider_aihubmix.sandbox.predictions import (
@@ -35,8 +36,6 @@ from airflow_provider_aihubmix.sandbox.predictions import (
 from airflow_provider_aihubmix.sandbox.state import SandboxState
 from airflow_provider_aihubmix.sandbox.tasks import Task, task_status
 
-# Served by /v1/models besides the image catalog (the doc's "Nano Banana" route).
-_EXTRA_MODELS = ("gemini-2.5-flash-image", "gemini-3-pro-image-preview")
 _MODELS_CREATED = 1_735_689_600  # a fixed timestamp: answers stay byte-stable
 
 
@@ -224,10 +223,6 @@ def create_api_app(state: SandboxState) -> ASGIApp:
                 "owned_by": spec.provider or "aihubmix",
             }
             for spec in CATALOG.values()
-        ]
-        + [
-            {"id": m, "object": "model", "created": _MODELS_CREATED, "owned_by": "google"}
-            for m in _EXTRA_MODELS
         ],
     }
     models_bytes = json.dumps(models_body, separators=(",", ":")).encode()
@@ -238,62 +233,7 @@ def create_api_app(state: SandboxState) -> ASGIApp:
 
     @route(app, "/gemini/v1beta/models/{model}:generateContent", "POST")
     async def gemini(request: Request) -> Response:
-        model = request.path_params["model"]
-        payload = json_body(request)
-        texts: list[str] = []
-        digest = hashlib.blake2b(digest_size=16)
-        references = 0
-        for content in payload.get("contents") or []:
-            parts = content.get("parts") if isinstance(content, dict) else None
-            for part in parts if isinstance(parts, list) else []:
-                if not isinstance(part, dict):
-                    continue
-                if isinstance(part.get("text"), str):
-                    texts.append(part["text"])
-                inline = part.get("inlineData") or part.get("inline_data")
-                if isinstance(inline, dict) and inline.get("data"):
-                    references += 1
-                    digest.update(str(inline["data"]).encode())
-        prompt = require_prompt(" ".join(texts), state.config.max_prompt_chars)
-        config = payload.get("generationConfig") or {}
-        aspect = (config.get("imageConfig") or {}).get("aspectRatio") if isinstance(config, dict) else None
-        try:
-            width, height = resolve_size(None, aspect, max_side=state.config.max_side)
-        except SizeError as exc:
-            raise ApiError(400, str(exc), code="size_not_supported", param="aspectRatio") from None
-        if not state.check_quota():
-            raise ApiError(403, "Insufficient balance: top up to continue", code="insufficient_user_quota")
-        seed = image_seed(prompt, config.get("seed") if isinstance(config, dict) else None, digest.digest())
-        data = await state.image_bytes(width, height, "png", seed, 0)
-        state.bill(record_of(request), DEFAULT_PRICE_USD)
-        text_tokens = max(1, len(prompt) // 4)
-        body = {
-            "candidates": [
-                {
-                    "content": {
-                        "role": "model",
-                        "parts": [
-                            {"text": "Here is your image."},
-                            {
-                                "inlineData": {
-                                    "mimeType": "image/png",
-                                    "data": base64.b64encode(data).decode(),
-                                }
-                            },
-                        ],
-                    },
-                    "finishReason": "STOP",
-                    "index": 0,
-                }
-            ],
-            "usageMetadata": {
-                "promptTokenCount": text_tokens,
-                "candidatesTokenCount": 1290,
-                "totalTokenCount": text_tokens + 1290,
-            },
-            "modelVersion": model,
-        }
-        return json_response(body)
+        return await generate_content(state, request, json_body(request))
 
     async def subscription(request: Request) -> Response:
         balance = state.config.balance_usd

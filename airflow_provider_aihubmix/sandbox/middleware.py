@@ -23,6 +23,7 @@ from airflow_provider_aihubmix.sandbox.faults import (
     FaultRule,
     parse_fault_header,
 )
+from airflow_provider_aihubmix.sandbox.gemini import check_key
 from airflow_provider_aihubmix.sandbox.state import SandboxState
 
 CONTROL_PREFIX = "/_sandbox"
@@ -129,7 +130,7 @@ class SandboxMiddleware:
                 close_connection(send)
                 return
 
-        gate = self._gate(headers, path, request_id)
+        gate = self._gate(headers, path, scope["query_string"].decode("latin-1"), request_id)
         if gate is not None:
             await gate(scope, receive, send_tagged)
             return
@@ -154,7 +155,7 @@ class SandboxMiddleware:
         else:
             await self._after_processing(fault, scope, replay, send, send_tagged, record)
 
-    def _gate(self, headers: dict[str, str], path: str, request_id: str) -> Response | None:
+    def _gate(self, headers: dict[str, str], path: str, query: str, request_id: str) -> Response | None:
         """The storage host refuses any Authorization (like Baidu BCE); the API wants a key."""
         if self.host == "storage":
             if "authorization" in headers:
@@ -167,12 +168,13 @@ class SandboxMiddleware:
                     status=400,
                 )
             return None
+        if path.startswith("/gemini/"):
+            # Google's native API reads x-goog-api-key (or ?key=), never Authorization.
+            return check_key(headers, query, self.state.config.api_key)
         key: str | None = None
         scheme, _, token = headers.get("authorization", "").partition(" ")
         if scheme.lower() == "bearer" and token.strip():
             key = token.strip()
-        elif path.startswith("/gemini/"):
-            key = headers.get("x-goog-api-key") or None
         if key is None:
             return ApiError(401, "No API key provided; send 'Authorization: Bearer <key>'").response(
                 request_id

@@ -43,6 +43,7 @@ from airflow_provider_aihubmix.schemas._base import (
     unsendable,
 )
 from airflow_provider_aihubmix.schemas.flux import FluxInput
+from airflow_provider_aihubmix.schemas.gemini import GeminiInput
 from airflow_provider_aihubmix.schemas.generic import GenericInput
 from airflow_provider_aihubmix.schemas.ideogram import IdeogramInput
 from airflow_provider_aihubmix.schemas.imagen import ImagenInput
@@ -61,6 +62,7 @@ SCHEMAS: Mapping[Family, type[FamilyInput]] = {
         FluxInput,
         IRAGInput,
         IdeogramInput,
+        GeminiInput,
         GenericInput,
     )
 }
@@ -119,7 +121,12 @@ def validate_params(
 
 
 def request_body(spec: ModelSpec, input_: dict[str, Any]) -> dict[str, Any]:
-    """The JSON body for ``spec``'s endpoint: ``{"input": ...}`` or the flat OpenAI-style body."""
+    """The JSON body for ``spec``'s endpoint: ``{"input": ...}``, the flat OpenAI-style body, or
+    Gemini's ``generateContent`` body (its first request; see :mod:`airflow_provider_aihubmix.gemini`)."""
+    if spec.endpoint is Endpoint.GENERATE_CONTENT:
+        from airflow_provider_aihubmix import gemini
+
+        return gemini.request_body(input_)
     if spec.endpoint is Endpoint.GENERATIONS:
         if "model" in input_:
             raise AIHubMixValidationError(

@@ -515,6 +515,49 @@ INVALID_INPUTS: list[InvalidInput] = [
         None,
         ("'safety_tolerance'", "V3", "flux"),
     ),
+    # --- Gemini ("Nano Banana") --------------------------------------------------------
+    InvalidInput(
+        "gemini-extreme-ratio-on-flash",
+        "gemini-2.5-flash-image",
+        {"prompt": PROMPT, "aspect_ratio": "8:1"},
+        None,
+        ("'aspect_ratio'", "gemini-2.5-flash-image", "21:9"),
+    ),
+    InvalidInput(
+        "gemini-image-size-on-flash",
+        "gemini-2.5-flash-image",
+        {"prompt": PROMPT, "image_size": "2K"},
+        None,
+        ("'image_size'", "gemini-2.5-flash-image", "Gemini 3"),
+    ),
+    InvalidInput(
+        "gemini-512-on-pro",
+        "gemini-3-pro-image-preview",
+        {"prompt": PROMPT, "size": "512"},
+        None,
+        ("'image_size'", "gemini-3-pro-image-preview", "1K, 2K, 4K"),
+    ),
+    InvalidInput(
+        "gemini-four-references-on-flash",
+        "gemini-2.5-flash-image",
+        {"prompt": PROMPT, "image": [CAT, DOG, CAT, DOG]},
+        None,
+        ("'image'", "gemini-2.5-flash-image", "1..3"),
+    ),
+    InvalidInput(
+        "gemini-text-only-modalities",
+        "gemini-3.1-flash-image-preview",
+        {"prompt": PROMPT, "response_modalities": ["TEXT"]},
+        None,
+        ("'response_modalities'", "gemini-3.1-flash-image-preview", "IMAGE"),
+    ),
+    InvalidInput(
+        "gemini-temperature-too-hot",
+        "gemini-3-pro-image-preview",
+        {"prompt": PROMPT, "temperature": 5},
+        None,
+        ("'temperature'", "gemini-3-pro-image-preview", "0..2"),
+    ),
     # --- Generic (a model passed through) ----------------------------------------------
     InvalidInput(
         "generic-prompt-missing",

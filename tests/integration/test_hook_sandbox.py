@@ -25,7 +25,7 @@ from airflow_provider_aihubmix.hooks.aihubmix import AIHubMixHook, aclose_shared
 from airflow_provider_aihubmix.responses import GeneratedImage, TaskState, TaskStatus
 from tests.cases.invalid_inputs import INVALID_INPUTS
 
-PREDICT_PATH = r"^/v1/(models/.+/predictions|images/generations)$"
+PREDICT_PATH = r"^(/v1/(models/.+/predictions|images/generations)|/gemini/v1beta/models/.+:generateContent)$"
 
 
 def _reference_png() -> str:
@@ -101,7 +101,11 @@ def test_every_catalog_model_yields_a_real_image(hook: AIHubMixHook, sandbox, pa
         assert width > 0 and height > 0
     (post,) = sandbox.client.requests(host="api", path=PREDICT_PATH)
     assert post["method"] == "POST"
-    assert post["headers"]["authorization"] == "Bearer sk-sandbox-test-key"
+    if spec.one_image_per_request:  # Google's native route: the key in x-goog-api-key only
+        assert post["headers"]["x-goog-api-key"] == "sk-sandbox-test-key" and not post["query"]
+        assert "authorization" not in post["headers"]
+    else:
+        assert post["headers"]["authorization"] == "Bearer sk-sandbox-test-key"
     # Downloads went to storage without the key (the sandbox's storage answers 400 to any).
     for record in sandbox.client.requests(host="storage"):
         assert "authorization" not in record["headers"]

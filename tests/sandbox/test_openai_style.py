@@ -1,4 +1,4 @@
-"""``/v1/images/generations``, ``/v1/images/edits`` (multipart) and the Gemini route."""
+"""``/v1/images/generations`` and ``/v1/images/edits`` (multipart); the Gemini route is in test_gemini.py."""
 
 from __future__ import annotations
 
@@ -70,26 +70,3 @@ def test_edits_without_image(api: httpx.Client) -> None:
     )
     assert response.status_code == 400
     assert error_of(response)["code"] == "image_missing"
-
-
-def test_gemini_generate_content(sandbox: SandboxServer) -> None:
-    url = f"{sandbox.base_url}/gemini/v1beta/models/gemini-2.5-flash-image:generateContent"
-    payload = {
-        "contents": [{"parts": [{"text": "a banana"}]}],
-        "generationConfig": {"responseModalities": ["TEXT", "IMAGE"], "imageConfig": {"aspectRatio": "16:9"}},
-    }
-    assert httpx.post(url, json=payload).status_code == 401
-    response = httpx.post(url, json=payload, headers={"x-goog-api-key": "sk-g"})
-    assert response.status_code == 200
-    parts = response.json()["candidates"][0]["content"]["parts"]
-    inline = [part["inlineData"] for part in parts if "inlineData" in part]
-    assert inline[0]["mimeType"] == "image/png"
-    assert b64_image(inline[0]["data"]).size == (1024, 576)
-    assert sandbox.client.billed_count("gemini") == 1
-
-
-def test_gemini_needs_text(sandbox: SandboxServer) -> None:
-    url = f"{sandbox.base_url}/gemini/v1beta/models/gemini-2.5-flash-image:generateContent"
-    response = httpx.post(url, json={"contents": [{"parts": []}]}, headers={"x-goog-api-key": "k"})
-    assert response.status_code == 400
-    assert error_of(response)["code"] == "prompt_missing"

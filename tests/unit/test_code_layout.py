@@ -14,6 +14,7 @@ PACKAGE = Path(airflow_provider_aihubmix.__file__).parent
 ELSEWHERE_ON_PURPOSE = {
     ("sandbox", "ApiError"),
     ("sandbox", "SizeError"),
+    ("sandbox", "GoogleError"),
     ("schemas", "Reject"),
     ("catalog.py", "UnknownModelError"),
 }

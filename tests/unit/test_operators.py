@@ -14,6 +14,7 @@ from airflow_provider_aihubmix.catalog import Family, resolve_model
 from airflow_provider_aihubmix.exceptions import AIHubMixValidationError
 from airflow_provider_aihubmix.operators.images import (
     AIHubMixFluxOperator,
+    AIHubMixGeminiImageOperator,
     AIHubMixGenerateImageOperator,
     AIHubMixIdeogramOperator,
     AIHubMixImagenOperator,
@@ -29,8 +30,10 @@ FAMILY_OPERATORS = (
     AIHubMixQwenImageOperator,
     AIHubMixSeedreamOperator,
     AIHubMixFluxOperator,
+    AIHubMixGeminiImageOperator,
     AIHubMixIRAGOperator,
     AIHubMixIdeogramOperator,
+    AIHubMixGeminiImageOperator,
 )
 
 

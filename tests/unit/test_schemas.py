@@ -258,6 +258,18 @@ VALID: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
             "image": [CAT, DOG],
         },
     ),
+    "gemini-2.5-flash-image": (
+        {"prompt": P, "n": 3, "image": [CAT, PIXEL], "aspect_ratio": "4x5", "seed": 3, "temperature": 0.4},
+        {"prompt": P, "n": 3, "image": [CAT, PIXEL], "aspectRatio": "4:5", "seed": 3, "temperature": 0.4},
+    ),
+    "gemini-3-pro-image-preview": (
+        {"prompt": P, "image": [CAT] * 14, "image_size": "4k", "response_modalities": ["image", "text"]},
+        {"prompt": P, "image": [CAT] * 14, "imageSize": "4K", "responseModalities": ["TEXT", "IMAGE"]},
+    ),
+    "gemini-3.1-flash-image-preview": (
+        {"prompt": P, "size": "512", "aspect_ratio": "1:8"},
+        {"prompt": P, "imageSize": "512", "aspectRatio": "1:8"},
+    ),
 }
 
 
@@ -360,7 +372,7 @@ def test_every_problem_is_reported_at_once() -> None:
 def test_unknown_parameter_names_its_owner_family() -> None:
     message = refused("gpt-image-1", {"prompt": P, "aspect_ratio": "16:9"})
     assert "'aspect_ratio'" in message
-    assert "imagen, flux, ideogram families" in message
+    assert "imagen, flux, ideogram, gemini families" in message
     assert "allowed parameters: prompt, size, n, quality" in message
 
 
