@@ -13,13 +13,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from airflow.sdk.exceptions import TaskDeferred
 from PIL import Image
 
 from airflow_provider_aihubmix.deferred import PurchaseLedger, StoredRequest
 from airflow_provider_aihubmix.exceptions import AIHubMixBadRequestError, AIHubMixRefusalError
 from airflow_provider_aihubmix.operators.images import AIHubMixGeminiImageOperator
 from airflow_provider_aihubmix.sandbox import SandboxServer
+from airflow_provider_aihubmix.version_compat import TaskDeferred
 from tests.task_fakes import FakeTaskInstance, context_for, run_trigger
 
 pytestmark = pytest.mark.timeout(120)

@@ -221,7 +221,7 @@ def test_answers_without_an_image(body: dict, error: type, code: str | None, fra
 
 
 def test_refusals_are_moderation_and_never_retried_by_airflow():
-    from airflow.sdk.exceptions import AirflowFailException
+    from airflow_provider_aihubmix.version_compat import AirflowFailException
 
     refused = AIHubMixRefusalError("blocked", code="content_moderated", param="IMAGE_SAFETY")
     assert isinstance(refused, AIHubMixModerationError) and isinstance(refused, AirflowFailException)

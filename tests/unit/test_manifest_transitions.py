@@ -37,6 +37,9 @@ ALLOWED = {
     (S.SUBMITTED, S.FAILED),
     (S.RECEIVED, S.RECEIVED),
     (S.RECEIVED, S.COMPLETE),
+    # A Gemini series resumed at its failed request, from the worker or the triggerer.
+    (S.FAILED, S.SUBMITTING),
+    (S.FAILED, S.DEFERRED),
 }
 IDENTITY = TaskIdentity(dag_id="d", run_id="r", task_id="t", map_index=2, try_number=1)
 
