@@ -14,7 +14,7 @@ import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_aihubmix.cost import cost_breakdown
+from airflow_provider_aihubmix.cost import settle
 from airflow_provider_aihubmix.events import EventStatus, TaskEvent
 from airflow_provider_aihubmix.exceptions import (
     AIHubMixDownloadError,
@@ -38,6 +38,7 @@ from airflow_provider_aihubmix.responses import GeneratedImage, PredictionResult
 
 if TYPE_CHECKING:
     from airflow_provider_aihubmix.hooks.aihubmix import AIHubMixHook
+    from airflow_provider_aihubmix.pricing import Estimate, PriceTable
     from airflow_provider_aihubmix.storage import ObjectStore, StoredObject
 
 # The engine's one logger name, whichever half logs: deployments filter on it.
@@ -75,6 +76,9 @@ class ImageCollector:
         self.ledger = ManifestLedger(store, self.prefix)
         # Whether this try reused work an earlier one paid for: what lineage and cost report.
         self.reused = False
+        # Prices (package rows + the user's overrides) and the estimate the actual cost is set against.
+        self.prices: PriceTable | None = None
+        self.estimate: Estimate | None = None
 
     @property
     def manifest(self) -> Manifest | None:
@@ -167,20 +171,26 @@ class ImageCollector:
                 manifest.records = records + [r for i, r in done.items() if i > item.index]
                 self.ledger.save(manifest)
         manifest.timings["store_seconds"] = round(time.monotonic() - started, 3)
-        cost = cost_breakdown(self.model, records, usage=manifest.usage)
-        self.ledger.complete(
-            manifest, records, cost=cost.as_dict(), estimated_cost_usd=cost.total_usd, request_id=request_id
-        )
-        total = manifest.estimated_cost_usd
+        cost = settle(self.cost_estimate(), records, usage=manifest.usage)
+        self.ledger.complete(manifest, records, cost=cost, request_id=request_id)
         log.info(
-            "Stored %d image(s) for model %s under %s; usage=%s; estimated cost %s",
+            "Stored %d image(s) for model %s under %s; usage=%s; estimated cost %s, actual %s",
             len(records),
             self.model,
             self.store.uri_for(self.prefix),
             manifest.usage,
-            f"{total:.4f} USD" if total is not None else "unknown (no published price)",
+            _usd(manifest.estimated_cost_usd),
+            _usd(manifest.actual_cost_usd),
         )
         return records
+
+    def cost_estimate(self) -> Estimate:
+        """The estimate the actual cost is set against; a collected task's own is model-only."""
+        if self.estimate is None:
+            from airflow_provider_aihubmix.pricing import estimate
+
+            self.estimate = estimate(self.model, {}, self.prices)
+        return self.estimate
 
     def store_received(
         self, item: ReceivedImage, image: GeneratedImage | None, remote_task_id: str | None
@@ -357,6 +367,10 @@ class ImageCollector:
                     raise
                 log.warning("Download attempt %d of an image failed (%s); retrying", attempt, err.message)
         raise AssertionError("unreachable")
+
+
+def _usd(value: float | None) -> str:
+    return "unknown (no public price)" if value is None else f"{value:.4f} USD"
 
 
 def image_record(

@@ -1,8 +1,20 @@
-"""Estimated cost per request and per image, usage totals, and the budget guard run before submitting.
+"""Cost as the engine records it: the estimate before a purchase, the actual after it, the guard.
 
-Estimates come only from prices the catalog publishes per image. Token-billed models (gpt-image)
-report token ``usage`` but AIHubMix publishes no per-token price here, so their cost stays
-``None`` -- an invented number would be worse than an honest "unknown" next to the real usage.
+The figures come from :mod:`airflow_provider_aihubmix.pricing` (prices from the shipped data file
+plus the user's overrides). This module turns them into the manifest's ``cost`` object and the
+task's log line, and runs the per-task ``max_cost_usd`` guard before anything is submitted.
+
+The manifest's ``cost`` (and, camelCased, the lineage facet) is::
+
+    {"currency": "USD", "estimated": 0.16, "actual": 0.16,
+     "basis": {"estimated": "per_image", "actual": "per_image"},
+     "detail": {"estimated": "4 image(s) x 0.04 USD (per image)", "actual": "per-image price"},
+     "images_requested": 4,
+     "price": {"unit": "image", "source": "...", "read": "2026-11-29", "origin": "package",
+               "currency": "USD"},
+     "images": [{"index": 0, "uri": "s3://...", "estimated": 0.04, "actual": 0.04}, ...]}
+
+``estimated``/``actual`` are ``None`` where no public price is known -- never invented.
 """
 
 from __future__ import annotations
@@ -10,34 +22,41 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
-from enum import Enum
 from typing import Any
 
-from airflow_provider_aihubmix.catalog import ModelSpec, UnknownModelError, resolve_model
-from airflow_provider_aihubmix.exceptions import AIHubMixValidationError
+from airflow_provider_aihubmix.catalog import ModelSpec
+from airflow_provider_aihubmix.exceptions import AIHubMixBudgetExceededError, AIHubMixValidationError
+from airflow_provider_aihubmix.pricing.actual import Actual, actual_cost
+from airflow_provider_aihubmix.pricing.estimate import Estimate, estimate, requested_images
+from airflow_provider_aihubmix.pricing.table import CURRENCY, PriceTable
 
 log = logging.getLogger(__name__)
 
-# Wire fields that say how many images one request buys, per family spelling.
-_COUNT_FIELDS = ("n", "numberOfImages", "sampleCount")
+# Catalog attribute names for the upstream image count when a request leaves it unset.
+_DEFAULT_COUNT_ATTRS = ("default_n", "default_count", "default_image_count", "default_images")
 
 
 def expected_image_count(input_: Mapping[str, Any]) -> int:
-    """How many images the request asks for: the most any count field says, at least 1."""
-    counts = [input_.get(name) for name in _COUNT_FIELDS]
-    if input_.get("sequential_image_generation") == "auto":
-        # Seedream sequences: up to max_images, which the API defaults to 15 when unset.
-        options = input_.get("sequential_image_generation_options")
-        counts.append(options.get("max_images", 15) if isinstance(options, Mapping) else 15)
-    return max([c for c in counts if isinstance(c, int) and not isinstance(c, bool)] + [1])
+    """How many images the request asks for explicitly: the most any count field says, at least 1."""
+    return requested_images(input_, default=1)
 
 
-def estimate_cost_usd(spec: ModelSpec, images: int) -> float | None:
-    """``images`` x the catalog's per-image price, or ``None`` where no price is published."""
-    if spec.price_per_image_usd is None:
-        return None
-    return round(spec.price_per_image_usd * images, 6)
+def catalog_default_images(spec: ModelSpec) -> int | None:
+    """The model's upstream image count when none is sent, if the catalog records one."""
+    for name in _DEFAULT_COUNT_ATTRS:
+        value = getattr(spec, name, None)
+        if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+            return value
+    return None
+
+
+def estimate_request(
+    spec: ModelSpec, input_: Mapping[str, Any], table: PriceTable | None = None, *, references: int = 0
+) -> Estimate:
+    """The estimate for one request of ``spec`` with the wire ``input_`` (see :mod:`.pricing.estimate`)."""
+    return estimate(
+        spec.path, input_, table, references=references, default_images=catalog_default_images(spec)
+    )
 
 
 def check_budget(
@@ -46,96 +65,89 @@ def check_budget(
     *,
     max_cost_usd: float | None,
     allow_unknown_cost: bool,
-) -> float | None:
-    """Refuse before submitting when the estimate exceeds ``max_cost_usd``; return the estimate."""
-    images = expected_image_count(input_)
-    estimate = estimate_cost_usd(spec, images)
+    table: PriceTable | None = None,
+    references: int = 0,
+) -> Estimate:
+    """Refuse before submitting when the estimate exceeds ``max_cost_usd``; return the estimate.
+
+    :raises AIHubMixBudgetExceededError: the estimate is above ``max_cost_usd`` (not retried).
+    :raises AIHubMixValidationError: ``max_cost_usd`` is set, the cost is unknown and
+        ``allow_unknown_cost`` is false.
+    """
+    found = estimate_request(spec, input_, table, references=references)
     if max_cost_usd is None:
-        return estimate
-    if estimate is None:
-        if not allow_unknown_cost:
-            raise AIHubMixValidationError(
-                f"Parameter 'max_cost_usd' = {max_cost_usd} cannot be enforced for model {spec.name}: "
-                "it has no known per-image price. Set allow_unknown_cost=True to submit anyway, "
-                "or remove max_cost_usd."
-            )
-        log.warning("Model %s has no known price; submitting under allow_unknown_cost=True", spec.name)
-        return None
-    if estimate > max_cost_usd:
-        raise AIHubMixValidationError(
-            f"Parameter 'max_cost_usd' = {max_cost_usd}: estimated cost {estimate:.4f} USD "
-            f"({images} image(s) x {spec.price_per_image_usd} USD for model {spec.name}) exceeds it; "
-            "nothing was submitted."
+        return found
+    check_cap(found, max_cost_usd=max_cost_usd, allow_unknown_cost=allow_unknown_cost)
+    if found.total_usd is not None and found.total_usd > max_cost_usd:
+        raise AIHubMixBudgetExceededError(
+            f"Parameter 'max_cost_usd' = {max_cost_usd}: estimated cost {found.total_usd:.4f} USD "
+            f"({found.detail} for model {spec.name}) exceeds it; nothing was submitted.",
+            param="max_cost_usd",
         )
-    return estimate
+    return found
 
 
-class CostBasis(str, Enum):
-    """Where an estimate comes from; recorded beside it so a reader knows how far to trust it."""
-
-    CATALOG_PRICE_PER_IMAGE = "catalog_price_per_image"
-    TOKEN_USAGE_UNPRICED = "token_usage_unpriced"  # usage is known, a price per token is not
-    UNPRICED = "unpriced"
-
-
-@dataclass(frozen=True)
-class CostBreakdown:
-    """Estimated cost of one task instance's stored images, image by image."""
-
-    basis: CostBasis
-    price_per_image_usd: float | None
-    #: One entry per stored image: ``{"index", "uri", "estimated_cost_usd"}``.
-    images: list[dict[str, Any]] = field(default_factory=list)
-
-    @property
-    def total_usd(self) -> float | None:
-        if self.price_per_image_usd is None:
-            return None
-        return round(sum(image["estimated_cost_usd"] for image in self.images), 6)
-
-    def as_dict(self) -> dict[str, Any]:
-        """The manifest's ``cost`` field (JSON-serialisable)."""
-        return {
-            "basis": self.basis.value,
-            "price_per_image_usd": self.price_per_image_usd,
-            "total_usd": self.total_usd,
-            "images": [dict(image) for image in self.images],
-        }
+def check_cap(
+    found: Estimate, *, max_cost_usd: float, allow_unknown_cost: bool, what: str = "max_cost_usd"
+) -> None:
+    """Refuse an unknown cost under a cap unless ``allow_unknown_cost`` (then warn)."""
+    if isinstance(max_cost_usd, bool) or not isinstance(max_cost_usd, (int, float)) or max_cost_usd < 0:
+        raise AIHubMixValidationError(
+            f"Parameter '{what}' must be a number of USD >= 0, got {max_cost_usd!r}", param=what
+        )
+    if found.known:
+        return
+    if not allow_unknown_cost:
+        raise AIHubMixValidationError(
+            f"Parameter '{what}' = {max_cost_usd} cannot be enforced for model {found.model}: "
+            f"{found.reason}. Set allow_unknown_cost=True to submit anyway, add the model's price "
+            "with 'prices' (operator parameter or connection extra), or remove the cap.",
+            param=what,
+        )
+    log.warning("Model %s has no known price; submitting under allow_unknown_cost=True", found.model)
 
 
-def price_per_image_usd(model: str | ModelSpec) -> float | None:
-    """The catalog's per-image price for ``model``; ``None`` for unpriced or unresolvable models."""
-    if isinstance(model, ModelSpec):
-        return model.price_per_image_usd
-    try:
-        return resolve_model(model, warn=False).price_per_image_usd
-    except UnknownModelError:
-        # A sensor collecting a task of an unnamed model: nothing to price it with.
-        return None
+def cost_record(
+    found: Estimate | None,
+    records: Sequence[Mapping[str, Any]] = (),
+    actual: Actual | None = None,
+) -> dict[str, Any]:
+    """The manifest's ``cost`` object (JSON-serialisable): estimate, actual, price row, per image."""
+    per_image_estimate = found.per_image_usd if found else None
+    by_index = {image["index"]: image["actual"] for image in (actual.images if actual else [])}
+    return {
+        "currency": CURRENCY,
+        "estimated": found.total_usd if found else None,
+        "actual": actual.total_usd if actual else None,
+        "basis": {
+            "estimated": found.basis if found else "unknown",
+            "actual": actual.basis if actual else None,
+        },
+        "detail": {"estimated": found.detail if found else None, "actual": actual.detail if actual else None},
+        "images_requested": found.images if found else None,
+        "price": found.row.reference() if found and found.row else None,
+        "images": [
+            {
+                "index": int(record.get("index", i)),
+                "uri": str(record.get("uri", "")),
+                "estimated": per_image_estimate,
+                "actual": by_index.get(int(record.get("index", i))),
+            }
+            for i, record in enumerate(records)
+        ],
+    }
 
 
-def cost_basis(price: float | None, usage: Mapping[str, Any] | None) -> CostBasis:
-    if price is not None:
-        return CostBasis.CATALOG_PRICE_PER_IMAGE
-    if usage and any(token_counts(usage).values()):
-        return CostBasis.TOKEN_USAGE_UNPRICED
-    return CostBasis.UNPRICED
-
-
-def cost_breakdown(
-    model: str | ModelSpec, records: Sequence[Mapping[str, Any]], *, usage: Mapping[str, Any] | None = None
-) -> CostBreakdown:
-    """Per-image and total estimate for the stored ``records`` (XCom records, which carry ``uri``)."""
-    price = price_per_image_usd(model)
-    images = [
-        {
-            "index": int(record.get("index", i)),
-            "uri": str(record.get("uri", "")),
-            "estimated_cost_usd": price,
-        }
-        for i, record in enumerate(records)
-    ]
-    return CostBreakdown(basis=cost_basis(price, usage), price_per_image_usd=price, images=images)
+def settle(
+    found: Estimate | None,
+    records: Sequence[Mapping[str, Any]],
+    *,
+    usage: Mapping[str, Any] | None,
+    answer_cost_usd: float | None = None,
+) -> dict[str, Any]:
+    """The manifest ``cost`` once the images are stored: the estimate plus the actual figure."""
+    actual = actual_cost(found, records, usage=usage, answer_cost_usd=answer_cost_usd)
+    return cost_record(found, records, actual)
 
 
 def token_counts(usage: Mapping[str, Any] | None) -> dict[str, int]:
@@ -168,13 +180,38 @@ def total_usage(usages: Iterable[Mapping[str, Any] | None]) -> dict[str, int]:
     return total
 
 
+def _usd(value: float | None) -> str:
+    return "unknown (no public price)" if value is None else f"{value:.4f} USD"
+
+
 def totals_line(
-    *, images: int, estimated_cost_usd: float | None, usage: Mapping[str, Any] | None, reused: bool = False
+    *,
+    images: int,
+    estimated_cost_usd: float | None,
+    usage: Mapping[str, Any] | None,
+    reused: bool = False,
+    actual_cost_usd: float | None = None,
 ) -> str:
     """The one line every task logs at its end, e.g. ``AIHubMix totals: 3 image(s), estimated ...``."""
-    cost = "unknown (no published price)" if estimated_cost_usd is None else f"{estimated_cost_usd:.4f} USD"
     usage_text = json.dumps(token_counts(usage), sort_keys=True) if usage else "{}"
-    line = f"AIHubMix totals: {images} image(s), estimated {cost}, usage {usage_text}"
+    line = f"AIHubMix totals: {images} image(s), estimated {_usd(estimated_cost_usd)}"
+    if actual_cost_usd is not None:
+        line += f", actual {_usd(actual_cost_usd)}"
+    line += f", usage {usage_text}"
     if reused:
         line += " (reused from the manifest: nothing was bought in this try)"
     return line
+
+
+__all__ = [
+    "catalog_default_images",
+    "check_budget",
+    "check_cap",
+    "cost_record",
+    "estimate_request",
+    "expected_image_count",
+    "settle",
+    "token_counts",
+    "total_usage",
+    "totals_line",
+]

@@ -85,6 +85,12 @@ class AIHubMixValidationError(AIHubMixError, ValueError):
     """Bad input found before any HTTP call; the message names the parameter and what is allowed."""
 
 
+# AirflowException's class-level HTTP ``status_code`` differs in type from ours; ours wins by MRO.
+class AIHubMixBudgetExceededError(AIHubMixValidationError, AirflowFailException):  # type: ignore[misc]
+    """A cost cap (``max_cost_usd`` of the task, or the DAG run's budget) would be passed; nothing
+    was submitted. Airflow does not retry it: the estimate and the spend so far only stay or grow."""
+
+
 class AIHubMixAuthenticationError(AIHubMixError):
     """401: the API key is missing or invalid."""
 
@@ -226,6 +232,7 @@ class ManifestTransitionError(AIHubMixError):
 __all__ = [
     "AIHubMixAuthenticationError",
     "AIHubMixBadRequestError",
+    "AIHubMixBudgetExceededError",
     "AIHubMixDownloadError",
     "AIHubMixError",
     "AIHubMixModerationError",

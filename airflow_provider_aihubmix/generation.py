@@ -34,7 +34,7 @@ from airflow_provider_aihubmix.collection import (
     ImageCollector,
     image_record,
 )
-from airflow_provider_aihubmix.cost import check_budget
+from airflow_provider_aihubmix.cost import check_budget, cost_record, estimate_request
 from airflow_provider_aihubmix.events import TaskEvent
 from airflow_provider_aihubmix.exceptions import (
     AIHubMixError,
@@ -50,6 +50,8 @@ from airflow_provider_aihubmix.schemas import build_input
 
 if TYPE_CHECKING:
     from airflow_provider_aihubmix.hooks.aihubmix import AIHubMixHook
+    from airflow_provider_aihubmix.pricing import Estimate, PriceTable
+    from airflow_provider_aihubmix.pricing.budget import DagBudget
     from airflow_provider_aihubmix.storage import ObjectStore
 
 log = logging.getLogger(__name__)
@@ -86,10 +88,14 @@ class GenerationRun(ImageCollector):
         identity: TaskIdentity,
         aws_conn_id: str | None,
         max_image_bytes: int = DEFAULT_MAX_IMAGE_BYTES,
+        prices: PriceTable | None = None,
+        dag_budget: DagBudget | None = None,
     ) -> None:
         super().__init__(
             hook=hook, store=store, model=spec.path, identity=identity, max_image_bytes=max_image_bytes
         )
+        self.prices = prices
+        self.dag_budget = dag_budget
         self.spec = spec
         self.params = dict(params)
         # Anything but a mapping (a template rendered to a list or a string) is left for
@@ -101,6 +107,7 @@ class GenerationRun(ImageCollector):
         # and stable across retries (a presigned URL would change the fingerprint).
         self.input = build_input(spec, {**self.params, "image": self.references or None}, self.extra_input)
         self.fingerprint = fingerprint(spec.path, self.input)
+        self.estimate = estimate_request(spec, self.input, prices, references=len(self.references))
 
     def new_manifest(self, status: ManifestStatus = ManifestStatus.SUBMITTING) -> Manifest:
         """A fresh manifest for buying this request, not saved: the ledger records its first
@@ -112,6 +119,7 @@ class GenerationRun(ImageCollector):
             model=self.spec.path,
             family=self.spec.family.value,
             input=redact_input(self.input),
+            cost=cost_record(self.estimate),
         )
 
     def collect_event(self, event: TaskEvent) -> list[dict[str, Any]]:
@@ -145,10 +153,32 @@ class GenerationRun(ImageCollector):
         return self.collect(manifest, event)
 
     # -- the purchase -----------------------------------------------------------------------
-    def check_budget(self, *, max_cost_usd: float | None, allow_unknown_cost: bool) -> float | None:
-        return check_budget(
-            self.spec, self.input, max_cost_usd=max_cost_usd, allow_unknown_cost=allow_unknown_cost
+    def check_budget(self, *, max_cost_usd: float | None, allow_unknown_cost: bool) -> Estimate:
+        """The task's ``max_cost_usd`` and the DAG run's budget, before anything is submitted."""
+        found = check_budget(
+            self.spec,
+            self.input,
+            max_cost_usd=max_cost_usd,
+            allow_unknown_cost=allow_unknown_cost,
+            table=self.prices,
+            references=len(self.references),
         )
+        if self.dag_budget is not None:
+            identity = self.identity
+            label = identity.task_id
+            if identity.map_index >= 0:
+                label += f"[{identity.map_index}]"
+            self.dag_budget.check(
+                self.store,
+                dag_id=identity.dag_id,
+                run_id=identity.run_id,
+                task_label=repr(label),
+                own_prefix=self.prefix,
+                found=found,
+                allow_unknown_cost=allow_unknown_cost,
+            )
+        self.estimate = found
+        return found
 
     def start(
         self,

@@ -159,15 +159,19 @@ class ManifestLedger:
         records: list[dict[str, Any]],
         *,
         cost: dict[str, Any],
-        estimated_cost_usd: float | None,
         request_id: str | None,
     ) -> None:
-        """Every image stored and verified; signed vendor URLs are dropped, no longer needed."""
+        """Every image stored and verified; signed vendor URLs are dropped, no longer needed.
+
+        ``cost`` is ``cost.cost_record``'s shape: its ``estimated`` and ``actual`` are copied to the
+        manifest's top-level ``estimated_cost_usd`` / ``actual_cost_usd``.
+        """
         changes = {
             "timings": {**manifest.timings, "completed_at": utcnow()},
             "records": records,
             "received": [item.model_copy(update={"url": None}) for item in manifest.received],
-            "estimated_cost_usd": estimated_cost_usd,
+            "estimated_cost_usd": cost.get("estimated"),
+            "actual_cost_usd": cost.get("actual"),
             "cost": cost,
         }
         self._move(manifest, ManifestStatus.COMPLETE, changes, request_id=request_id)

@@ -9,7 +9,8 @@ when called, so a deployment without the OpenLineage provider never imports it.
   (``data:`` URIs are not datasets; the facet counts them);
 * outputs: every stored image and the task instance's ``manifest.json``;
 * run facet ``aihubmix``: model, family, prompt sha256, parameters without secrets, seed,
-  remote task ids, usage, estimated cost and the moderation outcome (``docs/LINEAGE.md``).
+  remote task ids, usage, cost (estimated and actual, with the price's source and date) and the
+  moderation outcome (``docs/LINEAGE.md``).
 """
 
 from __future__ import annotations
@@ -23,12 +24,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 from urllib.parse import urlsplit
 
-from airflow_provider_aihubmix.cost import (
-    cost_breakdown,
-    expected_image_count,
-    price_per_image_usd,
-    totals_line,
-)
+from airflow_provider_aihubmix.cost import cost_record, totals_line
 from airflow_provider_aihubmix.exceptions import (
     AIHubMixError,
     AIHubMixModerationError,
@@ -43,6 +39,7 @@ if TYPE_CHECKING:
 
     from airflow_provider_aihubmix.collection import ImageCollector
     from airflow_provider_aihubmix.facets.run import AIHubMixRunFacet
+    from airflow_provider_aihubmix.pricing import Estimate
 
 log = logging.getLogger(__name__)
 
@@ -159,9 +156,9 @@ class LineageRequest:
     seed: int | None = None
     references: list[str] = field(default_factory=list)
     remote_task_ids: list[str] = field(default_factory=list)
+    estimate: Estimate | None = None
 
     def facet_fields(self, *, include_prompt: bool) -> dict[str, Any]:
-        price = price_per_image_usd(self.model)
         fields: dict[str, Any] = {
             "model": self.model,
             "family": self.family,
@@ -172,12 +169,31 @@ class LineageRequest:
             "referenceImages": len(self.references),
             "inlineReferenceImages": sum(1 for r in self.references if r[:5].lower() == "data:"),
             "remoteTaskIds": list(self.remote_task_ids),
-            "pricePerImageUsd": price,
         }
-        if price is not None and self.input:
-            # Before anything is stored: what the budget guard estimated.
-            fields["estimatedCostUsd"] = round(price * expected_image_count(self.input), 6)
+        if self.estimate is not None:
+            # Before anything is stored: what the budget guard estimated, and from which price.
+            fields["cost"] = facet_cost(cost_record(self.estimate))
         return fields
+
+
+def facet_cost(cost: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """The manifest's ``cost`` object as the facet carries it (camelCase, no empty fields)."""
+    if not cost:
+        return None
+    price = cost.get("price") or {}
+    out: dict[str, Any] = {
+        "currency": cost.get("currency", "USD"),
+        "estimated": cost.get("estimated"),
+        "actual": cost.get("actual"),
+        "basis": {k: v for k, v in (cost.get("basis") or {}).items() if v is not None},
+        "imagesRequested": cost.get("images_requested"),
+        "priceUnit": price.get("unit"),
+        "priceSource": price.get("source"),
+        "priceRead": price.get("read") or None,
+        "priceOrigin": price.get("origin"),
+        "images": [{k: v for k, v in image.items() if v is not None} for image in cost.get("images") or []],
+    }
+    return {k: v for k, v in out.items() if v not in (None, [], {})}
 
 
 def _unique(values: Sequence[str | None]) -> list[str]:
@@ -269,6 +285,7 @@ class AIHubMixLineageMixin:
             totals_line(
                 images=len(stored),
                 estimated_cost_usd=manifest.estimated_cost_usd if manifest is not None else None,
+                actual_cost_usd=manifest.actual_cost_usd if manifest is not None else None,
                 usage=manifest.usage if manifest is not None else None,
                 reused=run is not None and run.reused,
             )
@@ -281,9 +298,11 @@ class AIHubMixLineageMixin:
 
         run = self._lineage_run
         if isinstance(run, GenerationRun):
-            return self._request_of(
+            request, _ = self._request_of(
                 run.spec.path, run.spec.family.value, run.params, run.input, run.references
             )
+            request.estimate = run.estimate
+            return request, None
         if hasattr(self, "aihubmix_task_id"):
             return self._sensor_request(), None
         try:
@@ -300,7 +319,11 @@ class AIHubMixLineageMixin:
             )
         except Exception as err:  # an invalid request still gets a START / FAIL event
             return LineageRequest(model=str(getattr(self, "model", None) or "unknown")), err
-        return self._request_of(spec.path, spec.family.value, params, input_, references)
+        request, _ = self._request_of(spec.path, spec.family.value, params, input_, references)
+        from airflow_provider_aihubmix.cost import estimate_request
+
+        request.estimate = estimate_request(spec, input_, references=len(references))
+        return request, None
 
     def _request_of(
         self,
@@ -343,17 +366,8 @@ class AIHubMixLineageMixin:
             fields["usage"] = manifest.usage
             fields["manifestUri"] = run.manifest_uri if run is not None else None
             fields["reused"] = run is not None and run.reused
-        if stored:
-            cost = (manifest.cost if manifest is not None else None) or cost_breakdown(
-                str(stored[0].get("model") or ""), stored, usage=manifest.usage if manifest else None
-            ).as_dict()
-            fields["estimatedCostUsd"] = cost.get("total_usd")
-            fields["costBasis"] = cost.get("basis")
-            fields["pricePerImageUsd"] = cost.get("price_per_image_usd")
-            fields["imageCosts"] = [
-                {"index": c["index"], "uri": c["uri"], "estimatedCostUsd": c.get("estimated_cost_usd")}
-                for c in cost.get("images", [])
-            ]
+        if manifest is not None and manifest.cost:
+            fields["cost"] = facet_cost(manifest.cost)
         fields["remoteTaskIds"] = _unique(remote_ids)
         return {k: v for k, v in fields.items() if v is not None}
 

@@ -160,8 +160,11 @@ class Manifest(BaseModel):
     remote_tasks: list[RemoteTask] = Field(default_factory=list)
     received: list[ReceivedImage] = Field(default_factory=list)
     usage: dict[str, Any] | None = None
+    # USD: the estimate recorded before the call, the actual once the images are stored.
     estimated_cost_usd: float | None = None
-    # Per-image estimate and its basis (cost.CostBreakdown.as_dict); XCom records stay as DESIGN.md fixes.
+    actual_cost_usd: float | None = None
+    # Estimate, actual, price row (source, date) and per-image figures: cost.cost_record's shape.
+    # XCom records stay as DESIGN.md fixes them.
     cost: dict[str, Any] | None = None
     timings: dict[str, Any] = Field(default_factory=dict)
     attempts: list[Attempt] = Field(default_factory=list)
@@ -184,6 +187,7 @@ class Manifest(BaseModel):
         family: str,
         input: dict[str, Any],
         remote_tasks: list[RemoteTask] | None = None,
+        cost: dict[str, Any] | None = None,
     ) -> Manifest:
         """A new manifest owned by ``identity``, in one of :data:`INITIAL_STATES` (nothing recorded yet)."""
         if status not in INITIAL_STATES:
@@ -200,6 +204,9 @@ class Manifest(BaseModel):
             map_index=identity.map_index,
             try_number=identity.try_number,
             remote_tasks=remote_tasks or [],
+            # The estimate is recorded before the call: the DAG budget counts money in flight.
+            estimated_cost_usd=(cost or {}).get("estimated"),
+            cost=cost,
         )
 
     def can_move_to(self, status: ManifestStatus) -> bool:

@@ -5,6 +5,11 @@ over the prompts; every image lands under a prefix unique to its task instance, 
 contact sheet (one labelled PNG grid) is stored beside them. The contact-sheet task
 updates the Asset for this output prefix, so ``aihubmix_marketing_review`` runs after
 each successful generation and reads the manifests of the run that produced it.
+
+Cost: each task refuses before buying if its estimate passes its ``max_cost_usd``; the run
+as a whole is capped by the DAG param ``max_cost_usd`` (a task that would pass it is not
+submitted). The last task writes the run's cost summary (``cost-summary.json`` beside the
+images: per model, per task, estimated vs actual) and prints the total.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ from typing import Any
 
 import pendulum
 from _common import OUTPUT_URI
-from airflow.sdk import DAG, Asset, task
+from airflow.sdk import DAG, Asset, Param, task
 
 from airflow_provider_aihubmix.operators.images import (
     AIHubMixImagenOperator,
@@ -37,6 +42,8 @@ with DAG(
     max_active_runs=1,
     tags=["aihubmix", "example"],
     default_args={"retries": 2},
+    # The run's budget: a task whose estimate would take the run's recorded spend past it is refused.
+    params={"max_cost_usd": Param(2.0, type="number", minimum=0, description="USD cap for one run")},
 ) as marketing_dag:
 
     @task
@@ -56,8 +63,7 @@ with DAG(
         quality="low",
         output_format="png",
         output_uri=OUTPUT_URI,
-        max_cost_usd=0.50,
-        allow_unknown_cost=True,  # token-billed: no per-image price is published
+        max_cost_usd=0.05,  # estimate: OpenAI's per-image price for low quality
     ).expand(prompt=brief_prompts)
 
     imagen = AIHubMixImagenOperator.partial(
@@ -75,7 +81,6 @@ with DAG(
         watermark=False,
         output_uri=OUTPUT_URI,
         max_cost_usd=0.50,
-        allow_unknown_cost=True,
     ).expand(prompt=brief_prompts)
 
     @task(outlets=[MARKETING_ASSETS])
@@ -83,6 +88,7 @@ with DAG(
         briefs: list[dict[str, str]], *families: list[list[dict[str, Any]]], **context: Any
     ) -> dict[str, Any]:
         from airflow_provider_aihubmix.contact_sheet import contact_sheet_for_records
+        from airflow_provider_aihubmix.pricing.summary import summarize_run, total_line
         from airflow_provider_aihubmix.storage import open_store, read_uri_bytes, task_prefix
 
         records = [record for family in families for mapped in family for record in mapped]
@@ -99,19 +105,26 @@ with DAG(
         prefix = task_prefix(ti.dag_id, context["run_id"], ti.task_id, -1)
         sheet = store.put_image_bytes(f"{prefix}/contact-sheet", png, metadata={"model": "contact-sheet"})
         manifests = sorted({r["uri"].rsplit("/", 1)[0] + "/manifest.json" for r in records})
+        # The run's cost, read back from every task instance's manifest, stored beside the images.
+        cost = summarize_run(context, OUTPUT_URI)
         summary = {
             "contact_sheet": sheet.uri,
             "images": [r["uri"] for r in records],
             "manifests": manifests,
+            "cost_summary": cost["uri"],
+            "cost_usd": cost["total"]["actual"],
         }
         context["outlet_events"][MARKETING_ASSETS].extra = {
             "run_id": context["run_id"],
             "contact_sheet": sheet.uri,
             "manifests": manifests,
+            "cost_summary": cost["uri"],
         }
         print(f"Contact sheet: {sheet.uri}")
         for uri in summary["images"]:
             print(f"Image: {uri}")
+        print(f"Cost summary: {cost['uri']}")
+        print(total_line(cost))
         return summary
 
     contact_sheet(briefs, gpt_image.output, imagen.output, seedream.output)
@@ -127,7 +140,7 @@ with DAG(
 
     @task(inlets=[MARKETING_ASSETS])
     def review_manifests(**context: Any) -> dict[str, Any]:
-        """Read the manifests of the run that updated the Asset: images, models, cost."""
+        """Read the manifests and the cost summary of the run that updated the Asset."""
         from airflow_provider_aihubmix.storage import open_store
 
         # Scheduled on the Asset: the events that triggered this run. Triggered by hand
@@ -143,9 +156,10 @@ with DAG(
             for uri in event.extra.get("manifests", []):
                 manifest = json.loads(store.read_bytes(uri))
                 images += len(manifest["records"])
-                cost += manifest.get("estimated_cost_usd") or 0.0
                 models.add(manifest["model"])
-        print(f"Reviewed {images} image(s) from {sorted(models)}; estimated cost {cost:.4f} USD")
-        return {"images": images, "models": sorted(models), "estimated_cost_usd": round(cost, 6)}
+            if event.extra.get("cost_summary"):
+                cost += json.loads(store.read_bytes(event.extra["cost_summary"]))["total"]["actual"] or 0.0
+        print(f"Reviewed {images} image(s) from {sorted(models)}; cost {cost:.4f} USD")
+        return {"images": images, "models": sorted(models), "cost_usd": round(cost, 6)}
 
     review_manifests()

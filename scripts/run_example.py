@@ -80,6 +80,11 @@ def main() -> int:
             if path.stem == "contact-sheet"
             else ("manifest" if path.name == "manifest.json" else "image")
         )
+        if path.name == "cost-summary.json":
+            total = json.loads(path.read_text())["total"]
+            print(f"{'cost summary':>13}: {path}")
+            print(f"{'run cost':>13}: {total['actual']} USD actual, {total['estimated']} USD estimated")
+            continue
         print(f"{kind:>13}: {path}")
     return 0 if state.endswith("success") else 1
 

@@ -30,17 +30,15 @@ class AIHubMixRunFacet(RunFacet):
     inlineReferenceImages: int = 0
     remoteTaskIds: list[str] = Factory(list)
     usage: dict[str, Any] | None = None
-    estimatedCostUsd: float | None = None
-    costBasis: str | None = None
-    pricePerImageUsd: float | None = None
-    imageCosts: list[dict[str, Any]] = Factory(list)
+    # {"currency", "estimated", "actual", "basis", "priceSource", "priceRead", ..., "images": [...]}
+    cost: dict[str, Any] | None = None
     imagesCount: int = 0
     moderation: str | None = None
     manifestUri: str | None = None
     reused: bool | None = None
     error: dict[str, Any] | None = None
 
-    _additional_skip_redact = ["model", "family", "promptSha256", "manifestUri", "costBasis"]
+    _additional_skip_redact = ["model", "family", "promptSha256", "manifestUri", "cost"]
 
     @staticmethod
     def _get_schema() -> str:

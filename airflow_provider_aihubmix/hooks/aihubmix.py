@@ -216,6 +216,18 @@ class AIHubMixHook(BaseHook):
     def output_uri(self) -> str | None:
         return self.settings.output_uri
 
+    @property
+    def connection_prices(self) -> Any:
+        """The connection extra ``prices`` (price overrides, see ``pricing.table``), or None.
+
+        ``None`` too when the hook was built without a connection (``api_key=`` or ``settings=``).
+        """
+        try:
+            conn = self.get_connection(self.aihubmix_conn_id)
+        except Exception:
+            return None
+        return (conn.extra_dejson or {}).get("prices")
+
     def _policy(self, settings: AIHubMixSettings, max_retries: int | None = None) -> RetryPolicy:
         policy = settings.retry_policy()
         changes: dict[str, Any] = {}

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 
     from airflow_provider_aihubmix.generation import GenerationRun
     from airflow_provider_aihubmix.hooks.aihubmix import AIHubMixHook
+    from airflow_provider_aihubmix.pricing import PriceTable
     from airflow_provider_aihubmix.storage import ObjectStore
 
 # The trigger's own deadline should win over Airflow's defer timeout: its event is clean.
@@ -94,8 +95,13 @@ class AIHubMixGenerateImageOperator(AIHubMixLineageMixin, BaseOperator):
     :param timeout: seconds to wait for an async task, or within which the triggerer must send
         a sync model's request, measured on the wall clock.
     :param regenerate: ignore a complete manifest and buy a new generation.
-    :param max_cost_usd: refuse before submitting when the estimate exceeds this.
-    :param allow_unknown_cost: with ``max_cost_usd``, submit models that have no known price.
+    :param max_cost_usd: refuse before submitting when the estimate (USD) exceeds this. A DAG-level
+        budget -- DAG param ``max_cost_usd`` or Variable ``aihubmix_budget_<dag_id>`` -- also
+        refuses once the run's recorded spend plus this task's estimate would pass it.
+    :param allow_unknown_cost: under a cap, submit models that have no known price.
+    :param prices: price overrides (USD) merged over the shipped price table and the connection
+        extra ``prices``: ``{"model": per_image_usd}`` or ``{"model": {price row}}``
+        (see ``docs/PRICES.md``).
     :param lineage_include_prompt: put the prompt text itself in the lineage facet.
     :param max_image_bytes: refuse (and never store) a downloaded image larger than this.
     """
@@ -142,6 +148,7 @@ class AIHubMixGenerateImageOperator(AIHubMixLineageMixin, BaseOperator):
         regenerate: bool = False,
         max_cost_usd: float | None = None,
         allow_unknown_cost: bool = False,
+        prices: dict[str, Any] | None = None,
         lineage_include_prompt: bool = False,
         max_image_bytes: int | None = None,
         **kwargs: Any,
@@ -172,6 +179,11 @@ class AIHubMixGenerateImageOperator(AIHubMixLineageMixin, BaseOperator):
         self.regenerate = regenerate
         self.max_cost_usd = max_cost_usd
         self.allow_unknown_cost = allow_unknown_cost
+        self.prices = prices
+        if prices is not None and _is_literal(prices):
+            from airflow_provider_aihubmix.pricing import parse_overrides
+
+            parse_overrides(prices, origin="operator parameter 'prices'")  # a typo fails at parse time
         self.lineage_include_prompt = lineage_include_prompt
         self.max_image_bytes = max_image_bytes
         if max_image_bytes is not None and (
@@ -286,6 +298,7 @@ class AIHubMixGenerateImageOperator(AIHubMixLineageMixin, BaseOperator):
         from airflow_provider_aihubmix.gallery.location import record_output_location
         from airflow_provider_aihubmix.generation import GenerationRun
         from airflow_provider_aihubmix.manifest import TaskIdentity
+        from airflow_provider_aihubmix.pricing.budget import DagBudget
 
         spec = self.resolve_spec()
         store = self.open_store()
@@ -302,9 +315,20 @@ class AIHubMixGenerateImageOperator(AIHubMixLineageMixin, BaseOperator):
             identity=TaskIdentity.from_context(context),
             aws_conn_id=self.output_conn_id,
             **({"max_image_bytes": self.max_image_bytes} if self.max_image_bytes else {}),
+            prices=self.price_table(),
+            dag_budget=DagBudget.from_context(context),
         )
         self._lineage_run = run
         return run
+
+    def price_table(self) -> PriceTable:
+        """The shipped prices, then the connection extra ``prices``, then the ``prices`` parameter."""
+        from airflow_provider_aihubmix.pricing import PriceTable
+
+        return PriceTable.build(
+            (f"connection {self.aihubmix_conn_id!r} extra 'prices'", self.hook.connection_prices),
+            ("operator parameter 'prices'", self.prices),
+        )
 
     # -- execution --------------------------------------------------------------------------
     def execute(self, context: Context) -> list[dict[str, Any]]:

@@ -26,6 +26,7 @@ from airflow_provider_aihubmix.storage.keys import (
     image_key_stem,
     join_key,
     manifest_key,
+    run_prefix,
     task_prefix,
 )
 from airflow_provider_aihubmix.storage.local import LocalObjectStore
@@ -60,6 +61,7 @@ __all__ = [
     "open_store",
     "parse_output_uri",
     "read_uri_bytes",
+    "run_prefix",
     "sniff_image",
     "task_prefix",
 ]

@@ -192,6 +192,13 @@ class ObjectStore(ABC):
             raise ImageTooLargeError(f"{uri_or_key} is larger than the limit of {max_bytes} bytes")
         return data
 
+    def list_keys(self, prefix: str) -> list[str]:
+        """Keys under ``prefix`` (relative, '/'-separated), sorted; ``[]`` when there are none.
+
+        Used to read the manifests of a whole DAG run (the DAG-level budget, run cost summaries).
+        """
+        raise NotImplementedError(f"{type(self).__name__} cannot list keys")
+
     @abstractmethod
     def delete(self, key: str) -> None:
         """Remove the object at ``key``; a missing object is not an error."""

@@ -68,6 +68,11 @@ def task_prefix(dag_id: str, run_id: str, task_id: str, map_index: int | None = 
     )
 
 
+def run_prefix(dag_id: str, run_id: str) -> str:
+    """Relative key prefix of a whole DAG run: every task instance's prefix starts with it."""
+    return f"dag_id={encode_key_part(dag_id)}/run_id={encode_key_part(run_id)}"
+
+
 def image_key_stem(prefix: str, index: int) -> str:
     """Key of image ``index`` under ``prefix`` without its extension (the store adds the sniffed one)."""
     if index < 0:
@@ -112,5 +117,6 @@ __all__ = [
     "image_key_stem",
     "join_key",
     "manifest_key",
+    "run_prefix",
     "task_prefix",
 ]

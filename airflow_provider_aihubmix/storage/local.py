@@ -153,6 +153,16 @@ class LocalObjectStore(ObjectStore):
     def open_read(self, uri_or_key: str) -> AbstractContextManager[IO[bytes]]:
         return _open_file(self._resolve(uri_or_key))
 
+    def list_keys(self, prefix: str) -> list[str]:
+        root = self.path_for(prefix)
+        keys = []
+        for directory, _, files in os.walk(root):
+            for name in files:
+                if not name.startswith("."):  # in-flight temporary files are hidden
+                    relative = os.path.relpath(os.path.join(directory, name), self.base_dir)
+                    keys.append(relative.replace(os.sep, "/"))
+        return sorted(keys)
+
     def delete(self, key: str) -> None:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self.path_for(key))

@@ -395,6 +395,18 @@ class S3ObjectStore(ObjectStore):
 
         return self._retry(f"lookup of s3://{self.bucket}/{s3_key}", attempt)
 
+    def list_keys(self, prefix: str) -> list[str]:
+        s3_prefix = self.full_key(prefix).rstrip("/") + "/"
+        base = f"{self.prefix}/" if self.prefix else ""
+
+        def attempt() -> list[str]:
+            pages = self.client.get_paginator("list_objects_v2").paginate(
+                Bucket=self.bucket, Prefix=s3_prefix
+            )
+            return [item["Key"][len(base) :] for page in pages for item in page.get("Contents", [])]
+
+        return sorted(self._retry(f"listing of s3://{self.bucket}/{s3_prefix}", attempt))
+
     def open_read(self, uri_or_key: str) -> AbstractContextManager[IO[bytes]]:
         bucket, key = self._locate(uri_or_key)
         return self._open_body(bucket, key)

@@ -250,7 +250,7 @@ def test_marketing_example_emits_lineage_of_the_exact_s3_objects_and_feeds_the_r
             assert facet["model"] == records[0]["model"]
             assert facet["imagesCount"] == len(records) and facet["moderation"] == "passed"
             assert facet["manifestUri"] == manifest_uri
-            assert [c["uri"] for c in facet["imageCosts"]] == uris
+            assert [c["uri"] for c in facet["cost"]["images"]] == uris
 
             manifest = json.loads(
                 s3_bucket.client.get_object(Bucket=s3_bucket.name, Key=manifest_uri.split("/", 3)[3])[
@@ -259,12 +259,16 @@ def test_marketing_example_emits_lineage_of_the_exact_s3_objects_and_feeds_the_r
             )
             assert [c["uri"] for c in manifest["cost"]["images"]] == uris
             assert facet.get("usage") == manifest["usage"]
-            assert facet.get("estimatedCostUsd") == manifest["estimated_cost_usd"]
+            assert facet["cost"]["estimated"] == manifest["cost"]["estimated"]
+            assert manifest["cost"]["estimated"] == manifest["estimated_cost_usd"]
+            assert facet["cost"]["actual"] == manifest["cost"]["actual"] == manifest["actual_cost_usd"]
+            assert facet["cost"]["priceSource"] == manifest["cost"]["price"]["source"]
             if task_id == "imagen":  # 0.02 USD per image, published
-                assert facet["estimatedCostUsd"] == pytest.approx(0.02 * len(records))
-                assert manifest["cost"]["images"][0]["estimated_cost_usd"] == pytest.approx(0.02)
-            if task_id == "gpt_image":  # token-billed: usage, no invented price
-                assert facet["usage"]["total_tokens"] > 0 and "estimatedCostUsd" not in facet
+                assert facet["cost"]["actual"] == pytest.approx(0.02 * len(records))
+                assert manifest["cost"]["images"][0]["actual"] == pytest.approx(0.02)
+            if task_id == "gpt_image":  # token-billed: the actual comes from the usage tokens
+                assert facet["usage"]["total_tokens"] > 0
+                assert facet["cost"]["basis"]["actual"] == "usage_tokens" and facet["cost"]["actual"] > 0
             # START carries the request facet already (no outputs from the operator yet).
             start_facet = starts[map_index]["run"]["facets"][FACET_NAME]
             assert start_facet["promptSha256"] == facet["promptSha256"] and start_facet["imagesCount"] == 0
@@ -289,10 +293,16 @@ def test_marketing_example_emits_lineage_of_the_exact_s3_objects_and_feeds_the_r
     # The review DAG read those manifests back from S3.
     assert result["consumer_state"] == "success"
     review = result["review"]
-    priced = sum(len(xcom["imagen"][str(i)]) for i in range(len(BRIEFS)))
     assert review["images"] == len(all_images)
     assert review["models"] == sorted({r["model"] for t in FAMILY_TASKS for v in xcom[t].values() for r in v})
-    assert review["estimated_cost_usd"] == pytest.approx(0.02 * priced)
+    # The run's cost summary, written by the last task beside the images, read back by the review.
+    summary_uri = xcom["contact_sheet"]["-1"]["cost_summary"]
+    summary = json.loads(
+        s3_bucket.client.get_object(Bucket=s3_bucket.name, Key=summary_uri.split("/", 3)[3])["Body"].read()
+    )
+    assert summary["total"]["images"] == len(all_images)
+    assert summary["total"]["tasks"] == len(manifests)
+    assert review["cost_usd"] == pytest.approx(summary["total"]["actual"]) and review["cost_usd"] > 0
 
 
 @pytest.mark.timeout(SCENARIO_TIMEOUT_S + 60)
@@ -315,9 +325,9 @@ def test_budget_guard_moderation_and_sensor_lineage(
     for event in over_budget.values():
         facet = event["run"]["facets"][FACET_NAME]
         facet_validator.validate(facet)
-        assert facet["error"]["type"] == "AIHubMixValidationError"
+        assert facet["error"]["type"] == "AIHubMixBudgetExceededError"
         assert "max_cost_usd" in facet["error"]["message"]
-        assert facet["estimatedCostUsd"] == pytest.approx(0.24)
+        assert facet["cost"]["estimated"] == pytest.approx(0.24)
         assert "moderation" not in facet and event["outputs"] == []
     for event in task_events(events, dag_id, "unpriced", "FAIL").values():
         assert "allow_unknown_cost" in event["run"]["facets"][FACET_NAME]["error"]["message"]

@@ -1,4 +1,4 @@
-"""Cost estimates, usage totals and the budget guard (pure functions; no HTTP)."""
+"""The manifest's cost object, usage totals and the per-task budget guard (pure functions; no HTTP)."""
 
 from __future__ import annotations
 
@@ -8,19 +8,19 @@ import pytest
 
 from airflow_provider_aihubmix.catalog import CATALOG, resolve_model
 from airflow_provider_aihubmix.cost import (
-    CostBasis,
     check_budget,
-    cost_breakdown,
+    cost_record,
+    estimate_request,
     expected_image_count,
-    price_per_image_usd,
+    settle,
     token_counts,
     total_usage,
     totals_line,
 )
-from airflow_provider_aihubmix.exceptions import AIHubMixValidationError
+from airflow_provider_aihubmix.exceptions import AIHubMixBudgetExceededError, AIHubMixValidationError
+from airflow_provider_aihubmix.pricing import PriceTable, estimate, package_prices
 
-PRICED = [spec for spec in CATALOG.values() if spec.price_per_image_usd is not None]
-UNPRICED = [spec for spec in CATALOG.values() if spec.price_per_image_usd is None]
+UNPRICED = [spec for spec in CATALOG.values() if not package_prices()[spec.path].is_priced]
 OPENAI_USAGE = {
     "input_tokens": 50,
     "output_tokens": 4160,
@@ -30,44 +30,85 @@ OPENAI_USAGE = {
 
 
 def _records(n: int, model: str = "google/imagen-4.0-generate-001") -> list[dict]:
-    return [{"uri": f"s3://b/p/image-{i:03d}.png", "model": model, "index": i} for i in range(n)]
+    return [
+        {"uri": f"s3://b/p/image-{i:03d}.png", "model": model, "index": i, "width": 1024, "height": 1024}
+        for i in range(n)
+    ]
 
 
-@pytest.mark.parametrize("spec", PRICED, ids=lambda s: s.name)
-def test_breakdown_prices_every_image_at_the_catalog_price(spec):
-    breakdown = cost_breakdown(spec.path, _records(3, spec.path))
-    assert breakdown.basis is CostBasis.CATALOG_PRICE_PER_IMAGE
-    assert [image["estimated_cost_usd"] for image in breakdown.images] == [spec.price_per_image_usd] * 3
-    assert breakdown.total_usd == pytest.approx(3 * spec.price_per_image_usd)
-    assert [image["uri"] for image in breakdown.images] == [r["uri"] for r in _records(3, spec.path)]
+def test_per_image_model_settles_every_stored_image_at_its_price():
+    spec = resolve_model("imagen-4.0-ultra-generate-001")
+    found = estimate_request(spec, {"numberOfImages": 2})
+    cost = settle(found, _records(2), usage=None)
+    assert cost["estimated"] == pytest.approx(0.12) and cost["actual"] == pytest.approx(0.12)
+    assert [i["actual"] for i in cost["images"]] == [0.06, 0.06]
+    assert cost["price"]["source"].startswith("AIHubMix Imagen guide") and cost["price"]["read"]
+    assert cost["basis"] == {"estimated": "per_image", "actual": "per_image"}
 
 
-def test_breakdown_resolves_short_names_like_the_operators():
-    assert cost_breakdown("imagen-4.0-ultra-generate-001", _records(2)).total_usd == pytest.approx(0.12)
+def test_imagen_without_a_count_is_estimated_at_the_upstream_default_of_four():
+    # AIHubMix's Imagen guide: numberOfImages defaults to 4, so an unset n buys four.
+    found = estimate_request(resolve_model("imagen-4.0-generate-001"), {"prompt": "x"})
+    assert found.images == 4 and found.total_usd == pytest.approx(0.16)
 
 
-def test_token_billed_model_has_usage_but_no_invented_price():
-    breakdown = cost_breakdown("gpt-image-1", _records(1, "openai/gpt-image-1"), usage=OPENAI_USAGE)
-    assert breakdown.basis is CostBasis.TOKEN_USAGE_UNPRICED
-    assert breakdown.total_usd is None
-    assert breakdown.images[0]["estimated_cost_usd"] is None
+def test_token_billed_actual_comes_from_usage_times_token_prices():
+    found = estimate_request(resolve_model("gpt-image-1"), {"quality": "high", "size": "1024x1024"})
+    cost = settle(found, _records(1, "openai/gpt-image-1"), usage=OPENAI_USAGE)
+    # 40 text x $5/1M + 10 image x $10/1M + 4160 image out x $40/1M
+    assert cost["actual"] == pytest.approx(40 * 5e-6 + 10 * 10e-6 + 4160 * 40e-6)
+    assert cost["estimated"] == pytest.approx(4160 * 40e-6)
+    assert cost["basis"]["actual"] == "usage_tokens"
 
 
-def test_unpriced_without_usage_and_unknown_models_are_unpriced():
-    assert cost_breakdown("doubao-seedream-4-0", _records(1)).basis is CostBasis.UNPRICED
-    # A sensor collecting a task of an unnamed model records model "unknown": no crash, no price.
-    assert price_per_image_usd("unknown") is None
-    assert cost_breakdown("unknown", _records(2)).total_usd is None
-    # A passed-through provider/model path is not priced either.
-    assert price_per_image_usd("someone/new-model") is None
+def test_gemini_actual_prices_image_and_text_tokens_apart():
+    found = estimate("google/gemini-2.5-flash-image", {})
+    usage = {
+        "promptTokenCount": 10,
+        "candidatesTokenCount": 1300,
+        "candidatesTokensDetails": [
+            {"modality": "IMAGE", "tokenCount": 1290},
+            {"modality": "TEXT", "tokenCount": 10},
+        ],
+    }
+    cost = settle(found, _records(1), usage=usage)
+    assert cost["actual"] == pytest.approx(10 * 0.3e-6 + 1290 * 30e-6 + 10 * 2.5e-6)
 
 
-def test_breakdown_is_json_for_the_manifest():
-    data = cost_breakdown("imagen-4.0-fast-generate-001", _records(2)).as_dict()
+def test_token_billed_without_usage_falls_back_to_the_estimate_and_says_so():
+    found = estimate_request(resolve_model("gpt-image-1-mini"), {"quality": "low", "size": "1024x1024"})
+    cost = settle(found, _records(3, "openai/gpt-image-1-mini"), usage=None)
+    assert cost["actual"] == pytest.approx(0.015)
+    assert cost["basis"]["actual"] == "estimate_per_image"
+
+
+def test_flux_actual_counts_the_stored_megapixels():
+    found = estimate("bfl/flux-2-pro", {"prompt": "x"})
+    assert found.total_usd == pytest.approx(0.075)  # size unknown: the 4 MP upper bound
+    records = [{"index": 0, "uri": "s3://b/i.png", "width": 2048, "height": 1024}]
+    assert settle(found, records, usage=None)["actual"] == pytest.approx(0.03 + 0.015)
+
+
+@pytest.mark.parametrize("spec", UNPRICED, ids=lambda s: s.name)
+def test_unpriced_models_stay_unknown_with_their_reason(spec):
+    found = estimate_request(spec, {})
+    assert found.total_usd is None and "No public" in (found.reason or "")
+    cost = settle(found, _records(1, spec.path), usage=None)
+    assert cost["estimated"] is None and cost["actual"] is None
+    assert cost["price"]["unit"] == "unknown"
+
+
+def test_passed_through_and_unnamed_models_are_unknown_not_invented():
+    assert estimate("someone/new-model", {}).total_usd is None
+    assert estimate("unknown", {}).total_usd is None
+
+
+def test_cost_record_is_json_for_the_manifest():
+    found = estimate_request(resolve_model("imagen-4.0-fast-generate-001"), {"numberOfImages": 2})
+    data = settle(found, _records(2), usage=None)
     assert json.loads(json.dumps(data)) == data
-    assert data["basis"] == "catalog_price_per_image"
-    assert data["total_usd"] == pytest.approx(0.04)
-    assert {image["index"] for image in data["images"]} == {0, 1}
+    before = cost_record(found)
+    assert before["estimated"] == pytest.approx(0.04) and before["actual"] is None and before["images"] == []
 
 
 def test_token_counts_flatten_nested_usage_and_skip_non_counts():
@@ -90,8 +131,10 @@ def test_total_usage_sums_tasks_and_ignores_missing_usage():
 
 
 def test_totals_line_says_images_cost_and_usage():
-    line = totals_line(images=3, estimated_cost_usd=0.06, usage={"total_tokens": 12})
-    assert line == 'AIHubMix totals: 3 image(s), estimated 0.0600 USD, usage {"total_tokens": 12}'
+    line = totals_line(images=3, estimated_cost_usd=0.06, usage={"total_tokens": 12}, actual_cost_usd=0.05)
+    assert line == (
+        'AIHubMix totals: 3 image(s), estimated 0.0600 USD, actual 0.0500 USD, usage {"total_tokens": 12}'
+    )
     unknown = totals_line(images=1, estimated_cost_usd=None, usage=None, reused=True)
     assert "unknown" in unknown and "usage {}" in unknown and "nothing was bought" in unknown
 
@@ -118,24 +161,50 @@ def test_expected_image_count(input_, count):
     assert expected_image_count(input_) == count
 
 
-def test_budget_refuses_over_budget_and_names_the_numbers():
+def test_budget_refuses_over_budget_names_the_numbers_and_is_not_retried():
     spec = resolve_model("imagen-4.0-ultra-generate-001")
-    with pytest.raises(AIHubMixValidationError) as err:
+    with pytest.raises(AIHubMixBudgetExceededError) as err:
         check_budget(spec, {"numberOfImages": 4}, max_cost_usd=0.1, allow_unknown_cost=False)
     message = str(err.value)
     assert "max_cost_usd" in message and "0.2400" in message and "nothing was submitted" in message
+    from airflow.sdk.exceptions import AirflowFailException
+
+    assert isinstance(err.value, AirflowFailException)
+
+
+@pytest.mark.parametrize(
+    ("model", "input_", "cap"),
+    [
+        ("gpt-image-1", {"quality": "high", "size": "1536x1024"}, 0.2),
+        ("flux-2-pro", {}, 0.05),
+        ("V3", {"rendering_speed": "QUALITY", "n": 2}, 0.1),
+        ("doubao-seedream-4-5", {"sequential_image_generation": "auto"}, 0.5),
+        ("dall-e-3", {"quality": "hd", "size": "1792x1024"}, 0.1),
+    ],
+)
+def test_budget_guards_every_pricing_unit(model, input_, cap):
+    with pytest.raises(AIHubMixBudgetExceededError, match="max_cost_usd"):
+        check_budget(resolve_model(model), input_, max_cost_usd=cap, allow_unknown_cost=False)
 
 
 def test_budget_allows_within_budget_and_returns_the_estimate():
     spec = resolve_model("imagen-4.0-fast-generate-001")
-    assert check_budget(spec, {"numberOfImages": 2}, max_cost_usd=0.04, allow_unknown_cost=False) == (
-        pytest.approx(0.04)
-    )
-    assert check_budget(spec, {}, max_cost_usd=None, allow_unknown_cost=False) == pytest.approx(0.02)
+    found = check_budget(spec, {"numberOfImages": 2}, max_cost_usd=0.04, allow_unknown_cost=False)
+    assert found.total_usd == pytest.approx(0.04)
+    unset = check_budget(spec, {}, max_cost_usd=None, allow_unknown_cost=False)
+    assert unset.total_usd == pytest.approx(0.08)
 
 
 @pytest.mark.parametrize("spec", UNPRICED[:3], ids=lambda s: s.name)
 def test_budget_refuses_unknown_price_unless_allowed(spec):
     with pytest.raises(AIHubMixValidationError, match="allow_unknown_cost"):
         check_budget(spec, {}, max_cost_usd=1.0, allow_unknown_cost=False)
-    assert check_budget(spec, {}, max_cost_usd=1.0, allow_unknown_cost=True) is None
+    assert check_budget(spec, {}, max_cost_usd=1.0, allow_unknown_cost=True).total_usd is None
+
+
+def test_a_price_override_makes_an_unpriced_model_guardable():
+    table = PriceTable.build(("test", {"qwen-image": 0.05}))
+    found = check_budget(
+        resolve_model("qwen-image"), {"n": 2}, max_cost_usd=0.1, allow_unknown_cost=False, table=table
+    )
+    assert found.total_usd == pytest.approx(0.1) and found.row is not None and found.row.origin == "test"

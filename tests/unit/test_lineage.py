@@ -195,6 +195,22 @@ def test_every_family_operator_reports_its_request_on_start(operator_class):
     assert "error" not in facet and "moderation" not in facet
 
 
+def test_schema_url_is_a_stable_versioned_https_url_of_the_shipped_schema():
+    import airflow_provider_aihubmix
+    from airflow_provider_aihubmix.facets import SCHEMA_ID, SCHEMA_PATH
+
+    assert SCHEMA_URL.startswith("https://")
+    assert f"{SCHEMA_ID}#/$defs/AIHubMixRunFacet" == SCHEMA_URL
+    assert f"/v{airflow_provider_aihubmix.__version__}/" in SCHEMA_URL
+    # The URL names the file's path in the source tree, which is where the wheel ships it from.
+    package_root = Path(airflow_provider_aihubmix.__file__).parent.parent
+    assert (package_root / SCHEMA_PATH).resolve() == SCHEMA_FILE.resolve()
+    schema = json.loads(SCHEMA_FILE.read_text())
+    assert schema["$id"] == SCHEMA_ID
+    cost = schema["$defs"]["AIHubMixRunFacet"]["allOf"][1]["properties"]["cost"]["properties"]
+    assert {"estimated", "actual", "currency", "priceSource", "priceRead"} <= set(cost)
+
+
 def test_family_operators_cover_every_family():
     assert {cls.family for cls in FAMILY_OPERATORS} == {f for f in Family if models_in_family(f)}
 
@@ -230,8 +246,10 @@ def test_start_estimates_cost_like_the_budget_guard():
         task_id="gen", prompt=PROMPT, model="imagen-4.0-ultra-generate-001", n=3
     )
     facet = facet_dict(operator.get_openlineage_facets_on_start())
-    assert facet["estimatedCostUsd"] == pytest.approx(0.18)
-    assert facet["pricePerImageUsd"] == pytest.approx(0.06)
+    cost = facet["cost"]
+    assert cost["estimated"] == pytest.approx(0.18) and "actual" not in cost
+    assert cost["currency"] == "USD" and cost["priceUnit"] == "image" and cost["imagesRequested"] == 3
+    assert cost["priceSource"].startswith("AIHubMix Imagen guide") and cost["priceRead"] == "2026-11-29"
     assert facet["parameters"] == {"numberOfImages": 3, "sampleCount": 3}
 
 
@@ -256,9 +274,11 @@ def test_complete_outputs_are_the_stored_images_and_the_manifest(tmp_path):
     assert [DatasetId(d.namespace, d.name) for d in lineage.outputs] == expected
     assert all(Path(d.name).exists() for d in lineage.outputs)
     assert facet["imagesCount"] == 3 and facet["moderation"] == "passed"
-    assert facet["estimatedCostUsd"] == pytest.approx(0.06)
-    assert facet["costBasis"] == "catalog_price_per_image"
-    assert [c["uri"] for c in facet["imageCosts"]] == [r["uri"] for r in records]
+    cost = facet["cost"]
+    assert cost["estimated"] == pytest.approx(0.06) and cost["actual"] == pytest.approx(0.06)
+    assert cost["basis"] == {"estimated": "per_image", "actual": "per_image"}
+    assert [c["uri"] for c in cost["images"]] == [r["uri"] for r in records]
+    assert [c["actual"] for c in cost["images"]] == [0.02, 0.02, 0.02]
     assert facet["manifestUri"] == run.manifest_uri and facet["reused"] is False
 
 
@@ -268,21 +288,33 @@ def test_manifest_carries_per_image_cost_and_xcom_records_keep_their_keys(tmp_pa
     manifest = run.load_manifest()
     assert manifest is not None
     assert manifest.estimated_cost_usd == pytest.approx(0.08)
+    assert manifest.actual_cost_usd == pytest.approx(0.08)
     assert manifest.cost is not None
-    assert [c["estimated_cost_usd"] for c in manifest.cost["images"]] == [0.04, 0.04]
+    assert [c["estimated"] for c in manifest.cost["images"]] == [0.04, 0.04]
+    assert [c["actual"] for c in manifest.cost["images"]] == [0.04, 0.04]
+    assert manifest.cost["price"]["read"] == "2026-11-29"
     assert [c["uri"] for c in manifest.cost["images"]] == [r["uri"] for r in records]
     allowed = {"uri", "model", "index", "map_index", "content_type", "bytes", "sha256", "width", "height"}
     assert all(set(r) <= allowed | {"seed", "revised_prompt", "remote_task_id"} for r in records)
 
 
-def test_token_billed_run_reports_usage_and_no_invented_cost(tmp_path):
-    usage = {"input_tokens": 20, "output_tokens": 272, "total_tokens": 292}
-    operator = AIHubMixOpenAIImageOperator(task_id="gen", prompt=PROMPT, model="gpt-image-1-mini")
+def test_token_billed_run_reports_usage_and_the_cost_from_it(tmp_path):
+    usage = {
+        "input_tokens": 20,
+        "output_tokens": 272,
+        "total_tokens": 292,
+        "input_tokens_details": {"text_tokens": 20, "image_tokens": 0},
+    }
+    operator = AIHubMixOpenAIImageOperator(
+        task_id="gen", prompt=PROMPT, model="gpt-image-1-mini", quality="low", size="1024x1024"
+    )
     _, _ = completed_run(operator, tmp_path, images=1, usage=usage)
     facet = facet_dict(operator.get_openlineage_facets_on_complete(None))
     assert facet["usage"] == usage
-    assert facet["costBasis"] == "token_usage_unpriced"
-    assert "estimatedCostUsd" not in facet
+    cost = facet["cost"]
+    assert cost["estimated"] == pytest.approx(0.005)  # OpenAI's per-image table for mini
+    assert cost["actual"] == pytest.approx(20 * 2e-6 + 272 * 8e-6)  # usage x token prices
+    assert cost["basis"] == {"estimated": "per_image_by_option", "actual": "usage_tokens"}
 
 
 def test_totals_are_logged_at_the_end_of_the_task(tmp_path, caplog):
@@ -290,7 +322,10 @@ def test_totals_are_logged_at_the_end_of_the_task(tmp_path, caplog):
     completed_run(operator, tmp_path, images=3, usage={"total_tokens": 7})
     with caplog.at_level(logging.INFO):
         operator.log_generation_totals()
-    assert 'AIHubMix totals: 3 image(s), estimated 0.1200 USD, usage {"total_tokens": 7}' in caplog.text
+    assert (
+        'AIHubMix totals: 3 image(s), estimated 0.1200 USD, actual 0.1200 USD, usage {"total_tokens": 7}'
+        in caplog.text
+    )
 
 
 def test_reused_run_says_so(tmp_path, caplog):
@@ -388,7 +423,7 @@ def test_failure_before_any_request_has_no_outputs_and_no_moderation():
     assert lineage.outputs == []
     assert "moderation" not in facet
     assert facet["error"]["type"] == "AIHubMixValidationError"
-    assert facet["estimatedCostUsd"] == pytest.approx(0.24)
+    assert facet["cost"]["estimated"] == pytest.approx(0.24)
 
 
 # -- sensor -------------------------------------------------------------------------------------

@@ -1,0 +1,222 @@
+"""The DAG-level budget: stop buying once a run's recorded spend plus the next estimate passes a cap.
+
+The cap is the DAG param ``max_cost_usd`` or, when the DAG has none, the Airflow Variable
+``aihubmix_budget_<dag_id>`` (USD). The spend is read from the manifests of the run's other task
+instances in storage -- not from memory -- so it holds across workers, retries and restarts:
+
+* a complete manifest counts its ``actual`` cost (its estimate where the actual is unknown);
+* a manifest still in flight (submitting, submitted, received, ambiguous) counts its estimate,
+  so concurrent mapped tasks see money already committed;
+* a failed request counts nothing (the API refused it: nothing was billed).
+
+Only manifests under the same ``output_uri`` as the task are seen: tasks of one run that write
+elsewhere are not counted (their own ``max_cost_usd`` still applies).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from airflow_provider_aihubmix.exceptions import AIHubMixBudgetExceededError, AIHubMixValidationError
+
+if TYPE_CHECKING:
+    from airflow_provider_aihubmix.pricing.estimate import Estimate
+    from airflow_provider_aihubmix.storage import ObjectStore
+
+log = logging.getLogger(__name__)
+
+DAG_PARAM = "max_cost_usd"
+VARIABLE_PREFIX = "aihubmix_budget_"
+_IN_FLIGHT = frozenset({"submitting", "submitted", "received", "ambiguous"})
+
+
+def variable_name(dag_id: str) -> str:
+    return f"{VARIABLE_PREFIX}{dag_id}"
+
+
+@dataclass(frozen=True)
+class TaskSpend:
+    """What one task instance of the run has spent (or committed), as its manifest records it."""
+
+    task_id: str
+    map_index: int
+    model: str
+    status: str
+    usd: float | None
+    counted_as: str  # "actual", "estimated", "failed" or "unknown"
+
+    @property
+    def label(self) -> str:
+        return self.task_id if self.map_index < 0 else f"{self.task_id}[{self.map_index}]"
+
+
+@dataclass(frozen=True)
+class RunSpend:
+    """The spend of a DAG run so far, task instance by task instance."""
+
+    tasks: list[TaskSpend] = field(default_factory=list)
+
+    @property
+    def total_usd(self) -> float:
+        return round(sum(t.usd or 0.0 for t in self.tasks), 6)
+
+    @property
+    def unknown(self) -> list[TaskSpend]:
+        return [t for t in self.tasks if t.counted_as == "unknown"]
+
+
+def manifest_spend(manifest: Mapping[str, Any]) -> TaskSpend:
+    """The spend one manifest records (see the module docstring for what counts)."""
+    status = str(manifest.get("status", ""))
+    raw_cost = manifest.get("cost")
+    cost: Mapping[str, Any] = raw_cost if isinstance(raw_cost, Mapping) else {}
+    estimated = cost.get("estimated", manifest.get("estimated_cost_usd"))
+    actual = cost.get("actual")
+    if status == "failed":
+        usd, how = 0.0, "failed"
+    elif status == "complete" and actual is not None:
+        usd, how = float(actual), "actual"
+    elif (status == "complete" or status in _IN_FLIGHT) and estimated is not None:
+        usd, how = float(estimated), "estimated"
+    else:
+        usd, how = None, "unknown"
+    return TaskSpend(
+        task_id=str(manifest.get("task_id", "?")),
+        map_index=int(manifest.get("map_index", -1)),
+        model=str(manifest.get("model", "?")),
+        status=status,
+        usd=usd,
+        counted_as=how,
+    )
+
+
+def run_spend(store: ObjectStore, dag_id: str, run_id: str, *, exclude_prefix: str | None = None) -> RunSpend:
+    """Read every manifest of the run under ``store`` (but the one under ``exclude_prefix``)."""
+    from airflow_provider_aihubmix.storage import MANIFEST_NAME, run_prefix
+
+    tasks = []
+    for key in store.list_keys(run_prefix(dag_id, run_id)):
+        if not key.endswith("/" + MANIFEST_NAME):
+            continue
+        if exclude_prefix and key.startswith(exclude_prefix.rstrip("/") + "/"):
+            continue
+        manifest = store.read_json(key)
+        if isinstance(manifest, Mapping):
+            tasks.append(manifest_spend(manifest))
+    return RunSpend(tasks)
+
+
+def parse_cap(value: Any, where: str) -> float:
+    try:
+        cap = float(value)
+    except (TypeError, ValueError):
+        cap = -1.0
+    if isinstance(value, bool) or cap < 0 or cap != cap:
+        raise AIHubMixValidationError(f"{where} must be a number of USD >= 0, got {value!r}", param=DAG_PARAM)
+    return cap
+
+
+@dataclass(frozen=True)
+class DagBudget:
+    """A cap on what one DAG run may spend, and where it was set (for the error message)."""
+
+    cap_usd: float
+    source: str
+
+    @classmethod
+    def from_context(cls, context: Mapping[str, Any]) -> DagBudget | None:
+        """The DAG param ``max_cost_usd``, else the Variable ``aihubmix_budget_<dag_id>``, else None."""
+        params = context.get("params") or {}
+        value = params.get(DAG_PARAM) if isinstance(params, Mapping) else None
+        if value is not None:
+            return cls(parse_cap(value, f"DAG param '{DAG_PARAM}'"), f"DAG param '{DAG_PARAM}'")
+        ti = context.get("ti")
+        dag_id = getattr(ti, "dag_id", None) or getattr(context.get("dag"), "dag_id", None)
+        if not dag_id:
+            return None
+        name = variable_name(dag_id)
+        value = _variable(name)
+        if value is None or str(value).strip() == "":
+            return None
+        return cls(parse_cap(value, f"Variable '{name}'"), f"Variable '{name}'")
+
+    def check(
+        self,
+        store: ObjectStore,
+        *,
+        dag_id: str,
+        run_id: str,
+        task_label: str,
+        own_prefix: str,
+        found: Estimate,
+        allow_unknown_cost: bool,
+    ) -> RunSpend:
+        """Refuse (before any request) when spend so far + ``found`` would pass the cap.
+
+        :raises AIHubMixBudgetExceededError: naming the task, the spend so far and the cap.
+        :raises AIHubMixValidationError: the estimate is unknown and ``allow_unknown_cost`` is false.
+        """
+        spend = run_spend(store, dag_id, run_id, exclude_prefix=own_prefix)
+        so_far = spend.total_usd
+        if not found.known:
+            if not allow_unknown_cost:
+                raise AIHubMixValidationError(
+                    f"The DAG budget ({self.source} = {self.cap_usd} USD) cannot be enforced for task "
+                    f"{task_label}: model {found.model} has {found.reason}. Set allow_unknown_cost=True "
+                    "or add the model's price with 'prices'.",
+                    param=DAG_PARAM,
+                )
+            log.warning("DAG budget: %s has no known price; submitting under allow_unknown_cost", task_label)
+            return spend
+        after = round(so_far + (found.total_usd or 0.0), 6)
+        if after > self.cap_usd:
+            raise AIHubMixBudgetExceededError(
+                f"DAG budget reached: task {task_label} of run {run_id!r} was not submitted. "
+                f"{self.source} caps the run at {self.cap_usd:.4f} USD; spent so far "
+                f"{so_far:.4f} USD by {len(spend.tasks)} other task instance(s)"
+                f"{_unknown_note(spend)}, and this task's estimate is {found.total_usd:.4f} USD "
+                f"({found.detail}), which would bring the run to {after:.4f} USD.",
+                param=DAG_PARAM,
+            )
+        log.info(
+            "DAG budget: %s spends at most %.4f USD; run %s at %.4f of %.4f USD (%s)",
+            task_label,
+            found.total_usd,
+            run_id,
+            after,
+            self.cap_usd,
+            self.source,
+        )
+        return spend
+
+
+def _unknown_note(spend: RunSpend) -> str:
+    unknown = spend.unknown
+    if not unknown:
+        return ""
+    return f" (not counting {len(unknown)} of unknown cost: {', '.join(t.label for t in unknown[:5])})"
+
+
+def _variable(name: str) -> Any:
+    from airflow.sdk import Variable
+
+    try:
+        return Variable.get(name, default=None)
+    except Exception as err:  # no Variable backend reachable: no budget, said out loud
+        log.warning("Could not read Variable %s (%s); no DAG budget from it", name, err)
+        return None
+
+
+__all__ = [
+    "DAG_PARAM",
+    "VARIABLE_PREFIX",
+    "DagBudget",
+    "RunSpend",
+    "TaskSpend",
+    "manifest_spend",
+    "run_spend",
+    "variable_name",
+]
