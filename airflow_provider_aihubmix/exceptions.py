@@ -6,6 +6,7 @@ The tree (``ValueError`` marks errors raised for bad input, before any billable 
     Exception
     ├── AIHubMixError                          status_code, request_id, code, param, body_excerpt
     │   ├── AIHubMixValidationError (ValueError)   bad input, found before any HTTP call
+    │   │   └── AIHubMixBudgetExceededError (AirflowFailException)   a cost cap; never retried
     │   ├── AIHubMixAuthenticationError            401 / no API key
     │   ├── AIHubMixQuotaError                     402 / 403
     │   ├── AIHubMixBadRequestError                400 / 404 / 422
