@@ -167,7 +167,7 @@ def test_budget_refuses_over_budget_names_the_numbers_and_is_not_retried():
         check_budget(spec, {"numberOfImages": 4}, max_cost_usd=0.1, allow_unknown_cost=False)
     message = str(err.value)
     assert "max_cost_usd" in message and "0.2400" in message and "nothing was submitted" in message
-    from airflow.sdk.exceptions import AirflowFailException
+    from airflow_provider_aihubmix.version_compat import AirflowFailException
 
     assert isinstance(err.value, AirflowFailException)
 

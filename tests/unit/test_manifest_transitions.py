@@ -108,11 +108,11 @@ def test_each_ledger_transition_records_and_saves_in_one_step(ledger: ManifestLe
     ledger.received(bought, [image], usage=None, request_id="req-2")
     assert on_disk(ledger) == ["submitting", "submitted", "received"]
     assert (ledger.load() or bought).usage == {"n": 1}  # an answer without usage keeps the recorded one
-    ledger.complete(bought, [{"index": 0}], cost={"total": 1}, estimated_cost_usd=0.04, request_id=None)
+    ledger.complete(bought, [{"index": 0}], cost={"estimated": 0.04, "actual": 0.03}, request_id=None)
     saved = ledger.load()
     assert saved is not None and saved.status is S.COMPLETE
     assert saved.received[0].url is None  # signed vendor URL dropped once stored
-    assert (saved.records, saved.estimated_cost_usd) == ([{"index": 0}], 0.04)
+    assert (saved.records, saved.estimated_cost_usd, saved.actual_cost_usd) == ([{"index": 0}], 0.04, 0.03)
     assert ledger.manifest is bought
 
 
