@@ -62,7 +62,7 @@ def test_token_billed_actual_comes_from_usage_times_token_prices():
 
 
 def test_gemini_actual_prices_image_and_text_tokens_apart():
-    found = estimate("google/gemini-2.5-flash-image", {})
+    found = estimate("gemini-2.5-flash-image", {})
     usage = {
         "promptTokenCount": 10,
         "candidatesTokenCount": 1300,

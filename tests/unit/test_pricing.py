@@ -15,9 +15,9 @@ from airflow_provider_aihubmix.pricing import docs as price_docs
 from airflow_provider_aihubmix.pricing.table import parse_overrides
 
 GEMINI_MODELS = (
-    "google/gemini-2.5-flash-image",
-    "google/gemini-3-pro-image-preview",
-    "google/gemini-3.1-flash-image-preview",
+    "gemini-2.5-flash-image",
+    "gemini-3-pro-image-preview",
+    "gemini-3.1-flash-image-preview",
 )
 ROWS = package_prices()
 # Rows that carry the vendor's own per-image examples next to the token prices.
