@@ -48,6 +48,7 @@ MODERATION_OUTCOMES = ("request_moderated", "content_moderated")
 # Request fields holding prompt text: kept out of the facet unless lineage_include_prompt=True.
 PROMPT_FIELDS = frozenset({"prompt", "negative_prompt"})
 _ERROR_MESSAGE_LIMIT = 2000
+COMMENTARY_LIMIT = 1000  # characters of the model's text kept per image (Gemini)
 
 _F = TypeVar("_F", bound=Callable[..., Any])
 
@@ -364,6 +365,8 @@ class AIHubMixLineageMixin:
         if manifest is not None:
             remote_ids = [*(t.task_id for t in manifest.remote_tasks), *remote_ids]
             fields["usage"] = manifest.usage
+            commentary = [item.commentary[:COMMENTARY_LIMIT] for item in manifest.received if item.commentary]
+            fields["commentary"] = commentary or None
             fields["manifestUri"] = run.manifest_uri if run is not None else None
             fields["reused"] = run is not None and run.reused
         if manifest is not None and manifest.cost:

@@ -30,6 +30,7 @@ class AIHubMixRunFacet(RunFacet):
     inlineReferenceImages: int = 0
     remoteTaskIds: list[str] = Factory(list)
     usage: dict[str, Any] | None = None
+    commentary: list[str] | None = None
     # {"currency", "estimated", "actual", "basis", "priceSource", "priceRead", ..., "images": [...]}
     cost: dict[str, Any] | None = None
     imagesCount: int = 0

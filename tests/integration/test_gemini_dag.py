@@ -7,6 +7,7 @@ exactly one more for a retry after a failure between request 2 and 3.
 from __future__ import annotations
 
 import base64
+import io
 import json
 from datetime import timedelta
 from pathlib import Path
@@ -15,6 +16,7 @@ from typing import Any
 import pendulum
 import pytest
 from airflow.sdk import DAG
+from PIL import Image
 
 from airflow_provider_aihubmix.exceptions import (
     AIHubMixBadRequestError,
@@ -231,3 +233,42 @@ def test_n_images_are_n_requests_and_a_retry_buys_only_the_missing_one(
         (2, "received"),
         (2, "complete"),
     ]
+
+
+def test_character_example_stores_three_consistent_steps_and_a_contact_sheet(
+    dag_test: DagTest,
+    sandbox: SandboxServer,
+    sandbox_conn: str,
+    output: tuple[str, Any],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from tests.integration.test_examples import load_example
+
+    output_uri, s3_client = output
+    dag = load_example("aihubmix_gemini_character", "aihubmix_gemini_character", output_uri, monkeypatch)
+
+    run = dag_test(dag)
+
+    assert set(task_states(run).values()) == {"success"}, task_states(run)
+    xcom = xcom_values(dag.dag_id, run.run_id)
+    steps = {"character": MODELS["pro"], "scarf": MODELS["flash"], "poster": MODELS["flash"]}
+    stored = {}
+    for task_id, model in steps.items():
+        (record,) = xcom[task_id][-1]
+        stored[task_id] = check_record(record, model=model, map_index=-1, s3_client=s3_client)
+        assert record["height"] > record["width"]  # 4:5 throughout
+    assert len(set(stored.values())) == 3
+    # Each edit sent its upstream images inline: the character, then the character and the scarf.
+    posts = api_posts(sandbox, GEMINI_PATH)
+    assert len(posts) == 3
+    inline = [
+        [base64.b64decode(p["inlineData"]["data"]) for p in post["json"]["contents"][0]["parts"][1:]]
+        for post in posts
+    ]
+    assert inline == [[], [stored["character"]], [stored["character"], stored["scarf"]]]
+    summary = xcom["contact_sheet"][-1]
+    assert summary["images"] == [xcom[t][-1][0]["uri"] for t in steps]
+    sheet, _, _ = read_stored(summary["contact_sheet"], s3_client)
+    with Image.open(io.BytesIO(sheet)) as image:
+        assert image.format == "PNG" and image.width >= 3 * 256
+    check_no_secrets(raw_xcom_json(dag.dag_id, run.run_id))

@@ -1,6 +1,6 @@
 """The canary key: a full DAG run (successes and failures) with key ``sk-canary-<uuid>``, then a scan
 of everything the run left behind. The key may appear only in ``Authorization`` headers that
-reached the API host."""
+reached the API host, and on the Gemini route only in its ``x-goog-api-key`` header."""
 
 from __future__ import annotations
 
@@ -29,6 +29,9 @@ EXPECTED_STATES = {
     "fail_upstream": "failed",
     "fail_unreadable": "failed",
     "fail_invalid_template": "failed",
+    "ok_gemini": "success",
+    "ok_gemini_edit": "success",
+    "fail_gemini_blocked": "failed",
 }
 
 
@@ -98,14 +101,22 @@ def test_canary_key_never_leaves_the_authorization_header(api, sandbox, tmp_path
     scanned["sandbox storage host request log"] = storage_log
     assert storage_log and api_log
     bearer = f"Bearer {api.key}"
+    gemini_requests = 0
     for record in api_log:
         headers = dict(record["headers"])
-        # The key travels, and only as the bearer token of the API host.
-        assert headers.pop("authorization") == bearer
-        scanned[f"api request {record['seq']} without its Authorization header"] = {
+        # The key travels, and only as the bearer token of the API host -- or, on Google's
+        # native Gemini route, only in x-goog-api-key (never Authorization, never ?key=).
+        if record["path"].startswith("/gemini/"):
+            assert headers.pop("x-goog-api-key") == api.key and "authorization" not in headers
+            assert record["query"] == ""
+            gemini_requests += 1
+        else:
+            assert headers.pop("authorization") == bearer
+        scanned[f"api request {record['seq']} without its key header"] = {
             **record,
             "headers": headers,
         }
+    assert gemini_requests == 4  # the series of two, the edit, the refusal
     for where, content in scanned.items():
         text = content if isinstance(content, str) else json.dumps(content, default=str)
         assert api.key not in text, f"the canary key leaked into {where}"
@@ -116,8 +127,9 @@ def test_canary_key_never_leaves_the_authorization_header(api, sandbox, tmp_path
         "secrets-canary",
         area=AREA,
         scenario=f"full DAG run with key sk-canary-<uuid>: {len(EXPECTED_STATES) - failed} tasks succeed, "
-        f"{failed} fail (moderation x2, 5xx, unreadable answer, invalid template)",
-        expected="the key appears only in Authorization headers sent to the API host",
+        f"{failed} fail (moderation x2, Gemini blockReason, 5xx, unreadable answer, invalid template)",
+        expected="the key appears only in Authorization headers sent to the API host "
+        "(x-goog-api-key on the Gemini route)",
         result=f"0 leaks in {len(scanned)} places scanned ({len(files)} files incl. the metadata DB, "
         f"{len(events)} OpenLineage events, {len(storage_log)} storage requests, "
         f"{len(api_log)} API requests each carrying it as the bearer token)",

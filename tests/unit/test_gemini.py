@@ -286,3 +286,53 @@ def test_hook_sends_the_key_only_in_x_goog_api_key():
         and "x-goog-api-key" not in qwen_request.headers
     )
     assert json.loads(gemini_request.content)["generationConfig"]["seed"] == 2
+
+
+# ---- the engine and lineage, over a mock transport ---------------------------------------------
+
+
+def test_series_records_each_request_and_lineage_reports_commentary_and_usage(tmp_path):
+    from airflow_provider_aihubmix.generation import GenerationRun
+    from airflow_provider_aihubmix.manifest import TaskIdentity
+    from airflow_provider_aihubmix.storage import LocalObjectStore
+    from tests.unit.test_lineage import facet_dict
+
+    store = LocalObjectStore((tmp_path / "out").as_uri())
+    seen: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        # Each request finds the previous answer already recorded and its image stored.
+        (manifest_path,) = (tmp_path / "out").rglob("manifest.json")
+        manifest = json.loads(manifest_path.read_text())
+        seen.append(f"{manifest['status']}:{manifest['requests_answered']}:{len(manifest['records'])}")
+        usage = {
+            "candidatesTokenCount": 1290,
+            "candidatesTokensDetails": [{"modality": "IMAGE", "tokenCount": 1290}],
+        }
+        colour = (len(seen) * 40, 10, 10)
+        image = {"inlineData": {"mimeType": "image/png", "data": base64.b64encode(_png(colour)).decode()}}
+        return httpx.Response(200, json=answer({"text": f"Take {len(seen)}."}, image, usage=usage))
+
+    hook = AIHubMixHook(api_key=KEY, transport=httpx.MockTransport(handler), sleep=lambda s: None)
+    op = AIHubMixGeminiImageOperator(task_id="gen", prompt="a fox", n=3)
+    run = GenerationRun(
+        hook=hook,
+        store=store,
+        spec=op.resolve_spec(),
+        params=op.request_params(),
+        extra_input=None,
+        identity=TaskIdentity("dag", "manual__1", "gen", -1, 1),
+        aws_conn_id=None,
+    )
+    records = run.start().records
+    assert records is not None and [r["index"] for r in records] == [0, 1, 2]
+    assert seen == ["submitting:0:0", "submitting:1:1", "submitting:2:2"]
+    op._lineage_run, op._lineage_records = run, records
+    facet = facet_dict(op.get_openlineage_facets_on_complete(None))
+    assert facet["commentary"] == ["Take 1.", "Take 2.", "Take 3."]
+    assert facet["usage"] == {
+        "candidatesTokenCount": 3 * 1290,
+        "candidatesTokensDetails": [{"modality": "IMAGE", "tokenCount": 3 * 1290}],
+    }
+    assert facet["imagesCount"] == 3 and facet["moderation"] == "passed"
+    assert KEY not in json.dumps(facet)

@@ -2,7 +2,8 @@
 
 Every way a task can end is here -- stored, deferred and collected, refused by moderation,
 moderated upstream, 5xx past the retry budget, an unreadable answer, invalid templated input
--- so that the leak scan covers the logs, XCom, rendered fields, manifests and lineage of each.
+-- and Gemini's own route (key in ``x-goog-api-key``: a series, an edit, a refusal), so that
+the leak scan covers the logs, XCom, rendered fields, manifests and lineage of each.
 The parent test injects the faults by model path (``imagen`` answers 500, ``seedream`` half a
 JSON body) before the run.
 """
@@ -16,6 +17,7 @@ from airflow.sdk import DAG
 
 from airflow_provider_aihubmix.operators.images import (
     AIHubMixFluxOperator,
+    AIHubMixGeminiImageOperator,
     AIHubMixGenerateImageOperator,
     AIHubMixImagenOperator,
     AIHubMixOpenAIImageOperator,
@@ -72,4 +74,17 @@ with DAG(
         prompt="a reef",
         n="{{ params.bad_n }}",
         output_uri=OUTPUT_URI,
+    )
+    # Gemini's route takes the key in x-goog-api-key: a series of two, an edit of it, a refusal.
+    gemini = AIHubMixGeminiImageOperator(
+        task_id="ok_gemini", prompt="a fox mascot", n=2, output_uri=OUTPUT_URI
+    )
+    gemini >> AIHubMixGeminiImageOperator(
+        task_id="ok_gemini_edit",
+        prompt="the fox mascot with a scarf",
+        image="{{ ti.xcom_pull(task_ids='ok_gemini')[0] }}",
+        output_uri=OUTPUT_URI,
+    )
+    AIHubMixGeminiImageOperator(
+        task_id="fail_gemini_blocked", prompt="a poster sandbox:block=SAFETY", output_uri=OUTPUT_URI
     )
