@@ -22,6 +22,7 @@ from airflow_provider_aihubmix.exceptions import (
     AIHubMixPossiblyBilledError,
     AIHubMixTaskFailedError,
     AIHubMixTaskModeratedError,
+    AIHubMixTaskNotFoundError,
     AIHubMixTaskTimeoutError,
 )
 from airflow_provider_aihubmix.ledger import ManifestLedger
@@ -34,7 +35,12 @@ from airflow_provider_aihubmix.manifest import (
     fingerprint,
     utcnow,
 )
-from airflow_provider_aihubmix.responses import GeneratedImage, PredictionResult, status_from_string
+from airflow_provider_aihubmix.responses import (
+    GeneratedImage,
+    PredictionResult,
+    TaskStatus,
+    status_from_string,
+)
 
 if TYPE_CHECKING:
     from airflow_provider_aihubmix.hooks.aihubmix import AIHubMixHook
@@ -269,9 +275,19 @@ class ImageCollector:
                 f"{event.message or 'polling failed'}. It stays recorded in {self.manifest_uri}, so a "
                 "retry re-attaches to it instead of paying again"
             )
+        folded_status = status_from_string(event.task_status) if event.task_status else None
+        if event.status is EventStatus.FAILED and folded_status is TaskStatus.NOT_FOUND:
+            # Unknown is not failed: the id was answered and paid for. Keep it recorded as submitted
+            # so a retry re-attaches (and never submits again); regenerate=True buys anew.
+            raise AIHubMixTaskNotFoundError(
+                f"{event.message or f'AIHubMix task {event.remote_task_id} was not found'}. It stays "
+                f"recorded in {self.manifest_uri}: a retry re-attaches to it instead of paying again; "
+                "set regenerate=True to buy a new generation",
+                code=TaskStatus.NOT_FOUND.value,
+            )
         if event.status is EventStatus.FAILED:
             self.ledger.failed(manifest, error=event.message)
-            folded = status_from_string(event.task_status) if event.task_status else None
+            folded = folded_status
             # A moderated task fails without Airflow retries: resubmitting buys the same verdict.
             error_class = (
                 AIHubMixTaskModeratedError if folded and folded.is_moderated else AIHubMixTaskFailedError

@@ -23,6 +23,7 @@ import logging
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_aihubmix import request_series
@@ -40,12 +41,19 @@ from airflow_provider_aihubmix.exceptions import (
     AIHubMixError,
     AIHubMixPossiblyBilledError,
     AIHubMixResponseError,
+    AIHubMixUnreadableAnswerError,
 )
 from airflow_provider_aihubmix.manifest import Manifest, ManifestStatus, TaskIdentity, fingerprint
 from airflow_provider_aihubmix.polling import PollSchedule
 from airflow_provider_aihubmix.redaction import redact_input
 from airflow_provider_aihubmix.references import reference_strings, resolve_references
 from airflow_provider_aihubmix.responses import TaskHandle
+from airflow_provider_aihubmix.saved_answers import (
+    ANSWER_NAME,
+    finish_from_saved,
+    save_unreadable,
+    unreadable_error,
+)
 from airflow_provider_aihubmix.schemas import build_input
 
 if TYPE_CHECKING:
@@ -260,6 +268,8 @@ class GenerationRun(ImageCollector):
             task = previous.remote_tasks[-1]
             log.info("Re-attaching to AIHubMix task %s recorded in %s", task.task_id, self.manifest_uri)
             return Outcome(task=TaskHandle(task_id=task.task_id, polling_url=task.polling_url))
+        if previous.status is ManifestStatus.AMBIGUOUS and previous.saved_answer:
+            return self.finish_saved(self.reuse(previous))
         if previous.status in (ManifestStatus.SUBMITTING, ManifestStatus.AMBIGUOUS):
             last = previous.attempts[-1] if previous.attempts else None
             raise AIHubMixPossiblyBilledError(
@@ -269,6 +279,24 @@ class GenerationRun(ImageCollector):
                 "regenerate=True to buy a new generation.",
                 request_id=last.request_id if last else None,
             )
+        return None
+
+    def finish_saved(self, manifest: Manifest) -> Outcome:
+        """Finish from the answer saved beside the manifest (images or a task): no request is sent."""
+        result = finish_from_saved(self, manifest)
+        if result.task is not None:
+            return Outcome(task=result.task, reused=True)
+        return Outcome(records=self.store_result(manifest, result), reused=True)
+
+    def task_submitted_at(self, task_id: str) -> float | None:
+        """When ``task_id`` was submitted (wall-clock epoch seconds), as the manifest records it."""
+        manifest = self.ledger.manifest if self.ledger.manifest is not None else self.load_manifest()
+        for task in reversed(manifest.remote_tasks if manifest is not None else []):
+            if task.task_id == task_id:
+                try:
+                    return datetime.fromisoformat(task.submitted_at).timestamp()
+                except ValueError:
+                    return None
         return None
 
     def readable_params(self) -> dict[str, Any]:
@@ -306,6 +334,13 @@ class GenerationRun(ImageCollector):
         started = time.monotonic()
         try:
             result = self.hook.predict(self.spec, params, extra_input=self.extra_input)
+        except AIHubMixUnreadableAnswerError as err:
+            # A 2xx answer nothing reads: keep it, so a later run finishes from it with no request.
+            error = unreadable_error(err, save_unreadable(self, err))
+            self.ledger.ambiguous(
+                manifest, error=error.message, request_id=err.request_id, saved_answer=ANSWER_NAME
+            )
+            raise error from None
         except (AIHubMixPossiblyBilledError, AIHubMixResponseError) as err:
             # A lost answer, or a 2xx answer nothing can read (malformed JSON, unknown shape):
             # the gateway may have accepted and billed it, so a retry must not buy it again.
@@ -331,12 +366,26 @@ def wait_for_task(
     model: str | None,
     schedule: PollSchedule,
     timeout: float,
+    submitted_at: float | None = None,
+    not_found_grace: float | None = None,
 ) -> TaskEvent:
-    """Poll in the worker (non-deferrable mode) with the trigger's decisions (:class:`TaskWait`)."""
-    from airflow_provider_aihubmix.polling import TaskWait
+    """Poll in the worker (non-deferrable mode) with the trigger's decisions (:class:`TaskWait`).
+
+    ``submitted_at`` (wall-clock epoch seconds, from the manifest) starts the "Task not found"
+    grace window; ``not_found_grace`` is its length in seconds.
+    """
+    from airflow_provider_aihubmix.polling import DEFAULT_NOT_FOUND_GRACE, TaskWait
 
     # Wall-clock, like the trigger's end_time.
-    wait = TaskWait(task_id, end_time=time.time() + timeout, schedule=schedule, model=model, log=log)
+    wait = TaskWait(
+        task_id,
+        end_time=time.time() + timeout,
+        schedule=schedule,
+        model=model,
+        log=log,
+        submitted_at=submitted_at,
+        not_found_grace=DEFAULT_NOT_FOUND_GRACE if not_found_grace is None else not_found_grace,
+    )
     while True:
         try:
             event = wait.on_state(hook.get_task(task_id))

@@ -110,9 +110,15 @@ class ManifestLedger:
         *,
         usage: dict[str, Any] | None,
         request_id: str | None,
+        submitted_at: str | None = None,
     ) -> None:
-        """An async task was accepted: its id is recorded, so a retry re-attaches to it."""
-        remote = RemoteTask(task_id=task.task_id, polling_url=task.polling_url, submitted_at=utcnow())
+        """An async task was accepted: its id is recorded, so a retry re-attaches to it.
+
+        ``submitted_at``: when the answer naming it came, if not now (a saved answer read later).
+        """
+        remote = RemoteTask(
+            task_id=task.task_id, polling_url=task.polling_url, submitted_at=submitted_at or utcnow()
+        )
         changes = {"usage": usage, "remote_tasks": [*manifest.remote_tasks, remote]}
         self._move(manifest, ManifestStatus.SUBMITTED, changes, request_id=request_id)
 
@@ -198,13 +204,25 @@ class ManifestLedger:
         )
 
     def ambiguous(
-        self, manifest: Manifest, *, error: str, request_id: str | None, error_type: str | None = None
+        self,
+        manifest: Manifest,
+        *,
+        error: str,
+        request_id: str | None,
+        error_type: str | None = None,
+        saved_answer: str | None = None,
     ) -> None:
-        """The request may have been billed but its answer was lost or unreadable."""
+        """The request may have been billed but its answer was lost or unreadable.
+
+        ``saved_answer``: the unreadable answer's file beside the manifest (a later run reads it).
+        """
+        changes: dict[str, Any] = {"in_flight": None}
+        if saved_answer is not None:
+            changes["saved_answer"] = saved_answer
         self._move(
             manifest,
             ManifestStatus.AMBIGUOUS,
-            {"in_flight": None},
+            changes,
             request_id=request_id,
             error=error,
             error_type=error_type,

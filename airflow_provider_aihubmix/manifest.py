@@ -14,6 +14,7 @@ The states and the moves between them (:data:`TRANSITIONS`; anything else raises
                          ├─> received ─> complete
                          ├─> failed            (the API refused: nothing billed)
                          └─> ambiguous         (the answer was lost: maybe billed)
+    ambiguous ─> received | submitted | failed (an unreadable answer, saved, read by a later run)
     (new) ─> submitted                         (the sensor collects a task submitted elsewhere)
     (new) ─> deferred ─> submitting ─> deferred (request k answered, more to send) ... ─> received
              deferred ─> deferred              (a fan-out deferred again where it stopped)
@@ -72,7 +73,11 @@ TRANSITIONS: dict[ManifestStatus, frozenset[ManifestStatus]] = {
     # A one-image-per-request series (Gemini) that failed at request k keeps requests 0..k-1:
     # a retry sends request k again, from the worker (submitting) or the triggerer (deferred).
     ManifestStatus.FAILED: frozenset({ManifestStatus.SUBMITTING, ManifestStatus.DEFERRED}),
-    ManifestStatus.AMBIGUOUS: frozenset(),
+    # An unreadable answer saved beside the manifest, read later by a reader that understands it:
+    # images (received), a task id (submitted) or a safety verdict (failed). Never submitting.
+    ManifestStatus.AMBIGUOUS: frozenset(
+        {ManifestStatus.RECEIVED, ManifestStatus.SUBMITTED, ManifestStatus.FAILED}
+    ),
 }
 
 
@@ -168,6 +173,9 @@ class Manifest(BaseModel):
     cost: dict[str, Any] | None = None
     timings: dict[str, Any] = Field(default_factory=dict)
     attempts: list[Attempt] = Field(default_factory=list)
+    # An unreadable 2xx answer saved beside the manifest (saved_answers.ANSWER_NAME): a later run
+    # of the task reads it instead of buying again.
+    saved_answer: str | None = None
     # Deferrable sync models: the stored request (key beside the manifest), how many HTTP
     # requests it holds (Gemini sends one per image), how many are answered and recorded,
     # and the triggerer's send marker for the one in flight.

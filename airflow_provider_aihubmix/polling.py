@@ -27,7 +27,8 @@ from airflow_provider_aihubmix.exceptions import (
     AIHubMixResponseError,
     AIHubMixUpstreamError,
 )
-from airflow_provider_aihubmix.responses import TaskState
+from airflow_provider_aihubmix.responses import TaskState, TaskStatus
+from airflow_provider_aihubmix.task_status import DEFAULT_NOT_FOUND_GRACE
 
 DEFAULT_POLL_INTERVAL = 5.0
 # Airflow's defer(timeout=) is a backstop: the trigger's own deadline event, which says more,
@@ -94,6 +95,10 @@ class TaskWait:
     ``on_state`` / ``on_error`` / ``check_deadline`` return the one :class:`TaskEvent` that
     ends the wait, or ``None`` to poll again after :meth:`next_delay` seconds. The deadline
     ``end_time`` is wall-clock (seconds since the epoch) so it survives a process restart.
+
+    "Task not found" within ``not_found_grace`` seconds of ``submitted_at`` (wall-clock, the
+    time recorded in the manifest, so a triggerer restart keeps it; the wait's own start when
+    unknown) is read as still pending: a task store may not know a fresh id yet.
     """
 
     def __init__(
@@ -105,8 +110,14 @@ class TaskWait:
         model: str | None = None,
         max_transient_failures: int = DEFAULT_MAX_TRANSIENT_FAILURES,
         log: Log | None = None,
+        submitted_at: float | None = None,
+        not_found_grace: float = DEFAULT_NOT_FOUND_GRACE,
     ) -> None:
+        if not_found_grace < 0:
+            raise ValueError(f"Parameter 'not_found_grace' must be >= 0 seconds, got {not_found_grace!r}")
         self.remote_task_id = remote_task_id
+        self.submitted_at = time.time() if submitted_at is None else float(submitted_at)
+        self.not_found_grace = float(not_found_grace)
         self.end_time = end_time
         self.schedule = schedule
         self.model = model
@@ -126,10 +137,12 @@ class TaskWait:
             polls=self.polls,
         )
 
-    def on_state(self, state: TaskState) -> TaskEvent | None:
+    def on_state(self, state: TaskState, now: float | None = None) -> TaskEvent | None:
         self.failures = 0
         self.polls += 1
         self.last_status = state.raw_status
+        if state.status is TaskStatus.NOT_FOUND:
+            return self._not_found(time.time() if now is None else now)
         if state.status.is_terminal:
             self.log.info(
                 "AIHubMix task %s ended after %d poll(s): %s",
@@ -146,6 +159,24 @@ class TaskWait:
             self.polls,
         )
         return None
+
+    def _not_found(self, now: float) -> TaskEvent | None:
+        age = now - self.submitted_at
+        if age < self.not_found_grace:
+            self.log.info(
+                "AIHubMix task %s is not known to the task store yet (%.0f s after submit; treated as "
+                "pending for %.0f s)",
+                self.remote_task_id,
+                max(age, 0.0),
+                self.not_found_grace,
+            )
+            return None
+        self.log.error("AIHubMix task %s is still unknown %.0f s after submit", self.remote_task_id, age)
+        return self.event(
+            EventStatus.FAILED,
+            f"AIHubMix task {self.remote_task_id} was still unknown to the task store (Task not found) "
+            f"{age:.0f} s after it was submitted (grace {self.not_found_grace:.0f} s)",
+        )
 
     def on_error(self, err: BaseException) -> TaskEvent | None:
         """A failed poll: tolerated while transient and within budget; anything else is re-raised."""

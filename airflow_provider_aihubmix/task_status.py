@@ -6,6 +6,10 @@ import re
 from enum import Enum
 from typing import Any
 
+# BFL's task store may answer "Task not found" for an id its submit endpoint just returned. For
+# this long (seconds) after the recorded submit time, not-found is read as "still pending".
+DEFAULT_NOT_FOUND_GRACE = 60.0
+
 
 class TaskStatus(str, Enum):
     """Status of an async task, folded from the many spellings the API uses."""

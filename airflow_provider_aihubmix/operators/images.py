@@ -20,6 +20,7 @@ from airflow_provider_aihubmix.catalog import Family, ModelSpec, models_in_famil
 from airflow_provider_aihubmix.exceptions import AIHubMixValidationError
 from airflow_provider_aihubmix.lineage import AIHubMixLineageMixin
 from airflow_provider_aihubmix.links import AIHubMixImageLink
+from airflow_provider_aihubmix.task_status import DEFAULT_NOT_FOUND_GRACE
 from airflow_provider_aihubmix.version_compat import conf
 
 if TYPE_CHECKING:
@@ -94,6 +95,9 @@ class AIHubMixGenerateImageOperator(AIHubMixLineageMixin, BaseOperator):
     :param poll_interval: first poll interval in seconds (it backs off gently).
     :param timeout: seconds to wait for an async task, or within which the triggerer must send
         a sync model's request, measured on the wall clock.
+    :param not_found_grace: seconds after an async task's recorded submit time during which
+        "Task not found" means "not known yet" (default 60); after it the task fails, staying
+        recorded for re-attachment.
     :param regenerate: ignore a complete manifest and buy a new generation.
     :param max_cost_usd: refuse before submitting when the estimate (USD) exceeds this. A DAG-level
         budget -- DAG param ``max_cost_usd`` or Variable ``aihubmix_budget_<dag_id>`` -- also
@@ -145,6 +149,7 @@ class AIHubMixGenerateImageOperator(AIHubMixLineageMixin, BaseOperator):
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         poll_interval: float = 5.0,
         timeout: float = DEFAULT_TIMEOUT,
+        not_found_grace: float = DEFAULT_NOT_FOUND_GRACE,
         regenerate: bool = False,
         max_cost_usd: float | None = None,
         allow_unknown_cost: bool = False,
@@ -175,6 +180,7 @@ class AIHubMixGenerateImageOperator(AIHubMixLineageMixin, BaseOperator):
         self.wait_for_completion = wait_for_completion
         self.deferrable = deferrable
         self.poll_interval = poll_interval
+        self.not_found_grace = not_found_grace
         self.timeout = timeout
         self.regenerate = regenerate
         self.max_cost_usd = max_cost_usd
@@ -198,6 +204,14 @@ class AIHubMixGenerateImageOperator(AIHubMixLineageMixin, BaseOperator):
             )
         if timeout <= 0:
             raise AIHubMixValidationError(f"Parameter 'timeout' must be > 0 seconds, got {timeout}")
+        if (
+            isinstance(not_found_grace, bool)
+            or not isinstance(not_found_grace, (int, float))
+            or not_found_grace < 0
+        ):
+            raise AIHubMixValidationError(
+                f"Parameter 'not_found_grace' must be a number of seconds >= 0, got {not_found_grace!r}"
+            )
         self.check_literals(
             {
                 **self.request_params(),
@@ -368,6 +382,8 @@ class AIHubMixGenerateImageOperator(AIHubMixLineageMixin, BaseOperator):
                     poll_interval=self.poll_interval,
                     end_time=time.time() + self.timeout,
                     model=run.spec.path,
+                    submitted_at=run.task_submitted_at(outcome.task.task_id),
+                    not_found_grace=self.not_found_grace,
                 ),
                 method_name="execute_complete",
                 timeout=timedelta(seconds=self.timeout) + DEFER_TIMEOUT_MARGIN,
@@ -378,6 +394,8 @@ class AIHubMixGenerateImageOperator(AIHubMixLineageMixin, BaseOperator):
             model=run.spec.path,
             schedule=PollSchedule(self.poll_interval),
             timeout=self.timeout,
+            submitted_at=run.task_submitted_at(outcome.task.task_id),
+            not_found_grace=self.not_found_grace,
         )
         return self.finish(context, run, run.collect_event(event))
 

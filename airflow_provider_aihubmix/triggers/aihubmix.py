@@ -24,6 +24,7 @@ from airflow_provider_aihubmix.exceptions import (
 from airflow_provider_aihubmix.hooks.aihubmix import AIHubMixHook
 from airflow_provider_aihubmix.polling import (
     DEFAULT_MAX_TRANSIENT_FAILURES,
+    DEFAULT_NOT_FOUND_GRACE,
     DEFAULT_POLL_INTERVAL,
     PollSchedule,
     TaskWait,
@@ -56,6 +57,9 @@ class AIHubMixTaskTrigger(BaseTrigger):
     :param model: the model path, echoed in the event for the worker.
     :param max_transient_failures: consecutive failed polls (429, 5xx, network, garbled body)
         tolerated; one more ends the wait with a ``failed`` event.
+    :param submitted_at: wall-clock epoch seconds the task was submitted (from the manifest).
+    :param not_found_grace: seconds after ``submitted_at`` during which "Task not found" means
+        "not known yet" (BFL's store may lag its submit endpoint); then the wait fails.
     """
 
     def __init__(
@@ -67,6 +71,8 @@ class AIHubMixTaskTrigger(BaseTrigger):
         poll_interval: float = DEFAULT_POLL_INTERVAL,
         model: str | None = None,
         max_transient_failures: int = DEFAULT_MAX_TRANSIENT_FAILURES,
+        submitted_at: float | None = None,
+        not_found_grace: float = DEFAULT_NOT_FOUND_GRACE,
     ) -> None:
         super().__init__()
         if not remote_task_id:
@@ -80,6 +86,9 @@ class AIHubMixTaskTrigger(BaseTrigger):
         self.model = model
         self.max_transient_failures = int(max_transient_failures)
         self.schedule = PollSchedule(self.poll_interval)  # validates poll_interval > 0
+        # Wall-clock, recorded at submit: a re-created trigger keeps the same grace window.
+        self.submitted_at = float(submitted_at) if submitted_at is not None else None
+        self.not_found_grace = float(not_found_grace)
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         # The stored schema: a triggerer of this version re-creates the trigger from exactly these keys.
@@ -92,6 +101,8 @@ class AIHubMixTaskTrigger(BaseTrigger):
                 "poll_interval": self.poll_interval,
                 "model": self.model,
                 "max_transient_failures": self.max_transient_failures,
+                "submitted_at": self.submitted_at,
+                "not_found_grace": self.not_found_grace,
             },
         )
 
@@ -109,6 +120,8 @@ class AIHubMixTaskTrigger(BaseTrigger):
             model=self.model,
             max_transient_failures=self.max_transient_failures,
             log=self.log,
+            submitted_at=self.submitted_at,
+            not_found_grace=self.not_found_grace,
         )
         self.log.info(
             "Waiting for AIHubMix task %s (model %s) until %s; first poll interval %.1f s",
