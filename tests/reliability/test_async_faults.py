@@ -15,6 +15,7 @@ from airflow_provider_aihubmix.exceptions import (
     AIHubMixPossiblyBilledError,
     AIHubMixTaskFailedError,
     AIHubMixTaskModeratedError,
+    AIHubMixTaskNotFoundError,
     AIHubMixTaskTimeoutError,
 )
 from airflow_provider_aihubmix.version_compat import TaskDeferred
@@ -89,19 +90,21 @@ def test_task_not_found(api, sandbox, operator_factory, out_dir, report):
         sandbox.client.configure(api_key=api.key)
 
     run = TaskRunner(
-        operator_factory(model=FLUX, prompt="a forgotten task", deferrable=True), on_defer=forget
+        operator_factory(model=FLUX, prompt="a forgotten task", deferrable=True, not_found_grace=0.5),
+        on_defer=forget,
     ).run()
     err = run.error
-    assert isinstance(err, AIHubMixTaskFailedError) and err.code == "not_found"
-    assert "Task not found" in str(err)
+    assert isinstance(err, AIHubMixTaskNotFoundError) and err.code == "not_found"
+    assert isinstance(err, AIHubMixTaskFailedError) and "Task not found" in str(err)
     assert submitted == [1] and posts(sandbox.client) == []  # no second submission after the reset
-    assert read_manifest(out_dir, "generate")["status"] == "failed"
+    # Unknown is not failed: the task stays recorded so a retry re-attaches instead of buying again.
+    assert read_manifest(out_dir, "generate")["status"] == "submitted"
     api.assert_clean(err)
     report.row(
         "async-not-found",
         area=AREA,
         scenario="the task is unknown when polled ('Task not found')",
-        expected="AIHubMixTaskFailedError code=not_found; manifest 'failed'; one submission",
+        expected="AIHubMixTaskNotFoundError code=not_found after the grace; manifest kept 'submitted'",
         result=f"{type(err).__name__} code={err.code}",
         requests=submitted[0] + len(api_requests(sandbox.client)),
         billed=1,

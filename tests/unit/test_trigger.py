@@ -30,6 +30,8 @@ from airflow_provider_aihubmix.triggers.aihubmix import AIHubMixTaskTrigger
 CLASSPATH = "airflow_provider_aihubmix.triggers.aihubmix.AIHubMixTaskTrigger"
 # The stored schema: rows written by one release must load in the next. Change it knowingly.
 SCHEMA_KEYS = {
+    "submitted_at",
+    "not_found_grace",
     "remote_task_id",
     "end_time",
     "aihubmix_conn_id",
@@ -66,9 +68,19 @@ def test_serialize_has_the_stable_schema():
         "poll_interval": 2.5,
         "model": "bfl/flux-2-pro",
         "max_transient_failures": 3,
+        "submitted_at": None,
+        "not_found_grace": 60.0,
     }
     # The triggerer stores the kwargs as JSON: every value must survive that untouched.
     assert json.loads(json.dumps(kwargs)) == kwargs
+
+
+def test_a_trigger_stored_before_the_grace_keys_still_loads():
+    # A triggerer upgraded mid-wait re-creates triggers from kwargs an older version stored.
+    _, kwargs = make_trigger().serialize()
+    old = {k: v for k, v in kwargs.items() if k not in ("submitted_at", "not_found_grace")}
+    trigger = AIHubMixTaskTrigger(**old)
+    assert trigger.submitted_at is None and trigger.not_found_grace == 60.0
 
 
 def test_serialize_round_trips_through_the_classpath():
@@ -180,7 +192,6 @@ def test_running_states_keep_waiting_and_ready_succeeds():
         (TaskStatus.FAILED, "Failed"),
         (TaskStatus.REQUEST_MODERATED, "Request Moderated"),
         (TaskStatus.CONTENT_MODERATED, "Content Moderated"),
-        (TaskStatus.NOT_FOUND, "Task not found"),
     ],
 )
 def test_every_failure_status_ends_with_failed_and_its_status(status: TaskStatus, raw: str):
@@ -189,6 +200,23 @@ def test_every_failure_status_ends_with_failed_and_its_status(status: TaskStatus
     assert event.status is EventStatus.FAILED
     assert event.task_status == raw
     assert event.message == "why"
+
+
+def test_not_found_is_pending_within_the_grace_from_the_recorded_submit():
+    submitted = 1_800_000_000.0
+    wait = new_wait(submitted_at=submitted, not_found_grace=30)
+    unknown = state(TaskStatus.NOT_FOUND, "Task not found")
+    assert wait.on_state(unknown, now=submitted + 5) is None
+    assert wait.on_state(unknown, now=submitted + 29.9) is None
+    event = wait.on_state(unknown, now=submitted + 31)
+    assert event is not None and event.status is EventStatus.FAILED
+    assert event.task_status == "Task not found"
+    assert "task-123" in (event.message or "") and "31 s after it was submitted" in (event.message or "")
+
+
+def test_not_found_grace_must_not_be_negative():
+    with pytest.raises(ValueError, match="not_found_grace"):
+        new_wait(not_found_grace=-1)
 
 
 def test_transient_failures_are_tolerated_up_to_the_bound_in_a_row():
