@@ -40,6 +40,10 @@ ALLOWED = {
     # A Gemini series resumed at its failed request, from the worker or the triggerer.
     (S.FAILED, S.SUBMITTING),
     (S.FAILED, S.DEFERRED),
+    # An unreadable answer saved beside the manifest, read by a later run: never a new submission.
+    (S.AMBIGUOUS, S.RECEIVED),
+    (S.AMBIGUOUS, S.SUBMITTED),
+    (S.AMBIGUOUS, S.FAILED),
 }
 IDENTITY = TaskIdentity(dag_id="d", run_id="r", task_id="t", map_index=2, try_number=1)
 
