@@ -182,7 +182,8 @@ class _Scanner:
         value = text.strip()
         if _URL_RE.fullmatch(value):
             bare = value.split("?", 1)[0].split("#", 1)[0]
-            if _key_hints_image(key) or (_IMAGE_PATH_RE.search(bare) and "poll" not in key.lower()):
+            excluded = any(word in key.lower() for word in _NOT_IMAGE_KEY_HINTS)
+            if not excluded and (_key_hints_image(key) or _IMAGE_PATH_RE.search(bare)):
                 self.result.urls.append(value)
                 self.result.paths.append(path)
         elif looks_like_image_b64(value):

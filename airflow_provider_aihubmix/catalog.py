@@ -139,6 +139,7 @@ _QWEN_SOURCES = (
 _FLUX_2_SOURCES = (
     ("safety_tolerance", "bfl-openapi (0..5); aihubmix-doc-cn (0..5)"),
     ("width", "bfl-openapi (>= 64, multiples of 16)"),
+    ("height", "bfl-openapi (>= 64, multiples of 16)"),
     ("aspect_ratio", "aihubmix-mcp (sends it to flux-2); aihubmix-doc"),
     ("image", "bfl-openapi (input_image..input_image_8)"),
     ("output_format", "bfl-openapi (jpeg, png, webp)"),
