@@ -44,6 +44,7 @@ from airflow_provider_aihubmix.responses import (
 
 if TYPE_CHECKING:
     from airflow_provider_aihubmix.hooks.aihubmix import AIHubMixHook
+    from airflow_provider_aihubmix.lineage import LineageRequest
     from airflow_provider_aihubmix.pricing import Estimate, PriceTable
     from airflow_provider_aihubmix.storage import ObjectStore, StoredObject
 
@@ -104,6 +105,10 @@ class ImageCollector:
 
     def save_manifest(self, manifest: Manifest) -> None:
         self.ledger.save(manifest)
+
+    def lineage_request(self) -> LineageRequest | None:
+        """What was asked, for lineage: a collector alone does not know (the sensor says)."""
+        return None
 
     def reuse(self, manifest: Manifest) -> Manifest:
         """Adopt a manifest an earlier try left, for work it already paid for."""
@@ -251,15 +256,7 @@ class ImageCollector:
         if digest.hexdigest() != sha256:
             log.warning("Stored object %s does not match its recorded sha256; storing it again", key)
             return None
-        return StoredObject(
-            uri=self.store.uri_for(key),
-            key=key,
-            content_type=info.content_type,
-            bytes=size,
-            sha256=sha256,
-            width=info.width,
-            height=info.height,
-        )
+        return StoredObject.of_image(self.store.uri_for(key), key, info, size=size, sha256=sha256)
 
     def collect(self, manifest: Manifest, event: TaskEvent) -> list[dict[str, Any]]:
         """Store the images of a finished async task, or raise for a failed or timed-out one."""

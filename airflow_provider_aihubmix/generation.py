@@ -58,6 +58,7 @@ from airflow_provider_aihubmix.schemas import build_input
 
 if TYPE_CHECKING:
     from airflow_provider_aihubmix.hooks.aihubmix import AIHubMixHook
+    from airflow_provider_aihubmix.lineage import LineageRequest
     from airflow_provider_aihubmix.pricing import Estimate, PriceTable
     from airflow_provider_aihubmix.pricing.budget import DagBudget
     from airflow_provider_aihubmix.storage import ObjectStore
@@ -128,6 +129,15 @@ class GenerationRun(ImageCollector):
             family=self.spec.family.value,
             input=redact_input(self.input),
             cost=cost_record(self.estimate),
+        )
+
+    def lineage_request(self) -> LineageRequest:
+        """What this run asks for, as lineage reports it (validated input, references as given)."""
+        from airflow_provider_aihubmix.lineage import request_of
+
+        spec = self.spec
+        return request_of(
+            spec.path, spec.family.value, self.params, self.input, self.references, self.estimate
         )
 
     def collect_event(self, event: TaskEvent) -> list[dict[str, Any]]:

@@ -1,9 +1,15 @@
 """OpenLineage for image generation, kept apart from the operators (the provider is optional).
 
-Every operator and the sensor inherit :class:`AIHubMixLineageMixin`. The OpenLineage listener
-calls its three ``get_openlineage_facets_on_*`` methods; they read what the task recorded
-(``_lineage_run``, ``_lineage_records``, ``_lineage_error``) and import ``openlineage`` only
-when called, so a deployment without the OpenLineage provider never imports it.
+Lineage is computed one way, as in Airflow's dbt Cloud provider: a task hands a
+:class:`LineageSnapshot` -- the request, the stored records, the manifest the engine wrote or
+reused, the error -- to the free functions :func:`lineage_on_start`, :func:`lineage_on_complete`
+and :func:`lineage_on_failure`. Those functions read nothing else; they import ``openlineage``
+only when called, so a deployment without the OpenLineage provider never imports it.
+
+Every operator and the sensor inherit :class:`AIHubMixLineageMixin`, whose
+``get_openlineage_facets_on_*`` methods build the snapshot in one place
+(:meth:`~AIHubMixLineageMixin.lineage_snapshot`) from what the task recorded and from its own
+:meth:`~AIHubMixLineageMixin.lineage_request`.
 
 * inputs: the reference images -- ``s3://`` objects, ``https://`` URLs and local files
   (``data:`` URIs are not datasets; the facet counts them);
@@ -39,6 +45,7 @@ if TYPE_CHECKING:
 
     from airflow_provider_aihubmix.collection import ImageCollector
     from airflow_provider_aihubmix.facets.run import AIHubMixRunFacet
+    from airflow_provider_aihubmix.manifest import Manifest
     from airflow_provider_aihubmix.pricing import Estimate
 
 log = logging.getLogger(__name__)
@@ -140,6 +147,28 @@ def lineage_parameters(input_: Mapping[str, Any], *, include_prompt: bool) -> di
     return cast("dict[str, Any]", redacted)
 
 
+def request_of(
+    model: str,
+    family: str,
+    params: Mapping[str, Any],
+    input_: Mapping[str, Any],
+    references: Sequence[str],
+    estimate: Estimate | None = None,
+) -> LineageRequest:
+    """The lineage view of a validated request: its parameters, input, reference images and the
+    cost estimate the budget guard made (or would make)."""
+    seed = params.get("seed")
+    return LineageRequest(
+        model=model,
+        family=family,
+        prompt=params.get("prompt") if isinstance(params.get("prompt"), str) else None,
+        input=dict(input_),
+        seed=seed if isinstance(seed, int) and not isinstance(seed, bool) else None,
+        references=list(references),
+        estimate=estimate,
+    )
+
+
 def prompt_sha256(prompt: Any) -> str | None:
     if not isinstance(prompt, str):
         return None
@@ -201,6 +230,121 @@ def _unique(values: Sequence[str | None]) -> list[str]:
     return list(dict.fromkeys(v for v in values if v))
 
 
+# -- one snapshot, free functions ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LineageSnapshot:
+    """What lineage reports about one task instance, handed over in one piece.
+
+    ``request_error``: why the request could not be built (an invalid rendered value);
+    ``error``: what the task raised; ``records``: the XCom records; ``manifest`` /
+    ``manifest_uri``: the manifest the engine last wrote or reused (``None`` before any).
+    """
+
+    request: LineageRequest
+    request_error: BaseException | None = None
+    records: Sequence[Mapping[str, Any]] = ()
+    manifest: Manifest | None = None
+    manifest_uri: str | None = None
+    reused: bool = False
+    error: BaseException | None = None
+    include_prompt: bool = False
+
+    @property
+    def stored(self) -> list[Mapping[str, Any]]:
+        return [r for r in self.records if r.get("uri")]
+
+    def request_facet(self) -> dict[str, Any]:
+        return self.request.facet_fields(include_prompt=self.include_prompt)
+
+    def manifest_uris(self) -> list[str]:
+        return [self.manifest_uri] if self.manifest is not None and self.manifest_uri else []
+
+
+def lineage_on_start(snapshot: LineageSnapshot) -> OperatorLineage:
+    """Inputs and the request facet, from the rendered and validated request (no outputs yet)."""
+    facet = snapshot.request_facet()
+    if snapshot.request_error is not None:
+        facet["error"] = error_info(snapshot.request_error)
+    return operator_lineage(snapshot.request, facet, outputs=[])
+
+
+def lineage_on_complete(snapshot: LineageSnapshot) -> OperatorLineage:
+    """Inputs, every stored image and the manifest as outputs, and the full facet."""
+    facet = snapshot.request_facet()
+    stored = snapshot.stored
+    facet.update(result_fields(snapshot, stored))
+    if stored:
+        # The API answered with images, so whatever moderation applies let them through.
+        facet["moderation"] = MODERATION_PASSED
+    outputs = [str(r["uri"]) for r in stored] + snapshot.manifest_uris()
+    return operator_lineage(snapshot.request, facet, outputs=outputs)
+
+
+def lineage_on_failure(snapshot: LineageSnapshot) -> OperatorLineage:
+    """As on start, plus what failed, the moderation outcome, and the manifest if written."""
+    facet = snapshot.request_facet()
+    facet.update(result_fields(snapshot, []))
+    error = snapshot.error or snapshot.request_error
+    if error is not None:
+        facet["error"] = error_info(error)
+        facet["moderation"] = moderation_outcome(error)
+    return operator_lineage(snapshot.request, facet, outputs=snapshot.manifest_uris())
+
+
+def generation_totals(snapshot: LineageSnapshot) -> str:
+    """The task's one ``AIHubMix totals: ...`` line (images, estimated cost, usage)."""
+    manifest = snapshot.manifest
+    return totals_line(
+        images=len(snapshot.stored),
+        estimated_cost_usd=manifest.estimated_cost_usd if manifest is not None else None,
+        actual_cost_usd=manifest.actual_cost_usd if manifest is not None else None,
+        usage=manifest.usage if manifest is not None else None,
+        reused=snapshot.reused,
+    )
+
+
+def result_fields(snapshot: LineageSnapshot, stored: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """Facet fields known once the run wrote its manifest: usage, cost, remote task ids."""
+    manifest = snapshot.manifest
+    fields: dict[str, Any] = {"imagesCount": len(stored)}
+    remote_ids: list[str | None] = [r.get("remote_task_id") for r in snapshot.records]
+    if manifest is not None:
+        remote_ids = [*(t.task_id for t in manifest.remote_tasks), *remote_ids]
+        fields["usage"] = manifest.usage
+        commentary = [item.commentary[:COMMENTARY_LIMIT] for item in manifest.received if item.commentary]
+        fields["commentary"] = commentary or None
+        fields["manifestUri"] = snapshot.manifest_uri
+        fields["reused"] = snapshot.reused
+    if manifest is not None and manifest.cost:
+        fields["cost"] = facet_cost(manifest.cost)
+    fields["remoteTaskIds"] = _unique(remote_ids)
+    return {k: v for k, v in fields.items() if v is not None}
+
+
+def operator_lineage(
+    request: LineageRequest, facet: dict[str, Any], *, outputs: Sequence[str]
+) -> OperatorLineage:
+    """The ``OperatorLineage`` the listener emits: datasets named like the in-tree providers do."""
+    from airflow.providers.openlineage.extractors import OperatorLineage
+    from openlineage.client.event_v2 import Dataset
+
+    from airflow_provider_aihubmix.facets.run import AIHubMixRunFacet
+
+    def datasets(locations: Sequence[str]) -> list[Dataset]:
+        return [Dataset(namespace=d.namespace, name=d.name) for d in unique_datasets(locations)]
+
+    # remoteTaskIds may come from both the request (sensor) and the result: merge, keep order.
+    facet["remoteTaskIds"] = _unique([*request.remote_task_ids, *facet.get("remoteTaskIds", [])])
+    run_facet: AIHubMixRunFacet = AIHubMixRunFacet(**{k: v for k, v in facet.items() if v is not None})
+    return OperatorLineage(
+        inputs=datasets(request.references),
+        outputs=datasets(outputs),
+        run_facets={FACET_NAME: run_facet},
+    )
+
+
 # -- the mixin --------------------------------------------------------------------------------
 
 
@@ -226,10 +370,15 @@ def _remember_failure(method: _F) -> _F:
 class AIHubMixLineageMixin:
     """OpenLineage methods shared by the image operators and the sensor.
 
-    State the lineage methods read: ``_lineage_run`` (the :class:`GenerationRun`, or the
-    sensor's :class:`ImageCollector`), ``_lineage_records`` (the XCom records) and
-    ``_lineage_error`` (what ``execute`` or ``execute_complete`` raised; recorded by a wrapper
-    this class puts around those methods in every subclass that defines them).
+    What a task records for lineage, and nothing else: ``_lineage_run`` (the engine that wrote
+    or reused the manifest: a :class:`GenerationRun`, or the sensor's :class:`ImageCollector`),
+    ``_lineage_records`` (the XCom records) and ``_lineage_error`` (what ``execute`` or
+    ``execute_complete`` raised). A subclass says what was asked in :meth:`lineage_request`.
+
+    The error is the one thing recorded implicitly: the OpenLineage listener does not hand it
+    to ``get_openlineage_facets_on_failure``, so every subclass's ``execute`` and
+    ``execute_complete`` are wrapped (:func:`_remember_failure`) when the class is created --
+    an override cannot forget it.
     """
 
     _lineage_run: ImageCollector | None = None
@@ -244,159 +393,38 @@ class AIHubMixLineageMixin:
             if callable(method) and not getattr(method, "_aihubmix_remembers_failure", False):
                 setattr(cls, name, _remember_failure(method))
 
+    def lineage_request(self) -> tuple[LineageRequest, BaseException | None]:
+        """What this task asked for, and why it could not be built (never raises)."""
+        raise NotImplementedError
+
+    def lineage_snapshot(self) -> LineageSnapshot:
+        """Everything lineage reports about this task, read in this one place."""
+        request, request_error = self.lineage_request()
+        run = self._lineage_run
+        return LineageSnapshot(
+            request=request,
+            request_error=request_error,
+            records=list(self._lineage_records or []),
+            manifest=run.manifest if run is not None else None,
+            manifest_uri=run.manifest_uri if run is not None else None,
+            reused=run is not None and run.reused,
+            error=self._lineage_error,
+            include_prompt=self.lineage_include_prompt,
+        )
+
     # -- OpenLineage entry points ------------------------------------------------------------
     def get_openlineage_facets_on_start(self) -> OperatorLineage:
-        """Inputs and the request facet, from the rendered and validated request (no outputs yet)."""
-        request, error = self._lineage_request()
-        facet = request.facet_fields(include_prompt=self.lineage_include_prompt)
-        if error is not None:
-            facet["error"] = error_info(error)
-        return self._operator_lineage(request, facet, outputs=[])
+        return lineage_on_start(self.lineage_snapshot())
 
     def get_openlineage_facets_on_complete(self, task_instance: Any) -> OperatorLineage:
-        """Inputs, every stored image and the manifest as outputs, and the full facet."""
-        request, _ = self._lineage_request()
-        facet = request.facet_fields(include_prompt=self.lineage_include_prompt)
-        stored = [r for r in self._lineage_records or [] if r.get("uri")]
-        facet.update(self._result_fields(stored))
-        if stored:
-            # The API answered with images, so whatever moderation applies let them through.
-            facet["moderation"] = MODERATION_PASSED
-        outputs = [r["uri"] for r in stored] + self._manifest_uris()
-        return self._operator_lineage(request, facet, outputs=outputs)
+        return lineage_on_complete(self.lineage_snapshot())
 
     def get_openlineage_facets_on_failure(self, task_instance: Any) -> OperatorLineage:
-        """As on start, plus what failed, the moderation outcome, and the manifest if written."""
-        request, request_error = self._lineage_request()
-        facet = request.facet_fields(include_prompt=self.lineage_include_prompt)
-        facet.update(self._result_fields([]))
-        error = self._lineage_error or request_error
-        if error is not None:
-            facet["error"] = error_info(error)
-            facet["moderation"] = moderation_outcome(error)
-        return self._operator_lineage(request, facet, outputs=self._manifest_uris())
+        return lineage_on_failure(self.lineage_snapshot())
 
-    # -- totals -------------------------------------------------------------------------------
     def log_generation_totals(self) -> None:
         """Log the task's one ``AIHubMix totals: ...`` line (images, estimated cost, usage)."""
-        run = self._lineage_run
-        manifest = run.manifest if run is not None else None
-        stored = [r for r in self._lineage_records or [] if r.get("uri")]
-        log.info(
-            totals_line(
-                images=len(stored),
-                estimated_cost_usd=manifest.estimated_cost_usd if manifest is not None else None,
-                actual_cost_usd=manifest.actual_cost_usd if manifest is not None else None,
-                usage=manifest.usage if manifest is not None else None,
-                reused=run is not None and run.reused,
-            )
-        )
-
-    # -- building blocks ----------------------------------------------------------------------
-    def _lineage_request(self) -> tuple[LineageRequest, BaseException | None]:
-        """The request as the run validated it, else as the operator would; never raises."""
-        from airflow_provider_aihubmix.generation import GenerationRun
-
-        run = self._lineage_run
-        if isinstance(run, GenerationRun):
-            request, _ = self._request_of(
-                run.spec.path, run.spec.family.value, run.params, run.input, run.references
-            )
-            request.estimate = run.estimate
-            return request, None
-        if hasattr(self, "aihubmix_task_id"):
-            return self._sensor_request(), None
-        try:
-            from airflow_provider_aihubmix.references import reference_strings
-            from airflow_provider_aihubmix.schemas import build_input
-
-            spec = self.resolve_spec()  # type: ignore[attr-defined]
-            params: dict[str, Any] = self.request_params()  # type: ignore[attr-defined]
-            references = reference_strings(params.get("image"))
-            input_ = build_input(
-                spec,
-                {**params, "image": references or None},
-                self.extra_input,  # type: ignore[attr-defined]
-            )
-        except Exception as err:  # an invalid request still gets a START / FAIL event
-            return LineageRequest(model=str(getattr(self, "model", None) or "unknown")), err
-        request, _ = self._request_of(spec.path, spec.family.value, params, input_, references)
-        from airflow_provider_aihubmix.cost import estimate_request
-
-        request.estimate = estimate_request(spec, input_, references=len(references))
-        return request, None
-
-    def _request_of(
-        self,
-        model: str,
-        family: str,
-        params: Mapping[str, Any],
-        input_: Mapping[str, Any],
-        references: Sequence[str],
-    ) -> tuple[LineageRequest, None]:
-        seed = params.get("seed")
-        request = LineageRequest(
-            model=model,
-            family=family,
-            prompt=params.get("prompt") if isinstance(params.get("prompt"), str) else None,
-            input=dict(input_),
-            seed=seed if isinstance(seed, int) and not isinstance(seed, bool) else None,
-            references=list(references),
-        )
-        return request, None
-
-    def _sensor_request(self) -> LineageRequest:
-        from airflow_provider_aihubmix.catalog import UnknownModelError, resolve_model
-
-        model = str(getattr(self, "model", None) or "unknown")
-        try:
-            family: str | None = resolve_model(model, warn=False).family.value
-        except UnknownModelError:
-            family = "unknown"
-        task_id = getattr(self, "aihubmix_task_id", None)
-        return LineageRequest(model=model, family=family, remote_task_ids=[str(task_id)] if task_id else [])
-
-    def _result_fields(self, stored: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-        """Facet fields known once the run wrote its manifest: usage, cost, remote task ids."""
-        run = self._lineage_run
-        manifest = run.manifest if run is not None else None
-        fields: dict[str, Any] = {"imagesCount": len(stored)}
-        remote_ids: list[str | None] = [r.get("remote_task_id") for r in self._lineage_records or []]
-        if manifest is not None:
-            remote_ids = [*(t.task_id for t in manifest.remote_tasks), *remote_ids]
-            fields["usage"] = manifest.usage
-            commentary = [item.commentary[:COMMENTARY_LIMIT] for item in manifest.received if item.commentary]
-            fields["commentary"] = commentary or None
-            fields["manifestUri"] = run.manifest_uri if run is not None else None
-            fields["reused"] = run is not None and run.reused
-        if manifest is not None and manifest.cost:
-            fields["cost"] = facet_cost(manifest.cost)
-        fields["remoteTaskIds"] = _unique(remote_ids)
-        return {k: v for k, v in fields.items() if v is not None}
-
-    def _manifest_uris(self) -> list[str]:
-        run = self._lineage_run
-        return [run.manifest_uri] if run is not None and run.manifest is not None else []
-
-    def _operator_lineage(
-        self, request: LineageRequest, facet: dict[str, Any], *, outputs: Sequence[str]
-    ) -> OperatorLineage:
-        from airflow.providers.openlineage.extractors import OperatorLineage
-        from openlineage.client.event_v2 import Dataset
-
-        from airflow_provider_aihubmix.facets.run import AIHubMixRunFacet
-
-        def datasets(locations: Sequence[str]) -> list[Dataset]:
-            return [Dataset(namespace=d.namespace, name=d.name) for d in unique_datasets(locations)]
-
-        # remoteTaskIds may come from both the request (sensor) and the result: merge, keep order.
-        facet["remoteTaskIds"] = _unique([*request.remote_task_ids, *facet.get("remoteTaskIds", [])])
-        run_facet: AIHubMixRunFacet = AIHubMixRunFacet(**{k: v for k, v in facet.items() if v is not None})
-        return OperatorLineage(
-            inputs=datasets(request.references),
-            outputs=datasets(outputs),
-            run_facets={FACET_NAME: run_facet},
-        )
+        log.info(generation_totals(self.lineage_snapshot()))
 
 
 __all__ = [
@@ -404,10 +432,18 @@ __all__ = [
     "AIHubMixLineageMixin",
     "DatasetId",
     "LineageRequest",
+    "LineageSnapshot",
     "dataset_id",
     "error_info",
+    "generation_totals",
+    "lineage_on_complete",
+    "lineage_on_failure",
+    "lineage_on_start",
     "lineage_parameters",
     "moderation_outcome",
+    "operator_lineage",
     "prompt_sha256",
+    "request_of",
+    "result_fields",
     "unique_datasets",
 ]

@@ -18,7 +18,7 @@ from airflow.sdk import BaseOperator
 
 from airflow_provider_aihubmix.catalog import Family, ModelSpec, models_in_family, resolve_model
 from airflow_provider_aihubmix.exceptions import AIHubMixValidationError
-from airflow_provider_aihubmix.lineage import AIHubMixLineageMixin
+from airflow_provider_aihubmix.finishing import AIHubMixImageTaskMixin
 from airflow_provider_aihubmix.links import AIHubMixImageLink
 from airflow_provider_aihubmix.task_status import DEFAULT_NOT_FOUND_GRACE
 from airflow_provider_aihubmix.version_compat import conf
@@ -28,8 +28,8 @@ if TYPE_CHECKING:
 
     from airflow_provider_aihubmix.generation import GenerationRun
     from airflow_provider_aihubmix.hooks.aihubmix import AIHubMixHook
+    from airflow_provider_aihubmix.lineage import LineageRequest
     from airflow_provider_aihubmix.pricing import PriceTable
-    from airflow_provider_aihubmix.storage import ObjectStore
 
 # The trigger's own deadline should win over Airflow's defer timeout: its event is clean.
 DEFAULT_TIMEOUT = 3600.0
@@ -72,7 +72,7 @@ class _ValidatingPartial:
         return partial
 
 
-class AIHubMixGenerateImageOperator(AIHubMixLineageMixin, BaseOperator):
+class AIHubMixGenerateImageOperator(AIHubMixImageTaskMixin, BaseOperator):
     """Generate images with any AIHubMix model and store them; return one record per image.
 
     :param model: a catalog model (``gpt-image-1.5``) or any ``provider/model_id`` passed through.
@@ -303,26 +303,16 @@ class AIHubMixGenerateImageOperator(AIHubMixLineageMixin, BaseOperator):
             self.log.warning("%s", problem)
         return uri
 
-    def open_store(self) -> ObjectStore:
-        from airflow_provider_aihubmix.storage import open_store
-
-        return open_store(self.resolve_output_uri(), aws_conn_id=self.output_conn_id)
-
     def generation(self, context: Context) -> GenerationRun:
-        from airflow_provider_aihubmix.gallery.location import record_output_location
+        """The engine for this task instance; lineage follows it from here on, failures included."""
         from airflow_provider_aihubmix.generation import GenerationRun
         from airflow_provider_aihubmix.manifest import TaskIdentity
         from airflow_provider_aihubmix.pricing.budget import DagBudget
 
         spec = self.resolve_spec()
-        store = self.open_store()
-        # Before anything is bought: the gallery finds failed and moderated tasks too.
-        record_output_location(
-            context["ti"], store.base_uri, self.output_conn_id, show_prompt=self.lineage_include_prompt
-        )
         run = GenerationRun(
             hook=self.hook,
-            store=store,
+            store=self.open_task_store(context, self.resolve_output_uri()),
             spec=spec,
             params=self.request_params(),
             extra_input=self.extra_input,
@@ -357,7 +347,7 @@ class AIHubMixGenerateImageOperator(AIHubMixLineageMixin, BaseOperator):
             send_from_triggerer=self.deferrable,
         )
         if outcome.records is not None:
-            return self.finish(context, run, outcome.records)
+            return self.finish_task(run, outcome.records)
         if outcome.deferred is not None:
             self.defer_prediction(run)
         assert outcome.task is not None
@@ -397,7 +387,7 @@ class AIHubMixGenerateImageOperator(AIHubMixLineageMixin, BaseOperator):
             submitted_at=run.task_submitted_at(outcome.task.task_id),
             not_found_grace=self.not_found_grace,
         )
-        return self.finish(context, run, run.collect_event(event))
+        return self.finish_task(run, run.collect_event(event))
 
     def defer_prediction(self, run: GenerationRun) -> None:
         """Hand the stored request to :class:`AIHubMixPredictionTrigger`; the slot is freed."""
@@ -441,23 +431,34 @@ class AIHubMixGenerateImageOperator(AIHubMixLineageMixin, BaseOperator):
                 prediction.images,
             )
             run = self.generation(context)
-            return self.finish(context, run, complete_deferred(run, prediction))
+            return self.finish_task(run, complete_deferred(run, prediction))
         task_event = validate_event(event)
-        self.log.info(
-            "AIHubMix task %s finished in the triggerer: %s after %d poll(s)",
-            task_event.remote_task_id,
-            task_event.task_status or task_event.status.value,
-            task_event.polls,
-        )
+        self.log_task_event(task_event)
         run = self.generation(context)
-        return self.finish(context, run, run.collect_event(task_event))
+        return self.finish_task(run, run.collect_event(task_event))
 
-    def finish(
-        self, context: Context, run: GenerationRun, records: list[dict[str, Any]]
-    ) -> list[dict[str, Any]]:
-        self._lineage_records = records
-        self.log_generation_totals()
-        return records
+    def lineage_request(self) -> tuple[LineageRequest, BaseException | None]:
+        """The request as the run validated it, else as this operator would; never raises."""
+        from airflow_provider_aihubmix.lineage import LineageRequest, request_of
+
+        run = self._lineage_run
+        asked = run.lineage_request() if run is not None else None
+        if asked is not None:
+            return asked, None
+        try:
+            from airflow_provider_aihubmix.references import reference_strings
+            from airflow_provider_aihubmix.schemas import build_input
+
+            spec = self.resolve_spec()
+            params = self.request_params()
+            references = reference_strings(params.get("image"))
+            input_ = build_input(spec, {**params, "image": references or None}, self.extra_input)
+        except Exception as err:  # an invalid request still gets a START / FAIL event
+            return LineageRequest(model=str(self.model or "unknown")), err
+        from airflow_provider_aihubmix.cost import estimate_request
+
+        estimate = estimate_request(spec, input_, references=len(references))
+        return request_of(spec.path, spec.family.value, params, input_, references, estimate), None
 
 
 class AIHubMixOpenAIImageOperator(AIHubMixGenerateImageOperator):

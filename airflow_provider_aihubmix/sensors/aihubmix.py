@@ -17,8 +17,8 @@ from airflow.sdk import BaseSensorOperator, PokeReturnValue
 
 from airflow_provider_aihubmix.events import EventStatus, TaskEvent, validate_event
 from airflow_provider_aihubmix.exceptions import AIHubMixValidationError
+from airflow_provider_aihubmix.finishing import AIHubMixImageTaskMixin
 from airflow_provider_aihubmix.hooks.aihubmix import AIHubMixHook
-from airflow_provider_aihubmix.lineage import AIHubMixLineageMixin
 from airflow_provider_aihubmix.links import AIHubMixImageLink
 from airflow_provider_aihubmix.polling import DEFER_TIMEOUT_MARGIN
 from airflow_provider_aihubmix.version_compat import AirflowSensorTimeout, conf
@@ -27,9 +27,10 @@ if TYPE_CHECKING:
     from airflow.sdk import Context
 
     from airflow_provider_aihubmix.collection import ImageCollector
+    from airflow_provider_aihubmix.lineage import LineageRequest
 
 
-class AIHubMixTaskSensor(AIHubMixLineageMixin, BaseSensorOperator):
+class AIHubMixTaskSensor(AIHubMixImageTaskMixin, BaseSensorOperator):
     """Wait for AIHubMix task ``aihubmix_task_id``; store its images and return their records.
 
     :param aihubmix_task_id: the remote task id (templated), e.g.
@@ -129,12 +130,7 @@ class AIHubMixTaskSensor(AIHubMixLineageMixin, BaseSensorOperator):
     def execute_complete(self, context: Context, event: dict[str, Any]) -> list[dict[str, Any]]:
         """Collect what the trigger found: the task id and the model come from the event itself."""
         task_event = validate_event(event)
-        self.log.info(
-            "AIHubMix task %s finished in the triggerer: %s after %d poll(s)",
-            task_event.remote_task_id,
-            task_event.task_status or task_event.status.value,
-            task_event.polls,
-        )
+        self.log_task_event(task_event)
         if task_event.status is EventStatus.TIMEOUT:
             # A sensor that runs out of time fails without retries (or skips with soft_fail).
             raise AirflowSensorTimeout(task_event.message or f"AIHubMix task {task_event.remote_task_id}")
@@ -142,30 +138,34 @@ class AIHubMixTaskSensor(AIHubMixLineageMixin, BaseSensorOperator):
 
     def collector(self, context: Context, model: str | None = None) -> ImageCollector:
         from airflow_provider_aihubmix.collection import ImageCollector
-        from airflow_provider_aihubmix.gallery.location import record_output_location
         from airflow_provider_aihubmix.manifest import TaskIdentity
-        from airflow_provider_aihubmix.storage import open_store
         from airflow_provider_aihubmix.storage.uris import resolve_output_uri
 
         uri, source = resolve_output_uri(self.output_uri, self.hook.output_uri, self.aihubmix_conn_id)
         self.log.info(
             "Storing images of AIHubMix task %s under %s (from %s)", self.aihubmix_task_id, uri, source
         )
-        store = open_store(uri, aws_conn_id=self.output_conn_id)
-        record_output_location(
-            context["ti"], store.base_uri, self.output_conn_id, show_prompt=self.lineage_include_prompt
-        )
         return ImageCollector(
             hook=self.hook,
-            store=store,
+            store=self.open_task_store(context, uri),
             model=model or self.model or "unknown",
             identity=TaskIdentity.from_context(context),
         )
 
     def collect(self, context: Context, event: TaskEvent) -> list[dict[str, Any]]:
         collector = self.collector(context, event.model)
-        records = collector.collect_remote(event)
-        self._lineage_run = collector
-        self._lineage_records = records
-        self.log_generation_totals()
-        return records
+        return self.finish_task(collector, collector.collect_remote(event))
+
+    def lineage_request(self) -> tuple[LineageRequest, BaseException | None]:
+        """The task this sensor waits for, and the model running it."""
+        from airflow_provider_aihubmix.catalog import UnknownModelError, resolve_model
+        from airflow_provider_aihubmix.lineage import LineageRequest
+
+        model = str(self.model or "unknown")
+        try:
+            family: str | None = resolve_model(model, warn=False).family.value
+        except UnknownModelError:
+            family = "unknown"
+        task_id = self.aihubmix_task_id
+        remote = [str(task_id)] if task_id else []
+        return LineageRequest(model=model, family=family, remote_task_ids=remote), None

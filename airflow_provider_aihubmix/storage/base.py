@@ -41,6 +41,29 @@ class StoredObject:
     height: int | None
     metadata: dict[str, str] = field(default_factory=dict)
 
+    @classmethod
+    def of_image(
+        cls,
+        uri: str,
+        key: str,
+        info: ImageInfo,
+        *,
+        size: int,
+        sha256: str,
+        metadata: dict[str, str] | None = None,
+    ) -> StoredObject:
+        """How every store (and a verified re-read) describes an image: where, what, how big."""
+        return cls(
+            uri=uri,
+            key=key,
+            content_type=info.content_type,
+            bytes=size,
+            sha256=sha256,
+            width=info.width,
+            height=info.height,
+            metadata=metadata if metadata is not None else {},
+        )
+
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 

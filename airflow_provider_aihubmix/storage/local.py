@@ -99,14 +99,12 @@ class LocalObjectStore(ObjectStore):
                 f"verification failed for {final_path}: {written} bytes on disk, {writer.size} written"
             )
         key = f"{key_stem}.{info.extension}"
-        stored = StoredObject(
-            uri=self.uri_for(key),
-            key=key,
-            content_type=info.content_type,
-            bytes=writer.size,
+        stored = StoredObject.of_image(
+            self.uri_for(key),
+            key,
+            info,
+            size=writer.size,
             sha256=writer.sha256,
-            width=info.width,
-            height=info.height,
             metadata=build_metadata(metadata, sha256=writer.sha256),
         )
         record_asset(

@@ -328,16 +328,7 @@ class S3ObjectStore(ObjectStore):
                 )
 
         self._retry(f"upload of {uri}", attempt, give_up=lambda: self._delete_quietly(self.bucket, s3_key))
-        stored = StoredObject(
-            uri=uri,
-            key=key,
-            content_type=info.content_type,
-            bytes=size,
-            sha256=sha256,
-            width=info.width,
-            height=info.height,
-            metadata=object_metadata,
-        )
+        stored = StoredObject.of_image(uri, key, info, size=size, sha256=sha256, metadata=object_metadata)
         lineage_extra = {"content_type": info.content_type, "sha256": sha256, "bytes": size}
         record_asset("output", self, uri, lineage_extra)
         return stored
