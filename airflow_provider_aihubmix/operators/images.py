@@ -303,8 +303,9 @@ class AIHubMixGenerateImageOperator(AIHubMixImageTaskMixin, BaseOperator):
             self.log.warning("%s", problem)
         return uri
 
-    def generation(self, context: Context) -> GenerationRun:
-        """The engine for this task instance; lineage follows it from here on, failures included."""
+    def open_tracked_run(self, context: Context) -> GenerationRun:
+        """This task instance's engine, recorded as lineage state (so a failure from here on
+        reports its manifest) with its store location recorded for the gallery."""
         from airflow_provider_aihubmix.generation import GenerationRun
         from airflow_provider_aihubmix.manifest import TaskIdentity
         from airflow_provider_aihubmix.pricing.budget import DagBudget
@@ -339,7 +340,7 @@ class AIHubMixGenerateImageOperator(AIHubMixImageTaskMixin, BaseOperator):
         from airflow_provider_aihubmix.generation import wait_for_task
         from airflow_provider_aihubmix.polling import PollSchedule
 
-        run = self.generation(context)
+        run = self.open_tracked_run(context)
         outcome = run.start(
             regenerate=self.regenerate,
             max_cost_usd=self.max_cost_usd,
@@ -430,11 +431,11 @@ class AIHubMixGenerateImageOperator(AIHubMixImageTaskMixin, BaseOperator):
                 prediction.status.value,
                 prediction.images,
             )
-            run = self.generation(context)
+            run = self.open_tracked_run(context)
             return self.finish_task(run, complete_deferred(run, prediction))
         task_event = validate_event(event)
         self.log_task_event(task_event)
-        run = self.generation(context)
+        run = self.open_tracked_run(context)
         return self.finish_task(run, run.collect_event(task_event))
 
     def lineage_request(self) -> tuple[LineageRequest, BaseException | None]:
@@ -475,6 +476,8 @@ class AIHubMixOpenAIImageOperator(AIHubMixGenerateImageOperator):
         output_format: str | None = None,
         background: str | None = None,
         output_compression: int | None = None,
+        style: str | None = None,
+        response_format: str | None = None,
         **kwargs: Any,
     ) -> None:
         family_params = {
@@ -483,6 +486,8 @@ class AIHubMixOpenAIImageOperator(AIHubMixGenerateImageOperator):
             "output_format": output_format,
             "background": background,
             "output_compression": output_compression,
+            "style": style,  # dall-e-3 only
+            "response_format": response_format,  # dall-e-3 only
         }
         super().__init__(family_params=family_params, **kwargs)
 
@@ -545,6 +550,10 @@ class AIHubMixFluxOperator(AIHubMixGenerateImageOperator):
         raw: bool | None = None,
         output_format: str | None = None,
         prompt_upsampling: bool | None = None,
+        width: int | None = None,
+        height: int | None = None,
+        steps: int | None = None,
+        guidance: float | None = None,
         **kwargs: Any,
     ) -> None:
         family_params = {
@@ -553,6 +562,10 @@ class AIHubMixFluxOperator(AIHubMixGenerateImageOperator):
             "raw": raw,
             "output_format": output_format,
             "prompt_upsampling": prompt_upsampling,
+            "width": width,
+            "height": height,
+            "steps": steps,
+            "guidance": guidance,
         }
         super().__init__(family_params=family_params, **kwargs)
 
@@ -569,10 +582,18 @@ class AIHubMixIRAGOperator(AIHubMixGenerateImageOperator):
         guidance: float | None = None,
         watermark: bool | None = None,
         mask: str | None = None,
+        feature: str | None = None,
         mode: str | None = None,
         **kwargs: Any,
     ) -> None:
-        family_params = {"guidance": guidance, "watermark": watermark, "mask": mask, "mode": mode}
+        # ``mode`` is the older spelling of ``feature`` (the schema reads it as an alias).
+        family_params = {
+            "guidance": guidance,
+            "watermark": watermark,
+            "mask": mask,
+            "feature": feature,
+            "mode": mode,
+        }
         super().__init__(family_params=family_params, **kwargs)
 
 

@@ -389,6 +389,8 @@ class FamilyInput(BaseModel):
     wire_names: ClassVar[Mapping[str, str]] = {}
     aliases: ClassVar[Mapping[str, str]] = {}
     passes_unknown: ClassVar[bool] = False  # unknown keys go to the wire (passed-through models)
+    # Fields modelled only to refuse them with a clear message: no operator takes them.
+    refused: ClassVar[frozenset[str]] = frozenset()
 
     prompt: Prompt = None
 

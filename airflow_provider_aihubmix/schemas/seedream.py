@@ -62,6 +62,7 @@ def _stream(value: Any) -> bool:
 
 class SeedreamInput(FamilyInput):
     family = Family.SEEDREAM
+    refused = frozenset({"stream"})
 
     prompt: Prompt = None
     size: Annotated[str | None, BeforeValidator(_size)] = None

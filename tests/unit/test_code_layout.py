@@ -49,3 +49,77 @@ def test_exceptions_docstring_draws_every_class() -> None:
     assert missing == []
     for name in exceptions.__all__:
         assert issubclass(getattr(exceptions, name), Exception)
+
+
+# -- family operators and their schemas ---------------------------------------------------------
+
+
+def _family_operators() -> list[type]:
+    from airflow_provider_aihubmix.operators import images
+
+    return [
+        cls
+        for cls in vars(images).values()
+        if isinstance(cls, type)
+        and issubclass(cls, images.AIHubMixGenerateImageOperator)
+        and cls.family is not None
+    ]
+
+
+def test_every_family_operator_types_exactly_its_schema_parameters() -> None:
+    import inspect
+
+    from airflow_provider_aihubmix.operators.images import REQUEST_PARAMS
+    from airflow_provider_aihubmix.schemas import schema_for
+
+    operators = _family_operators()
+    assert len(operators) >= 8
+    for cls in operators:
+        schema = schema_for(cls.family)
+        typed = {
+            name
+            for name, p in inspect.signature(cls.__init__).parameters.items()
+            if p.kind is inspect.Parameter.KEYWORD_ONLY
+        }
+        wanted = set(schema.model_fields) - set(REQUEST_PARAMS) - schema.refused
+        # A typed parameter may also be an older spelling the schema still reads (iRAG ``mode``).
+        assert typed - set(schema.aliases) == wanted, cls.__name__
+        assert all(schema.canonical(name) in schema.model_fields for name in typed), cls.__name__
+
+
+# -- parse-time cost ----------------------------------------------------------------------------
+
+
+def test_importing_the_operators_loads_no_http_s3_or_hook_module() -> None:
+    """DAG parsing imports ``operators.images``: the hook, httpx and boto3 load only when a task runs.
+
+    Airflow's own ``BaseOperator`` already loads httpx (the Task SDK's client), so the check is on
+    what importing the operators adds to a fresh interpreter that has imported Airflow.
+    """
+    import json
+    import subprocess
+    import sys
+
+    script = (
+        "import json, sys\n"
+        "from airflow.sdk import BaseOperator, BaseOperatorLink\n"
+        "from airflow.sdk.execution_time.xcom import XCom\n"
+        "before = set(sys.modules)\n"
+        "import airflow_provider_aihubmix.operators.images\n"
+        "print(json.dumps(sorted(set(sys.modules) - before)))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    added = json.loads(done.stdout.strip().splitlines()[-1])
+    assert "airflow_provider_aihubmix.operators.images" in added  # the probe measured something
+    heavy = (
+        "httpx",
+        "httpcore",
+        "boto3",
+        "botocore",
+        "airflow_provider_aihubmix.hooks",
+        "airflow_provider_aihubmix.http",
+        "airflow_provider_aihubmix._http",
+        "airflow_provider_aihubmix.storage",
+        "airflow_provider_aihubmix.generation",
+    )
+    assert [m for m in added if m.split(".")[0] in heavy or m.startswith(heavy)] == []
