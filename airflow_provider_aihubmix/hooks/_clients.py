@@ -2,7 +2,8 @@
 
 Two purposes — ``"api"`` (base URL set, the key sent only to the API origins) and ``"download"``
 (no credentials, SSRF-guarded per request, redirects followed) — in two flavours, sync and async;
-``"predictions"`` is the API client without a connection cap, for requests the triggerer sends.
+``"predictions"`` is the API client for the long requests the triggerer sends, pooled in shards
+(:func:`borrow_prediction_client`).
 Async API and download clients are shared per (connection, purpose, event loop) unless a hook
 asks for private ones: all triggers of a triggerer run on one loop, so they share one pool per
 connection instead of opening one per task.
@@ -11,10 +12,11 @@ connection instead of opening one per task.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import ssl
 import weakref
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, Literal, overload
 
 import httpx
@@ -31,8 +33,12 @@ from airflow_provider_aihubmix.http import (
 Purpose = Literal["api", "download", "predictions"]
 
 # Predictions sent from the triggerer wait 30-120 s for their answer, one connection each
-# (HTTP/1.1): a connection cap would queue a fan-out behind the first few and time it out.
-PREDICTION_LIMITS = httpx.Limits(max_connections=None, max_keepalive_connections=20)
+# (HTTP/1.1), so 1,000 of them need 1,000 connections. httpcore's pool re-scans all of its
+# connections on every request and every answer, so one pool of 1,000 costs O(n^2) on the
+# loop (seconds of lag, connect timeouts: benchmarks/bench_prediction_triggers.py). They are
+# spread over shards of PREDICTION_SHARD connections instead, each a pooled client.
+PREDICTION_SHARD = 32
+PREDICTION_LIMITS = httpx.Limits(max_connections=PREDICTION_SHARD, max_keepalive_connections=8)
 
 
 @functools.lru_cache(maxsize=1)
@@ -158,9 +164,68 @@ def shared_client_for(settings: AIHubMixSettings, purpose: Purpose) -> httpx.Asy
 
 async def aclose_shared_clients() -> None:
     """Close every shared client of the running loop (shutdown, tests)."""
-    entries = _SHARED.pop(asyncio.get_running_loop(), {})
+    loop = asyncio.get_running_loop()
+    entries = _SHARED.pop(loop, {})
     for entry in entries.values():
         await entry.client.aclose()
+    for _, pools in _PREDICTION_POOLS.pop(loop, {}).values():
+        await pools.aclose()
+
+
+class _Shard:
+    def __init__(self, client: httpx.AsyncClient) -> None:
+        self.client = client
+        self.in_flight = 0
+
+
+class PredictionPools:
+    """Pooled prediction clients in shards of :data:`PREDICTION_SHARD` connections.
+
+    A request borrows the least busy shard that has room, or a new shard when all are full,
+    so no pool ever holds more connections than a shard and none waits for a connection.
+    """
+
+    def __init__(self, make: Callable[[], httpx.AsyncClient]) -> None:
+        self._make = make
+        self._shards: list[_Shard] = []
+
+    @contextlib.asynccontextmanager
+    async def borrow(self) -> AsyncIterator[httpx.AsyncClient]:
+        open_shards = [s for s in self._shards if s.in_flight < PREDICTION_SHARD and not s.client.is_closed]
+        shard = min(open_shards, key=lambda s: s.in_flight, default=None)
+        if shard is None:
+            shard = _Shard(self._make())
+            self._shards.append(shard)
+        shard.in_flight += 1
+        try:
+            yield shard.client
+        finally:
+            shard.in_flight -= 1
+
+    async def aclose(self) -> None:
+        shards, self._shards = self._shards, []
+        for shard in shards:
+            await shard.client.aclose()
+
+
+_PREDICTION_POOLS: weakref.WeakKeyDictionary[
+    asyncio.AbstractEventLoop, dict[str | None, tuple[tuple[Any, ...], PredictionPools]]
+] = weakref.WeakKeyDictionary()
+
+
+def borrow_prediction_client(
+    settings: AIHubMixSettings,
+) -> contextlib.AbstractAsyncContextManager[httpx.AsyncClient]:
+    """A pooled prediction client of the running loop for ``settings``, borrowed for one request."""
+    loop = asyncio.get_running_loop()
+    entries = _PREDICTION_POOLS.setdefault(loop, {})
+    fingerprint = settings.fingerprint()
+    entry = entries.get(settings.conn_id)
+    if entry is None or entry[0] != fingerprint:
+        # A changed connection starts new shards; requests in flight finish on the old ones.
+        pools = PredictionPools(lambda: build_client(settings, "predictions", asynchronous=True))
+        entry = entries[settings.conn_id] = (fingerprint, pools)
+    return entry[1].borrow()
 
 
 # httpcore's pool re-scans every queued request against every connection on each state change,
@@ -184,6 +249,7 @@ __all__ = [
     "Purpose",
     "aclose_shared_clients",
     "aload_ssl_context",
+    "borrow_prediction_client",
     "build_client",
     "default_ssl_context",
     "request_gate",

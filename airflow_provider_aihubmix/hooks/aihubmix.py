@@ -14,7 +14,7 @@ import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
-from contextlib import asynccontextmanager, contextmanager
+from contextlib import asynccontextmanager, contextmanager, nullcontext
 from typing import Any
 
 import httpx
@@ -35,6 +35,7 @@ from airflow_provider_aihubmix.hooks._clients import (
     Purpose,
     aclose_shared_clients,
     aload_ssl_context,
+    borrow_prediction_client,
     build_client,
     default_ssl_context,
     request_gate,
@@ -501,12 +502,17 @@ class AIHubMixHook(BaseHook):
         :class:`AIHubMixPossiblyBilledError`. Parse the answer in a thread (it is blocking).
         """
         settings = await self.aget_settings()
-        client = self._async_client(settings, "predictions")
-        request = client.build_request(
-            "POST", path, content=content, headers={"Content-Type": "application/json"}
+        borrowed = (
+            borrow_prediction_client(settings)
+            if self.shared_pool
+            else nullcontext(self._async_client(settings, "predictions"))
         )
-        call = self._retry_state(settings, "POST", str(request.url), billable=True)
-        return await send_prediction(client, request, call, sleep=self._async_sleep, deadline=deadline)
+        async with borrowed as client:
+            request = client.build_request(
+                "POST", path, content=content, headers={"Content-Type": "application/json"}
+            )
+            call = self._retry_state(settings, "POST", str(request.url), billable=True)
+            return await send_prediction(client, request, call, sleep=self._async_sleep, deadline=deadline)
 
     def _finish_prediction(
         self, spec: ModelSpec, data: Any, response: httpx.Response, *, seed: int | None = None

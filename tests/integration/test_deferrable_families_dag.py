@@ -16,6 +16,7 @@ from airflow.sdk import DAG
 from airflow_provider_aihubmix.catalog import resolve_model
 from airflow_provider_aihubmix.operators.images import (
     AIHubMixFluxOperator,
+    AIHubMixGeminiImageOperator,
     AIHubMixGenerateImageOperator,
     AIHubMixIdeogramOperator,
     AIHubMixImagenOperator,
@@ -48,6 +49,8 @@ def sync_family_tasks(output_uri: str) -> dict[str, str]:
     AIHubMixIRAGOperator(task_id="irag", prompt="a black kite", **common)
     AIHubMixIdeogramOperator(task_id="ideogram", prompt="a kite, poster", **common)
     AIHubMixGenerateImageOperator(task_id="generic", model=PASS_THROUGH, prompt="a grey kite", **common)
+    # One request per image: two requests, each recorded before the next.
+    AIHubMixGeminiImageOperator(task_id="gemini", prompt="a violet kite", n=2, **common)
     paths = {
         "openai": "openai/gpt-image-1-mini",
         "imagen": resolve_model(AIHubMixImagenOperator.default_model or "").path,
@@ -57,6 +60,7 @@ def sync_family_tasks(output_uri: str) -> dict[str, str]:
         "irag": resolve_model(AIHubMixIRAGOperator.default_model or "").path,
         "ideogram": resolve_model(AIHubMixIdeogramOperator.default_model or "").path,
         "generic": PASS_THROUGH,
+        "gemini": resolve_model(AIHubMixGeminiImageOperator.default_model or "").path,
     }
     assert not any(resolve_model(path).is_async for path in paths.values())
     return paths
@@ -91,11 +95,12 @@ def test_every_sync_family_is_sent_by_the_trigger(
         assert manifest["status"] == "complete" and manifest["records"] == records
         # The worker stored the request and deferred; the trigger marked, sent and recorded the answer.
         steps = [attempt["status"] for attempt in manifest["attempts"]]
-        assert steps == ["deferred", "submitting", "received", "complete"], (task_id, steps)
-        assert manifest["in_flight"] is None and manifest["requests_answered"] == 1
-    assert len(xcom["openai"][-1]) == 2
-    # One billable request per task, nothing bought twice; the stored requests are cleaned up.
-    assert len(api_posts(sandbox)) == len(models)
+        sends = 2 if task_id == "gemini" else 1
+        assert steps == ["deferred", "submitting"] * sends + ["received", "complete"], (task_id, steps)
+        assert manifest["in_flight"] is None and manifest["requests_answered"] == sends
+    assert len(xcom["openai"][-1]) == 2 and len(xcom["gemini"][-1]) == 2
+    # One billable request per task (two for Gemini's n=2), nothing bought twice; requests cleaned up.
+    assert len(api_posts(sandbox)) == len(models) + 1
     if s3_client is not None:
         bucket = output_uri.split("/")[2]
         keys = [o["Key"] for o in s3_client.list_objects_v2(Bucket=bucket).get("Contents", [])]
