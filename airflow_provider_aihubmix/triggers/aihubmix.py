@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+import weakref
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -155,6 +156,24 @@ class AIHubMixTaskTrigger(BaseTrigger):
         )
 
 
+# Decoding and storing an answer is CPU work in a thread (JSON and base64 of ~1-3 MB, hashing):
+# when a fan-out's answers arrive together, a thread per answer would take the GIL from the
+# event loop every triggers shares. A few at a time keep the loop responsive; the others wait
+# in their spool files (benchmarks/bench_prediction_triggers.py).
+ANSWER_WORKERS = 2
+_ANSWER_GATES: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _answer_gate() -> asyncio.Semaphore:
+    loop = asyncio.get_running_loop()
+    gate = _ANSWER_GATES.get(loop)
+    if gate is None:
+        gate = _ANSWER_GATES[loop] = asyncio.Semaphore(ANSWER_WORKERS)
+    return gate
+
+
 class AIHubMixPredictionTrigger(BaseTrigger):
     """Send a synchronous model's stored request from the triggerer, store the answer, yield once.
 
@@ -294,7 +313,8 @@ class AIHubMixPredictionTrigger(BaseTrigger):
             try:
                 answer = await hook.asend_prediction(path, content, deadline=self.end_time)
                 del content
-                images += await asyncio.to_thread(ledger.record_answer, index, answer)
+                async with _answer_gate():
+                    images += await asyncio.to_thread(ledger.record_answer, index, answer)
             except AIHubMixError as err:
                 # A lost or unreadable answer may have been billed; any other error is a refusal.
                 ambiguous = isinstance(err, (AIHubMixPossiblyBilledError, AIHubMixResponseError))
