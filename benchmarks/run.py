@@ -1,6 +1,6 @@
 """Run the benchmarks (all, or some with ``--only``), each in its own process, one after another.
 
-    uv run --no-sync python benchmarks/run.py              # all six, ~20 min on 2 cores
+    uv run --no-sync python benchmarks/run.py              # every numbered one, ~25 min on 2 cores
     uv run --no-sync python benchmarks/run.py --only 1 5   # triggers and imports
     uv run --no-sync python benchmarks/run.py --quick      # smoke run: fewer, shorter repetitions
 
@@ -35,6 +35,11 @@ BENCHMARKS: dict[int, tuple[str, str, list[str]]] = {
         "bench_s3.py",
         "500 x 2 MB images to moto S3 vs boto3 upload_fileobj",
         ["--reps", "1", "--images", "100"],
+    ),
+    7: (
+        "bench_prediction_triggers.py",
+        "1,000 sync requests sent at once from one triggerer loop: lag, RSS, stored images",
+        ["--n", "100", "--latency", "5"],
     ),
     0: (
         "sandbox_throughput.py",
