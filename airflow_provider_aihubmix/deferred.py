@@ -35,6 +35,7 @@ from airflow_provider_aihubmix.exceptions import (
     AIHubMixError,
     AIHubMixPossiblyBilledError,
     AIHubMixResponseError,
+    AIHubMixUnreadableAnswerError,
 )
 from airflow_provider_aihubmix.ledger import ManifestLedger
 from airflow_provider_aihubmix.manifest import Manifest, ManifestStatus, ReceivedImage, SendMarker, utcnow
@@ -325,12 +326,37 @@ class PurchaseLedger:
         )
         return len(result.images)
 
-    def record_failure(self, index: int, error: AIHubMixError, *, ambiguous: bool) -> None:
-        """A refusal (nothing billed: ``failed``) or a lost / unreadable answer (``ambiguous``)."""
+    def record_failure(
+        self, index: int, error: AIHubMixError, *, ambiguous: bool, secrets: tuple[str, ...] = ()
+    ) -> AIHubMixError:
+        """A refusal (nothing billed: ``failed``) or a lost / unreadable answer (``ambiguous``).
+
+        An unreadable answer to a one-request purchase is saved beside the manifest (without
+        ``secrets``), so a later run finishes from it with no request; returns the error to report.
+        """
         manifest = self.load()
+        if (
+            ambiguous
+            and isinstance(error, AIHubMixUnreadableAnswerError)
+            and manifest.requests_total <= 1
+            and manifest.requests_answered == 0
+        ):
+            from airflow_provider_aihubmix.saved_answers import ANSWER_NAME, unreadable_error, write_answer
+
+            error = unreadable_error(error, write_answer(self.store, self.prefix, self.model, error, secrets))
+            self.ledger.ambiguous(
+                manifest,
+                error=error.message,
+                request_id=error.request_id,
+                error_type=type(error).__name__,
+                saved_answer=ANSWER_NAME,
+            )
+            log.warning("Request %d for model %s ended: %s", index + 1, self.model, error)
+            return error
         end = self.ledger.ambiguous if ambiguous else self.ledger.failed
         end(manifest, error=error.message, request_id=error.request_id, error_type=type(error).__name__)
         log.warning("Request %d for model %s ended: %s", index + 1, self.model, error)
+        return error
 
 
 def recorded_error(manifest: Manifest, default: type[AIHubMixError] = AIHubMixError) -> AIHubMixError:

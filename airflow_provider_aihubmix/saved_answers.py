@@ -20,6 +20,7 @@ from airflow_provider_aihubmix.responses import PredictionResult, parse_predicti
 
 if TYPE_CHECKING:
     from airflow_provider_aihubmix.generation import GenerationRun
+    from airflow_provider_aihubmix.storage import ObjectStore
 
 log = logging.getLogger(__name__)
 
@@ -46,19 +47,19 @@ def _without(value: Any, secrets: tuple[str, ...]) -> Any:
     return value
 
 
+def write_answer(
+    store: ObjectStore, prefix: str, model: str, err: AIHubMixUnreadableAnswerError, secrets: tuple[str, ...]
+) -> str:
+    """Write the answer as ``answer.json`` under ``prefix``; return the saved object's URI."""
+    key = answer_key(prefix)
+    body = _without(err.body, tuple(secret for secret in secrets if secret))
+    store.write_json(key, {"saved_at": utcnow(), "model": model, "request_id": err.request_id, "body": body})
+    return store.uri_for(key)
+
+
 def save_unreadable(run: GenerationRun, err: AIHubMixUnreadableAnswerError) -> str:
-    """Write the answer beside the manifest; return the saved object's URI."""
-    key = answer_key(run.prefix)
-    run.store.write_json(
-        key,
-        {
-            "saved_at": utcnow(),
-            "model": run.spec.path,
-            "request_id": err.request_id,
-            "body": _without(err.body, (run.hook.settings.api_key,)),
-        },
-    )
-    return run.store.uri_for(key)
+    """Write the answer beside the run's manifest; return the saved object's URI."""
+    return write_answer(run.store, run.prefix, run.spec.path, err, (run.hook.settings.api_key,))
 
 
 def unreadable_error(

@@ -7,6 +7,7 @@ sends the request itself, so a synchronous generation (30-120 s) holds no worker
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 import uuid
 import weakref
@@ -21,6 +22,7 @@ from airflow_provider_aihubmix.exceptions import (
     AIHubMixError,
     AIHubMixPossiblyBilledError,
     AIHubMixResponseError,
+    AIHubMixUnreadableAnswerError,
 )
 from airflow_provider_aihubmix.hooks.aihubmix import AIHubMixHook
 from airflow_provider_aihubmix.polling import (
@@ -318,8 +320,13 @@ class AIHubMixPredictionTrigger(BaseTrigger):
             except AIHubMixError as err:
                 # A lost or unreadable answer may have been billed; any other error is a refusal.
                 ambiguous = isinstance(err, (AIHubMixPossiblyBilledError, AIHubMixResponseError))
-                await asyncio.to_thread(ledger.record_failure, index, err, ambiguous=ambiguous)
-                if ambiguous and not isinstance(err, AIHubMixPossiblyBilledError):
+                secrets = ((await hook.aget_settings()).api_key,)  # already loaded for the send
+                err = await asyncio.to_thread(
+                    functools.partial(ledger.record_failure, index, err, ambiguous=ambiguous, secrets=secrets)
+                )
+                if ambiguous and not isinstance(
+                    err, (AIHubMixPossiblyBilledError, AIHubMixUnreadableAnswerError)
+                ):
                     err = AIHubMixPossiblyBilledError(
                         f"{err.message}; the request may have been billed, so it is not sent again",
                         request_id=err.request_id,

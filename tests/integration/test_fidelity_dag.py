@@ -36,16 +36,14 @@ def _path(uri: str) -> Path:
     return Path(unquote(urlsplit(uri).path))
 
 
+@pytest.mark.parametrize("deferrable", [False, True], ids=["blocking", "sent-from-triggerer"])
 def test_unreadable_answer_is_saved_and_a_later_run_collects_it_with_no_request(
-    dag_test: DagTest,
-    sandbox: SandboxServer,
-    sandbox_conn: str,
-    tmp_path: Path,
+    dag_test: DagTest, sandbox: SandboxServer, sandbox_conn: str, tmp_path: Path, deferrable: bool
 ) -> None:
     errors: list[BaseException] = []
     output = tmp_path / "out"
     with DAG(
-        "aihubmix_saved_answer",
+        f"aihubmix_saved_answer_{'deferrable' if deferrable else 'blocking'}",
         schedule=None,
         start_date=START,
         default_args={
@@ -55,7 +53,10 @@ def test_unreadable_answer_is_saved_and_a_later_run_collects_it_with_no_request(
         },
     ) as dag:
         AIHubMixQwenImageOperator(
-            task_id="banner", prompt="a harbour at dusk sandbox:shape=unfamiliar", output_uri=output.as_uri()
+            task_id="banner",
+            prompt="a harbour at dusk sandbox:shape=unfamiliar",
+            output_uri=output.as_uri(),
+            deferrable=deferrable,
         )
 
     logical_date = pendulum.datetime(2026, 4, 1, tz="UTC")

@@ -82,13 +82,21 @@ def test_family_model_mismatch_is_refused_naming_what_is_allowed() -> None:
         (AIHubMixQwenImageOperator, {"image": [{"no": "uri"}]}, "without a 'uri'"),
         (AIHubMixImagenOperator, {"output_uri": "ftp://bucket/x"}, "unsupported scheme"),
         (AIHubMixImagenOperator, {"output_uri": "file:///tmp/../etc"}, "'..'"),
+        # Per-model rules from the catalog (bfl-openapi, ark-seedream, openai-openapi).
+        (AIHubMixFluxOperator, {"model": "flux-kontext-max", "width": 1024, "height": 1024}, "'width'"),
+        (AIHubMixFluxOperator, {"model": "flux-2-pro", "safety_tolerance": 6}, "0..5"),
+        (AIHubMixSeedreamOperator, {"model": "doubao-seedream-4-5", "size": "1024x1024"}, "3,686,400"),
+        (AIHubMixOpenAIImageOperator, {"model": "gpt-image-1", "style": "vivid"}, "'style'"),
+        # A lone UTF-16 surrogate (text cut mid-emoji by a browser or a JSON API).
+        (AIHubMixImagenOperator, {"prompt": "a cat \ud83d"}, "surrogate"),
     ],
 )
 def test_literal_invalid_values_fail_when_the_dag_is_parsed(
     operator: Any, kwargs: dict[str, Any], field: str
 ) -> None:
+    kwargs = {"prompt": "a kite", **kwargs}
     with pytest.raises(AIHubMixValidationError, match=field.replace("(", r"\(")):
-        operator(task_id="t", prompt="a kite", **kwargs)
+        operator(task_id="t", **kwargs)
 
 
 def test_templated_values_are_left_for_run_time() -> None:
@@ -129,6 +137,14 @@ def test_invalid_timing_parameters_are_refused() -> None:
 def test_family_parameters_reach_the_request() -> None:
     op = AIHubMixFluxOperator(task_id="t", prompt="x", aspect_ratio="16:9", raw=True, seed=3)
     assert op.request_params() == {"prompt": "x", "seed": 3, "aspect_ratio": "16:9", "raw": True}
+    flux_2 = AIHubMixFluxOperator(task_id="f", prompt="x", width=1440, height=816)
+    assert flux_2.request_params() == {"prompt": "x", "width": 1440, "height": 816}
+    edit = AIHubMixIRAGOperator(
+        task_id="e", model="ernie-irag-edit", prompt="x", image="/a.png", feature="variation"
+    )
+    assert edit.request_params()["feature"] == "variation"
+    dalle = AIHubMixOpenAIImageOperator(task_id="d", model="dall-e-3", prompt="x", style="natural")
+    assert dalle.request_params()["style"] == "natural"
 
 
 # -- output_uri resolution: parameter, then the connection's extra, then AIRFLOW_HOME -------------
