@@ -43,8 +43,8 @@ class ModelSpec:
 
     ``max_reference_images`` is 0 for text-only models. ``sizes`` is ``None`` where the
     family accepts any size string the API takes (for Gemini: the ``imageSize`` values).
-    ``price_per_image_usd`` is ``None`` when no per-image price is published (token-billed or
-    unknown). ``limits`` holds what differs from the rest of the family (:class:`ModelLimits`).
+    Prices are data, not code: ``pricing/prices.json`` (see :mod:`airflow_provider_aihubmix.pricing`).
+    ``limits`` holds what differs from the rest of the family (:class:`ModelLimits`).
     """
 
     path: str
@@ -55,7 +55,6 @@ class ModelSpec:
     edit: bool = False
     max_reference_images: int = 0
     max_n: int = 10
-    price_per_image_usd: float | None = None
     sizes: tuple[str, ...] | None = None
     known: bool = True
     aliases: tuple[str, ...] = field(default=())
@@ -201,34 +200,27 @@ _SPECS: tuple[ModelSpec, ...] = (
         "openai/gpt-image-1-mini", Family.OPENAI, edit=True, max_reference_images=16, limits=_GPT_IMAGE_MINI
     ),
     ModelSpec("openai/dall-e-3", Family.OPENAI, max_n=1, limits=_DALL_E_3),
-    # Imagen: text-to-image only, 1-4 images per call (4 when unset), published per-image prices.
+    # Imagen: text-to-image only, 1-4 images per call (4 when unset), priced per image (prices.json).
     ModelSpec(
         "google/imagen-4.0-ultra-generate-001",
         Family.IMAGEN,
         max_n=4,  # GA Ultra: up to 4 [vertex-imagen]; cherry-studio caps Ultra at 1 -- union kept
-        price_per_image_usd=0.06,
         limits=_IMAGEN,
     ),
-    ModelSpec(
-        "google/imagen-4.0-generate-001", Family.IMAGEN, max_n=4, price_per_image_usd=0.04, limits=_IMAGEN
-    ),
+    ModelSpec("google/imagen-4.0-generate-001", Family.IMAGEN, max_n=4, limits=_IMAGEN),
     ModelSpec(
         "google/imagen-4.0-fast-generate-001",
         Family.IMAGEN,
         max_n=4,
-        price_per_image_usd=0.02,
         limits=_IMAGEN,
     ),
     ModelSpec(
         "google/imagen-4.0-fast-generate-preview-06-06",
         Family.IMAGEN,
         max_n=4,
-        price_per_image_usd=0.02,
         limits=_IMAGEN,
     ),
-    ModelSpec(
-        "google/imagen-3.0-generate-002", Family.IMAGEN, max_n=4, price_per_image_usd=0.03, limits=_IMAGEN
-    ),
+    ModelSpec("google/imagen-3.0-generate-002", Family.IMAGEN, max_n=4, limits=_IMAGEN),
     # Qwen: the doc's presets plus any Qianfan size 512..2048 a side, sent as the user wrote it.
     ModelSpec(
         "qianfan/qwen-image",

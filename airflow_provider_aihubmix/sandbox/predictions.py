@@ -12,6 +12,7 @@ import json
 import re
 import uuid
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from airflow_provider_aihubmix.catalog import Family, ModelSpec
@@ -28,6 +29,14 @@ from airflow_provider_aihubmix.sandbox.tasks import (
 
 MODERATION_TOKEN = "sandbox:moderated"
 DEFAULT_PRICE_USD = 0.04
+# The simulated billing dashboard charges the flat per-image list prices of the shipped price data
+# (read as data: the sandbox shares no code with the client); other models DEFAULT_PRICE_USD.
+_PRICES_FILE = Path(__file__).resolve().parent.parent / "pricing" / "prices.json"
+PER_IMAGE_USD: dict[str, float] = {
+    model: float(row["per_image"])
+    for model, row in json.loads(_PRICES_FILE.read_text(encoding="utf-8"))["models"].items()
+    if isinstance(row.get("per_image"), (int, float))
+}
 # Fields the families use for reference images (the reference lists all of these).
 REFERENCE_FIELDS = ("image", "images", "refer_image", "input_image", "image_url", "image_urls", "mask")
 _FORMAT_ALIASES = {
@@ -246,7 +255,7 @@ async def predict(
         if shape is not None:
             return TASK_SHAPES[shape](Answer(task_id=task.id, polling_url=polling_url))
         return {"output": [{"taskId": task.id, "polling_url": polling_url}]}
-    price = (spec.price_per_image_usd or DEFAULT_PRICE_USD) * p.count
+    price = PER_IMAGE_USD.get(spec.path, DEFAULT_PRICE_USD) * p.count
     if shape is not None:
         answer = Answer(
             urls=_urls(state, p),

@@ -145,12 +145,19 @@ class AIHubMixTaskSensor(AIHubMixImageTaskMixin, BaseSensorOperator):
         self.log.info(
             "Storing images of AIHubMix task %s under %s (from %s)", self.aihubmix_task_id, uri, source
         )
-        return ImageCollector(
+        collector = ImageCollector(
             hook=self.hook,
             store=self.open_task_store(context, uri),
             model=model or self.model or "unknown",
             identity=TaskIdentity.from_context(context),
         )
+        from airflow_provider_aihubmix.pricing import PriceTable
+
+        # The collected images are priced like the operators': shipped rows + the connection's.
+        collector.prices = PriceTable.build(
+            (f"connection {self.aihubmix_conn_id!r} extra 'prices'", self.hook.connection_prices)
+        )
+        return collector
 
     def collect(self, context: Context, event: TaskEvent) -> list[dict[str, Any]]:
         collector = self.collector(context, event.model)

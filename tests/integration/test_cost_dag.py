@@ -20,6 +20,7 @@ from airflow.sdk import DAG, Param
 from airflow_provider_aihubmix.exceptions import AIHubMixBudgetExceededError
 from airflow_provider_aihubmix.operators.images import (
     AIHubMixFluxOperator,
+    AIHubMixGeminiImageOperator,
     AIHubMixImagenOperator,
     AIHubMixOpenAIImageOperator,
     AIHubMixSeedreamOperator,
@@ -166,3 +167,36 @@ def test_run_cost_summary_adds_up_the_manifests_per_model_and_task(
         ("seedream", 1),
     ]
     assert all(t["price_source"] and t["price_read"] == "2026-11-29" for t in summary["tasks"])
+
+
+def test_gemini_cost_is_settled_from_the_usage_metadata_of_every_request(
+    dag_test: DagTest, sandbox: SandboxServer, sandbox_conn: str, tmp_path: Path
+) -> None:
+    output_uri = (tmp_path / "out").as_uri()
+    with DAG("aihubmix_gemini_cost", schedule=None, start_date=START) as dag:
+        # Two images = two generateContent requests at 2K: 2 x 1680 tokens x $60/1M estimated.
+        AIHubMixGeminiImageOperator(
+            task_id="banana",
+            model="gemini-3.1-flash-image-preview",
+            prompt="a paper kite",
+            n=2,
+            image_size="2K",
+            max_cost_usd=0.25,
+            output_uri=output_uri,
+        )
+
+    run = dag_test(dag)
+
+    assert task_states(run) == {"banana[-1]": "success"}
+    assert len(api_posts(sandbox)) == 2
+    manifest = json.loads(
+        next((tmp_path / "out").rglob("task_id=banana/map_index=-1/manifest.json")).read_text()
+    )
+    cost, usage = manifest["cost"], manifest["usage"]
+    assert cost["estimated"] == pytest.approx(2 * 1680 * 60e-6)
+    image_tokens = sum(d["tokenCount"] for d in usage["candidatesTokensDetails"] if d["modality"] == "IMAGE")
+    text_tokens = usage["candidatesTokenCount"] - image_tokens + usage.get("thoughtsTokenCount", 0)
+    expected = usage["promptTokenCount"] * 0.5e-6 + image_tokens * 60e-6 + text_tokens * 3e-6
+    assert cost["actual"] == pytest.approx(expected) and cost["basis"]["actual"] == "usage_tokens"
+    assert image_tokens == 2 * 1680  # both requests' usage, added by modality
+    assert [i["actual"] for i in cost["images"]] == [pytest.approx(expected / 2, abs=1e-6)] * 2
