@@ -41,6 +41,11 @@ BENCHMARKS: dict[int, tuple[str, str, list[str]]] = {
         "1,000 sync requests sent at once from one triggerer loop: lag, RSS, stored images",
         ["--n", "100", "--latency", "5"],
     ),
+    8: (
+        "bench_cluster.py",
+        "200 mapped generations on the two-worker Celery cluster: wall time vs ideal, slot seconds, loop lag",
+        ["--sync", "16", "--flux", "16", "--probes", "5"],
+    ),
     0: (
         "sandbox_throughput.py",
         "the sandbox's own request rate (head-room for the others)",
