@@ -117,8 +117,8 @@ def local_output_problem(output_uri: str, *, executor: str | None = None) -> str
         return None
     return (
         f"output_uri {output_uri!r} is a directory on the worker's own disk, but tasks run on "
-        f"{', '.join(remote)}: a retry or a downstream task on another worker will not find these "
-        "images, nor the manifest that stops a retry from paying again. Use output_uri='s3://bucket/"
+        f"{', '.join(remote)}: a retry, a downstream task or a triggerer on another machine will not "
+        "find these images, nor the manifest that stops a retry from paying again. Use output_uri='s3://bucket/"
         "prefix' (with output_conn_id), or a directory mounted on every worker -- and list it in "
         "[aihubmix] shared_output_dirs (AIRFLOW__AIHUBMIX__SHARED_OUTPUT_DIRS) if it is not on a "
         "network file system this machine can recognise."

@@ -120,6 +120,7 @@ def main() -> int:
         handle.write(PROBE_DAG)
     requests = [request(FLUX, i, deferrable=True) for i in range(opts.flux)]
     requests += [request(SYNC_MODELS[i % 2], opts.flux + i) for i in range(opts.sync)]
+    cluster: Any = None
     try:
         postgres.start()
         redis.start()
@@ -159,6 +160,8 @@ def main() -> int:
                 )
                 return report(cluster, opts, run_id, probe_run, state, probe_state, elapsed, WORKERS)
     finally:
+        if cluster is not None:
+            cluster.cleanup()
         postgres.stop()
         redis.stop()
         moto.stop()

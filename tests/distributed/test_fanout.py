@@ -1,8 +1,9 @@
-"""A fan-out of mapped generations on two Celery workers: sync models and deferrable Flux.
+"""A fan-out of mapped generations on two Celery workers: sync models (sent from a worker or
+from a triggerer) and deferrable Flux.
 
 Every task succeeds, Celery spreads them over both workers, each image is written to S3
 exactly once (the bucket is versioned), the sandbox saw exactly one billable POST per task,
-the Flux waits went through a triggerer, and a downstream task reads every image back
+the deferrable requests went through a triggerer, and a downstream task reads every image back
 through S3 -- on whichever worker, since no worker shares a disk with another.
 """
 
@@ -23,11 +24,15 @@ IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp"}
 
 
 def fan_out(count: int) -> list[dict[str, object]]:
-    """Every third request is a deferrable Flux generation, the rest cycle through sync models."""
-    return [
-        request(FLUX, i, deferrable=True) if i % 3 == 2 else request(SYNC_MODELS[i % len(SYNC_MODELS)], i)
-        for i in range(count)
-    ]
+    """Every third request is a deferrable Flux generation, the rest cycle through sync models;
+    every sixth is a sync model sent from the triggerer (``deferrable=True``)."""
+    requests = []
+    for i in range(count):
+        if i % 3 == 2:
+            requests.append(request(FLUX, i, deferrable=True))
+        else:
+            requests.append(request(SYNC_MODELS[i % len(SYNC_MODELS)], i, deferrable=i % 6 == 1))
+    return requests
 
 
 def test_fan_out_over_two_workers_stores_each_image_once_and_pays_once(cluster_ready: Deployment) -> None:
@@ -38,6 +43,8 @@ def test_fan_out_over_two_workers_stores_each_image_once_and_pays_once(cluster_r
     sandbox.configure(task_delay_s=4.0)
     requests = fan_out(24)
     flux = {i for i, r in enumerate(requests) if r["model"] == FLUX}
+    deferrable = {i for i, r in enumerate(requests) if r["deferrable"]}
+    assert flux < deferrable
 
     run = deployment.run(requests)
     assert run.wait(timeout=600) == "success", run.observer.task_states
@@ -58,19 +65,28 @@ def test_fan_out_over_two_workers_stores_each_image_once_and_pays_once(cluster_r
         assert len(writes) == 1 and set(writes.values()) == {1}, (index, writes)
         assert (run.manifest(index) or {}).get("status") == "complete"
 
-    # The Flux waits were deferred to a triggerer; the sync generations never deferred.
+    # The Flux waits and the deferrable sync requests went through a triggerer; the rest never deferred.
     deferred = {index for index, events in run.events().items() if "deferred" in events}
-    assert deferred == flux
+    assert deferred == deferrable
     trigger_logs = [p for name in TRIGGERERS for p in cluster.node_logs(name).rglob("*.log.trigger.*.log")]
-    assert len({p.parent.name for p in trigger_logs}) == len(flux), trigger_logs
+    assert {p.parent.name for p in trigger_logs if run.run_id in str(p)} == {
+        f"map_index={i}" for i in deferrable
+    }
 
     # A downstream task on either worker read every image back through S3.
     assert cluster.get_xcom(run.dag_id, run.run_id, "read_back") == {"images": len(requests)}
-    # Nothing landed on a worker's own disk: the images live in S3 only.
+    # Nothing landed on a worker's or triggerer's own disk: the images live in S3 only.
     local = [
-        p for name in WORKERS for p in Path(cluster.node_home(name)).rglob("*") if p.suffix in IMAGE_SUFFIXES
+        p
+        for name in (*WORKERS, *TRIGGERERS)
+        for p in Path(cluster.node_home(name)).rglob("*")
+        if p.suffix in IMAGE_SUFFIXES
     ]
     assert local == []
 
-    row = run.figures("fan-out, sync + deferrable Flux", kills="none")
+    row = run.figures(
+        "fan-out: sync (worker and triggerer) + deferrable Flux",
+        kills="none",
+        notes=f"{len(deferrable - flux)} sync requests sent from a triggerer; {len(flux)} Flux waits",
+    )
     assert (row.duplicate_posts, row.images_lost, row.images_stored) == (0, 0, len(requests))

@@ -23,7 +23,7 @@ def test_worker_local_file_output_warns_at_parse_time_with_the_fix(cluster_ready
     def parse_log() -> str:
         for path in (cluster.home / "logs").rglob("distributed_local_output.py*.log"):
             text = path.read_text(errors="replace")
-            if "AIHubMixLocalOutputWarning" in text or "will not find these images" in text:
+            if "AIHubMixLocalOutputWarning" in text or "find these images" in text:
                 return text
         return ""
 

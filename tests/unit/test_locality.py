@@ -72,7 +72,7 @@ def test_operator_warns_at_parse_time_for_literal_file_output_on_celery(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("AIRFLOW__CORE__EXECUTOR", "CeleryExecutor")
-    with pytest.warns(AIHubMixLocalOutputWarning, match="will not find these images"):
+    with pytest.warns(AIHubMixLocalOutputWarning, match="will not\\s+find these images"):
         AIHubMixGenerateImageOperator(
             task_id="t", model="qwen-image", prompt="p", output_uri="file:///opt/airflow/images"
         )
