@@ -143,21 +143,26 @@ def main() -> int:
             print(f"starting the cluster (home {cluster.home})", flush=True)
             with cluster:
                 print(f"  started in {cluster.timings['start']:.0f} s", flush=True)
-                cluster.wait_for_dag("bench_loop_probe", timeout=180)
+                # Probes first, all deferred before the fan-out starts, waking at moments spread
+                # over the expected run: otherwise they queue for worker slots behind it.
+                waves = math.ceil(opts.sync / (2 * opts.concurrency))
+                spread = 3 * max(opts.flux_latency, opts.sync_latency * waves)
+                delays = [20 + spread * k / max(1, opts.probes - 1) for k in range(opts.probes)]
+                probe_run = cluster.trigger_dag("bench_loop_probe", conf={"delays": delays}, timeout=180)
+                probes = cluster.observe("bench_loop_probe", probe_run, interval=1.0)
+                probes.wait_until(
+                    lambda o: (
+                        sum(o.saw(f"probe[{i}]", "deferred") for i in range(opts.probes)) == opts.probes
+                    ),
+                    600,
+                    "every probe deferred",
+                )
                 began = time.monotonic()
                 run_id = cluster.trigger_dag("distributed_generate", conf={"requests": requests}, timeout=180)
-                spread = max(
-                    opts.flux_latency, opts.sync_latency * math.ceil(opts.sync / (2 * opts.concurrency))
-                )
-                delays = [10 + spread * k / max(1, opts.probes - 1) for k in range(opts.probes)]
-                probe_run = cluster.trigger_dag("bench_loop_probe", conf={"delays": delays})
-                state = cluster.observe("distributed_generate", run_id, interval=2.0).wait_for_finish(
-                    timeout=3600
-                )
+                generation = cluster.observe("distributed_generate", run_id, interval=2.0)
+                state = generation.wait_for_finish(timeout=3600)
                 elapsed = time.monotonic() - began
-                probe_state = cluster.observe("bench_loop_probe", probe_run, interval=2.0).wait_for_finish(
-                    600
-                )
+                probe_state = probes.wait_for_finish(600 + spread)
                 return report(cluster, opts, run_id, probe_run, state, probe_state, elapsed, WORKERS)
     finally:
         if cluster is not None:
