@@ -162,12 +162,13 @@ class Run:
         return f"images/{task_prefix(self.dag_id, self.run_id, TASK_ID, map_index)}/"
 
     def image_writes(self, map_index: int) -> Counter[str]:
-        """``{image key: how many versions were written}`` for one task instance."""
+        """``{image key: how many versions were written}`` for one task instance (images only)."""
         s3 = self.deployment.s3
         response = s3.list_object_versions(Bucket=self.deployment.bucket, Prefix=self.prefix(map_index))
         writes: Counter[str] = Counter()
         for version in response.get("Versions", []):
-            if not version["Key"].endswith(MANIFEST_NAME):
+            # Only the images: the manifest (and a deferred request's stored body) change by design.
+            if version["Key"].rsplit("/", 1)[-1].startswith("image-"):
                 writes[version["Key"]] += 1
         return writes
 
