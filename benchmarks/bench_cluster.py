@@ -1,4 +1,4 @@
-"""Benchmark 7: a mapped fan-out on the two-worker Celery cluster, against its ideal.
+"""Benchmark 8: a mapped fan-out on the two-worker Celery cluster, against its ideal.
 
 The cluster of the distributed tests (``tests/distributed/cluster.py``: CeleryExecutor,
 PostgreSQL, Redis, two workers of ``--concurrency`` slots that share no disk, two triggerers,
