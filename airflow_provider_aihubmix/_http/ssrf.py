@@ -42,18 +42,24 @@ def system_resolver(host: str) -> list[str]:
     return [str(info[4][0]) for info in infos]
 
 
+def _ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """The address ``text`` spells (``[v6]``, a ``%zone`` and IPv4-mapped IPv6 unwrapped), or None."""
+    try:
+        ip = ipaddress.ip_address(text.strip("[]").split("%", 1)[0])
+    except ValueError:
+        return None
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped
+    return ip
+
+
 def is_loopback_host(host: str) -> bool:
     """``localhost`` (and ``*.localhost``, RFC 6761) or a loopback IP literal."""
     name = host.strip("[]").lower().rstrip(".")
     if name == "localhost" or name.endswith(".localhost"):
         return True
-    try:
-        ip = ipaddress.ip_address(name.split("%", 1)[0])
-    except ValueError:
-        return False
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    return ip.is_loopback
+    ip = _ip(name)
+    return ip is not None and ip.is_loopback
 
 
 def refused_address(address: str, *, allow_loopback: bool = False) -> str | None:
@@ -65,12 +71,9 @@ def refused_address(address: str, *, allow_loopback: bool = False) -> str | None
     Alibaba's 100.100.100.200), multicast and reserved ranges are refused unless
     ``allow_private_image_hosts`` is set on the connection.
     """
-    try:
-        ip = ipaddress.ip_address(address.split("%", 1)[0])
-    except ValueError:
+    ip = _ip(address)
+    if ip is None:
         return None
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
     if ip in _METADATA_ADDRESSES:
         return "a cloud metadata address"
     if ip.is_loopback:
@@ -126,8 +129,4 @@ def check_download_url(
 
 
 def is_ip_literal(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host.strip("[]").split("%", 1)[0])
-    except ValueError:
-        return False
-    return True
+    return _ip(host) is not None

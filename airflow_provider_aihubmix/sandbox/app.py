@@ -83,6 +83,7 @@ def route(app: FastAPI, path: str, method: str) -> Callable[[Endpoint], Endpoint
     return register
 
 
+# Long because it is the route table: each nested function is one endpoint over ``state``.
 def create_api_app(state: SandboxState) -> ASGIApp:
     app = FastAPI(title="AIHubMix sandbox", openapi_url=None, docs_url=None, redoc_url=None)
 

@@ -27,6 +27,7 @@ async def _object(request: Request) -> dict[str, Any]:
     return payload
 
 
+# Long because it is the route table: each nested function is one control endpoint.
 def control_router(state: SandboxState) -> APIRouter:
     router = APIRouter(prefix="/_sandbox")
 

@@ -91,22 +91,10 @@ class SandboxMiddleware:
             await self.app(scope, receive, send)
             return
         state = self.state
-        headers: dict[str, str] = {}
-        for raw_name, raw_value in scope["headers"]:
-            name, value = raw_name.decode("latin-1").lower(), raw_value.decode("latin-1")
-            headers[name] = f"{headers[name]}, {value}" if name in headers else value
         method, path = scope["method"], scope["path"]
-        record = state.new_record(self.host, method, path, scope["query_string"].decode("latin-1"), headers)
-        request_id: str = record["request_id"]
-        body = await _read_body(receive)
-        record["body_size"] = len(body)
-        # Bodies over the cap (big data: URIs) are parsed by the handler but not kept in the log.
-        if body and len(body) <= LOG_BODY_MAX and "json" in headers.get("content-type", ""):
-            with contextlib.suppress(ValueError):
-                record["json"] = json.loads(body)
-        scope["sandbox.record"] = record
-        scope["sandbox.body"] = body
+        record, headers, body = await self._record(scope, receive)
         scope["sandbox.raw_send"] = send
+        request_id: str = record["request_id"]
         tag = (b"x-request-id", request_id.encode())
 
         async def send_tagged(message: Message) -> None:
@@ -154,6 +142,24 @@ class SandboxMiddleware:
             await self.app(scope, replay, send_slow)
         else:
             await self._after_processing(fault, scope, replay, send, send_tagged, record)
+
+    async def _record(self, scope: Scope, receive: Receive) -> tuple[dict[str, Any], dict[str, str], bytes]:
+        """Log the request (headers joined, JSON body kept when small) and stash it in ``scope``."""
+        headers: dict[str, str] = {}
+        for raw_name, raw_value in scope["headers"]:
+            name, value = raw_name.decode("latin-1").lower(), raw_value.decode("latin-1")
+            headers[name] = f"{headers[name]}, {value}" if name in headers else value
+        query = scope["query_string"].decode("latin-1")
+        record = self.state.new_record(self.host, scope["method"], scope["path"], query, headers)
+        body = await _read_body(receive)
+        record["body_size"] = len(body)
+        # Bodies over the cap (big data: URIs) are parsed by the handler but not kept in the log.
+        if body and len(body) <= LOG_BODY_MAX and "json" in headers.get("content-type", ""):
+            with contextlib.suppress(ValueError):
+                record["json"] = json.loads(body)
+        scope["sandbox.record"] = record
+        scope["sandbox.body"] = body
+        return record, headers, body
 
     def _gate(self, headers: dict[str, str], path: str, query: str, request_id: str) -> Response | None:
         """The storage host refuses any Authorization (like Baidu BCE); the API wants a key."""

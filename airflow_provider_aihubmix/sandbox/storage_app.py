@@ -57,6 +57,7 @@ class TruncatedResponse(Response):
         close_connection(self.raw_send)
 
 
+# Long because it is the route table: each nested function is one storage endpoint.
 def create_storage_app(state: SandboxState) -> ASGIApp:
     app = FastAPI(title="AIHubMix sandbox storage", openapi_url=None, docs_url=None, redoc_url=None)
 
