@@ -24,7 +24,10 @@ from airflow_provider_aihubmix.exceptions import (
     AIHubMixTextOnlyError,
 )
 from airflow_provider_aihubmix.hooks.aihubmix import AIHubMixHook
-from airflow_provider_aihubmix.operators.images import AIHubMixGeminiImageOperator
+from airflow_provider_aihubmix.operators.images import (
+    AIHubMixGeminiImageOperator,
+    AIHubMixGenerateImageOperator,
+)
 from airflow_provider_aihubmix.sandbox import SandboxServer
 from airflow_provider_aihubmix.sandbox.gemini import COMMENTARY
 from tests.fixtures.airflow_db import DagTest, raw_xcom_json, task_states, try_numbers, xcom_values
@@ -86,18 +89,29 @@ def test_each_model_generates_and_an_edit_sends_the_upstream_image_inline(
             output_uri=output_uri,
         )
         flash_3 >> edit
+        # The generic operator takes the family too: size is image_size, Google's names via extra_input.
+        AIHubMixGenerateImageOperator(
+            task_id="generic",
+            model="nano-banana-pro",
+            prompt="a fox mascot",
+            size="1K",
+            extra_input={"aspectRatio": "9:16", "responseModalities": ["IMAGE"]},
+            output_uri=output_uri,
+        )
 
     run = dag_test(dag)
 
     assert set(task_states(run).values()) == {"success"}, task_states(run)
     xcom = xcom_values(dag.dag_id, run.run_id)
-    for task_id, model in {**MODELS, "edit": MODELS["pro"]}.items():
+    for task_id, model in {**MODELS, "edit": MODELS["pro"], "generic": MODELS["pro"]}.items():
         (record,) = xcom[task_id][-1]
         check_record(record, model=model, map_index=-1, s3_client=s3_client)
         manifest = manifest_beside(record, s3_client)
         assert manifest["status"] == "complete" and manifest["family"] == "gemini"
         assert manifest["usage"]["candidatesTokenCount"] > 0  # token usage, for cost
-        assert manifest["received"][0]["commentary"] == "Here is the image you asked for."
+        assert manifest["cost"]["actual"] > 0  # priced from the usage
+        commentary = manifest["received"][0]["commentary"]
+        assert commentary == (None if task_id == "generic" else "Here is the image you asked for.")
         assert [a["status"] for a in manifest["attempts"]] == ["submitting", "received", "complete"]
         assert (manifest["requests_total"], manifest["requests_answered"], manifest["in_flight"]) == (
             1,
@@ -107,7 +121,12 @@ def test_each_model_generates_and_an_edit_sends_the_upstream_image_inline(
     assert (xcom["flash"][-1][0]["width"], xcom["flash"][-1][0]["height"]) == (1024, 576)
     assert (xcom["flash_3"][-1][0]["width"], xcom["flash_3"][-1][0]["height"]) == (128, 512)
     posts = api_posts(sandbox, GEMINI_PATH)
-    assert len(posts) == 4  # one request per image, nothing else
+    assert len(posts) == 5  # one request per image, nothing else
+    (generic_post,) = [p for p in posts if "responseModalities" in json.dumps(p["json"])]
+    assert generic_post["json"]["generationConfig"] == {
+        "responseModalities": ["IMAGE"],
+        "imageConfig": {"aspectRatio": "9:16", "imageSize": "1K"},
+    }
     (edit_post,) = [p for p in posts if "scarf" in p["json"]["contents"][0]["parts"][0]["text"]]
     upstream, _, _ = read_stored(xcom["flash_3"][-1][0]["uri"], s3_client)
     inline = edit_post["json"]["contents"][0]["parts"][1]["inlineData"]
