@@ -45,6 +45,8 @@ from airflow_provider_aihubmix.responses import (
 
 API_PREFIX = "/gemini/v1beta"
 SEED_MODULUS = 2_147_483_648  # generationConfig.seed is an int32
+# AIHubMix's Gemini guide: files up to 20 MB through inline_data (Google: 20 MB per request).
+MAX_INLINE_BYTES = 20 * 1024 * 1024
 
 # Input keys this module places itself; any other key came through extra_input.
 _MODELLED = frozenset(
@@ -118,6 +120,12 @@ def request_body(input_: Mapping[str, Any], *, request_index: int = 0) -> dict[s
     """
     parts: list[dict[str, Any]] = [{"text": input_["prompt"]}]
     parts += [inline_part(ref) for ref in input_.get("image") or []]
+    inline_bytes = sum(len(p["inlineData"]["data"]) * 3 // 4 for p in parts[1:])
+    if inline_bytes > MAX_INLINE_BYTES:
+        raise AIHubMixValidationError(
+            f"Parameter 'image' adds up to {inline_bytes:,} bytes of inline images; allowed: at most "
+            f"{MAX_INLINE_BYTES:,} bytes in one Gemini request (AIHubMix's inline_data limit)"
+        )
     body: dict[str, Any] = {"contents": [{"role": "user", "parts": parts}]}
     config: dict[str, Any] = {}
     image_config = {key: input_[key] for key in _IMAGE_CONFIG if input_.get(key) is not None}

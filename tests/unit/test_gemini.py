@@ -141,6 +141,13 @@ def test_request_body_parts_config_and_seed_per_request():
     assert gemini.request_seed({"seed": 2_147_483_647}, 1) == 0  # int32 wraps
 
 
+def test_request_body_refuses_more_inline_bytes_than_the_route_takes():
+    big = "data:image/png;base64," + "A" * (gemini.MAX_INLINE_BYTES // 3 * 4 // 2 + 4)
+    gemini.request_body({"prompt": "p", "image": [big]})  # half the limit passes
+    with pytest.raises(AIHubMixValidationError, match="'image' adds up to"):
+        gemini.request_body({"prompt": "p", "image": [big, big, big]})
+
+
 def test_request_body_refuses_unresolved_references():
     with pytest.raises(AIHubMixValidationError, match="cannot send inline"):
         gemini.request_body({"prompt": "p", "image": ["https://example.com/a.png"]})
