@@ -67,6 +67,9 @@ def allowed_text(spec: ModelSpec, name: str) -> str:
 def wire_text(spec: ModelSpec, name: str) -> str:
     """The ``input`` field(s) a set parameter goes out as, from the schema's own wire mapping."""
     schema = schema_for(spec.family)
+    placed = getattr(schema, "sent_as", {}).get(name)  # a body built beyond the flat input (Gemini)
+    if placed is not None:
+        return str(placed)
     sample: Any = ["<ref>"] * max(spec.max_reference_images, 1) if name == "image" else 1
     try:
         keys = [key for _, key, _ in schema.model_construct(**{name: sample}).wire_items(spec)]

@@ -14,8 +14,8 @@ models (written with a capital K), ``512`` on 3.1 Flash only, none on 2.5 Flash 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Annotated, Any
+from collections.abc import Iterator, Mapping
+from typing import Annotated, Any, ClassVar
 
 from pydantic import BeforeValidator, ValidationInfo
 
@@ -86,6 +86,17 @@ class GeminiInput(FamilyInput):
         "response_modalities": "responseModalities",
     }
     aliases = {"size": "image_size"}
+    # Where gemini.request_body puts each parameter in the generateContent body (docs/PARAMETERS.md).
+    sent_as: ClassVar[Mapping[str, str]] = {
+        "prompt": "`contents[0].parts[0].text`",
+        "n": "(n requests, one image each; not sent)",
+        "image": "one `contents[0].parts[].inlineData` each",
+        "aspect_ratio": "`generationConfig.imageConfig.aspectRatio`",
+        "image_size": "`generationConfig.imageConfig.imageSize`",
+        "response_modalities": "`generationConfig.responseModalities`",
+        "seed": "`generationConfig.seed` (+ i for request i)",
+        "temperature": "`generationConfig.temperature`",
+    }
 
     prompt: Prompt = None
     n: Count = None
