@@ -8,10 +8,9 @@ A test runs ``render()`` and compares it with the committed page.
 
 from __future__ import annotations
 
-import argparse
-import sys
 from pathlib import Path
 
+from airflow_provider_aihubmix.generated_docs import page_command
 from airflow_provider_aihubmix.pricing.estimate import estimate
 from airflow_provider_aihubmix.pricing.table import OptionTable, PriceRow, PriceTable, package_prices
 
@@ -99,23 +98,14 @@ def render() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    group = parser.add_mutually_exclusive_group()
-    group.add_argument("--write", action="store_true", help=f"rewrite {DOC_PATH}")
-    group.add_argument("--check", action="store_true", help="exit 1 when the page is out of date")
-    args = parser.parse_args(argv)
-    text = render()
-    if args.write:
-        DOC_PATH.write_text(text, encoding="utf-8")
-        return 0
-    if args.check:
-        current = DOC_PATH.read_text(encoding="utf-8") if DOC_PATH.exists() else ""
-        if current != text:
-            print(f"{DOC_PATH} is out of date: run python -m {__spec__.name if __spec__ else ''} --write")
-            return 1
-        return 0
-    sys.stdout.write(text)
-    return 0
+    description = __doc__.splitlines()[0] if __doc__ else None
+    return page_command(
+        argv,
+        render=render,
+        path=DOC_PATH,
+        module="airflow_provider_aihubmix.pricing.docs",
+        description=description,
+    )
 
 
 if __name__ == "__main__":

@@ -11,14 +11,13 @@ else the family's). A test compares :func:`render` with the committed page.
 
 from __future__ import annotations
 
-import argparse
-import sys
 from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
 
 from airflow_provider_aihubmix.catalog import CATALOG, Family, ModelSpec
+from airflow_provider_aihubmix.generated_docs import page_command
 from airflow_provider_aihubmix.limits import SOURCES
 from airflow_provider_aihubmix.schemas import model_parameters, schema_for
 from airflow_provider_aihubmix.schemas._base import Reject, SchemaContext
@@ -123,23 +122,14 @@ def render() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    group = parser.add_mutually_exclusive_group()
-    group.add_argument("--write", action="store_true", help=f"rewrite {DOC_PATH}")
-    group.add_argument("--check", action="store_true", help="exit 1 when the page is out of date")
-    args = parser.parse_args(argv)
-    text = render()
-    if args.write:
-        DOC_PATH.write_text(text, encoding="utf-8")
-        return 0
-    if args.check:
-        current = DOC_PATH.read_text(encoding="utf-8") if DOC_PATH.exists() else ""
-        if current != text:
-            print(f"{DOC_PATH} is out of date: run python -m airflow_provider_aihubmix.schemas.docs --write")
-            return 1
-        return 0
-    sys.stdout.write(text)
-    return 0
+    description = __doc__.splitlines()[0] if __doc__ else None
+    return page_command(
+        argv,
+        render=render,
+        path=DOC_PATH,
+        module="airflow_provider_aihubmix.schemas.docs",
+        description=description,
+    )
 
 
 if __name__ == "__main__":
