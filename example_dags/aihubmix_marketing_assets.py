@@ -63,6 +63,7 @@ with DAG(
         quality="low",
         output_format="png",
         output_uri=OUTPUT_URI,
+        lineage_include_prompt=True,  # briefs are not secret: prompts in lineage and the gallery
         max_cost_usd=0.05,  # estimate: OpenAI's per-image price for low quality
     ).expand(prompt=brief_prompts)
 
@@ -71,6 +72,7 @@ with DAG(
         model="imagen-4.0-fast-generate-001",
         aspect_ratio="16:9",
         output_uri=OUTPUT_URI,
+        lineage_include_prompt=True,  # briefs are not secret: prompts in lineage and the gallery
         max_cost_usd=0.10,
     ).expand(prompt=brief_prompts)
 
@@ -80,6 +82,7 @@ with DAG(
         size="2K",
         watermark=False,
         output_uri=OUTPUT_URI,
+        lineage_include_prompt=True,  # briefs are not secret: prompts in lineage and the gallery
         max_cost_usd=0.50,
     ).expand(prompt=brief_prompts)
 

@@ -30,6 +30,8 @@ from airflow_provider_aihubmix.storage import (
 #: What an image's file name may look like: the engine's ``image-NNN`` plus a sniffed extension.
 IMAGE_NAME = re.compile(r"^image-[0-9]{3,6}\.(?:png|jpg|jpeg|webp|gif)$")
 PROMPT_FIELDS = ("prompt", "negative_prompt")
+# Where a request names its size, by family (wire names as the manifest records them).
+_SIZE_KEYS = ("size", "aspect_ratio", "aspectRatio", "image_size", "imageSize", "resolution")
 _COST_KEYS = ("actual_cost_usd", "cost_usd", "estimated_cost_usd")
 
 
@@ -201,7 +203,7 @@ def task_view(
             "model": manifest.get("model"),
             "family": manifest.get("family"),
             **prompt_fields(input_, show_prompt=show_prompt),
-            "size": input_.get("size") or input_.get("aspect_ratio") or input_.get("image_size"),
+            "size": next((input_[k] for k in _SIZE_KEYS if input_.get(k)), None),
             "seed": input_.get("seed"),
             "parameters": params,
             "cost_usd": task_cost(manifest),
