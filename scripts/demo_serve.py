@@ -73,6 +73,11 @@ def gallery_server(home: Path, log_path: Path, port: int = 0, timeout: float = 1
 def serve_gallery(home: Path, dag_id: str, run_id: str, log_path: Path, port: int = 0) -> int:
     """Serve until Ctrl-C, after printing where the gallery of ``run_id`` is."""
     print(f"\nStarting an api-server with the gallery plugin (its log: {log_path})...", flush=True)
+
+    def stop(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt  # the api-server is stopped on the way out, as for Ctrl-C
+
+    signal.signal(signal.SIGTERM, stop)
     with gallery_server(home, log_path, port) as base_url:
         run = quote(run_id, safe="")
         print(f"  Gallery of this run:  {base_url}/aihubmix/gallery/{quote(dag_id, safe='')}/{run}")

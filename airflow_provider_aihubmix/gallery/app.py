@@ -22,14 +22,15 @@ import time
 from collections.abc import Iterator
 from contextlib import ExitStack
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 from urllib.parse import quote
 
 from airflow.api_fastapi.auth.managers.models.resource_details import DagAccessEntity
 from airflow.api_fastapi.common.db.common import SessionDep
 from airflow.api_fastapi.core_api.security import requires_access_dag
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
-from fastapi.responses import HTMLResponse, StreamingResponse
+from fastapi.exception_handlers import http_exception_handler
+from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 from fastapi.staticfiles import StaticFiles
 
 from airflow_provider_aihubmix.gallery.manifests import (
@@ -221,10 +222,21 @@ def _page(request: Request, dag_id: str, run_id: str, task_id: str | None, map_i
     )
 
 
+async def _login_first(request: Request, exc: Exception) -> Response:
+    """A person opening the page without a session goes to the login page and comes back."""
+    page = request.url.path[len(_root(request)) :].startswith("/gallery/")
+    if isinstance(exc, HTTPException) and exc.status_code == 401 and page:
+        from airflow.api_fastapi.app import get_auth_manager
+
+        return RedirectResponse(get_auth_manager().get_url_login(next_url=str(request.url)), status_code=303)
+    return await http_exception_handler(request, cast("HTTPException", exc))
+
+
 def create_app() -> FastAPI:
     """Build the gallery app (the api-server mounts it at :data:`~.urls.APP_PREFIX`)."""
     app = FastAPI(title="AIHubMix image gallery", docs_url=None, redoc_url=None, openapi_url=None)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    app.add_exception_handler(HTTPException, _login_first)
 
     @app.get("/gallery/{dag_id}/{run_id}", name="gallery_page", dependencies=RunAccess)
     def gallery_page(

@@ -176,7 +176,13 @@ def test_the_dag_permission_is_enforced_on_every_route(gallery: GalleryDeploymen
         outsider = gallery.get(path, user="outsider")
         assert outsider.status_code == 403, (path, outsider.status_code)
         assert not outsider.content.startswith(b"\x89PNG") and b"image-000" not in outsider.content
-        assert gallery.get(path, user=None).status_code == 401, path
+        anonymous = gallery.get(path, user=None)
+        if path == page:  # a person without a session is sent to log in, and back
+            assert anonymous.status_code == 303, anonymous.status_code
+            assert anonymous.headers["location"].startswith("/auth/login?next=")
+            assert quote(gallery.base_url + page, safe="") in anonymous.headers["location"]
+        else:
+            assert anonymous.status_code == 401, path
     # The same verdict as Airflow's own DAG-run page API for the same user.
     assert gallery.get(own_run, user="outsider").status_code == 403
     assert gallery.get(own_run, user="viewer").status_code == 200
