@@ -102,10 +102,19 @@ def task_cost(manifest: Mapping[str, Any]) -> float | None:
             return value
     cost = manifest.get("cost")
     if isinstance(cost, dict):
-        for key in ("actual_usd", "total_usd"):
+        for key in ("actual", "estimated", "actual_usd", "total_usd"):
             if (value := _number(cost.get(key))) is not None:
                 return value
     return None
+
+
+def cost_kind(manifest: Mapping[str, Any]) -> str | None:
+    """``actual`` when the manifest records what was billed, ``estimated`` for an estimate only."""
+    cost = manifest.get("cost") if isinstance(manifest.get("cost"), dict) else {}
+    assert isinstance(cost, dict)
+    if _number(manifest.get("actual_cost_usd")) is not None or _number(cost.get("actual")) is not None:
+        return "actual"
+    return "estimated" if task_cost(manifest) is not None else None
 
 
 def image_costs(manifest: Mapping[str, Any]) -> dict[int, float]:
@@ -116,7 +125,7 @@ def image_costs(manifest: Mapping[str, Any]) -> dict[int, float]:
         for item in cost.get("images") or []:
             if not isinstance(item, dict) or not isinstance(item.get("index"), int):
                 continue
-            for key in _COST_KEYS:
+            for key in ("actual", "estimated", *_COST_KEYS):
                 if (value := _number(item.get(key))) is not None:
                     out[item["index"]] = value
                     break
@@ -207,9 +216,7 @@ def task_view(
             "seed": input_.get("seed"),
             "parameters": params,
             "cost_usd": task_cost(manifest),
-            "cost_basis": (manifest.get("cost") or {}).get("basis")
-            if isinstance(manifest.get("cost"), dict)
-            else None,
+            "cost_kind": cost_kind(manifest),
             "error": last_error(manifest) if manifest.get("status") != "complete" else None,
             "try_number": manifest.get("try_number"),
             "remote_task_ids": [

@@ -12,6 +12,8 @@ import pytest
 from airflow_provider_aihubmix.gallery.manifests import (
     ImageNotServedError,
     TaskRef,
+    cost_kind,
+    image_costs,
     outcome,
     read_manifest,
     resolve_image,
@@ -138,6 +140,13 @@ def test_cost_is_read_where_the_manifest_has_it_and_absent_otherwise() -> None:
     assert task_cost({"cost": {"total_usd": 0.02}}) == 0.02
     assert task_cost({"cost": {"total_usd": None}}) is None
     assert task_cost({}) is None
+    # The manifest's cost object: an actual figure wins over the estimate.
+    assert task_cost({"cost": {"estimated": 0.04, "actual": None}}) == 0.04
+    assert task_cost({"cost": {"estimated": 0.04, "actual": 0.039}}) == 0.039
+    assert image_costs({"cost": {"images": [{"index": 0, "estimated": 0.02, "actual": 0.019}]}}) == {0: 0.019}
+    assert cost_kind({"cost": {"estimated": 0.04, "actual": 0.039}}) == "actual"
+    assert cost_kind({"estimated_cost_usd": 0.04}) == "estimated"
+    assert cost_kind({}) is None
 
 
 @pytest.mark.parametrize(

@@ -67,7 +67,8 @@
       fact(facts, "image", `#${image.index} · ${image.width}×${image.height} · ${(image.content_type || "").replace("image/", "")}`);
       fact(facts, "seed", image.seed);
       fact(facts, "size", m.size);
-      fact(facts, "cost", usd(image.cost_usd));
+      const cost = usd(image.cost_usd);
+      fact(facts, "cost", cost && m.cost_kind === "estimated" ? cost + " (estimate)" : cost);
       if (image.revised_prompt) fact(facts, "revised", image.revised_prompt);
     } else {
       node.classList.add("problem");
