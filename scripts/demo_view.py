@@ -114,7 +114,7 @@ def summary(lines: list[TaskLine]) -> str:
     models = {line.model for line in bought if line.model}
     known = [line.cost_usd for line in bought if line.cost_usd is not None]
     unknown = len(bought) - len(known)
-    cost = f"estimated cost ${sum(known):.4f}" if known else "cost unknown"
+    cost = f"cost ${sum(known):.4f}" if known else "cost unknown"
     if known and unknown:
         cost += f" (+{unknown} task(s) without a published price)"
     failed = [line.task for line in lines if line.state != "success"]

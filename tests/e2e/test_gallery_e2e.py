@@ -120,9 +120,13 @@ def test_gallery_lists_every_image_with_the_metadata_of_its_manifest(gallery: Ga
         assert shown["model"] == manifest["model"] and shown["status"] == manifest["status"]
         records = {r["sha256"]: r for r in manifest["records"]}
         assert len(entry["images"]) == len(records)
+        # What was billed where the manifest knows it, else the estimate.
         per_image = {
-            i["index"]: i["estimated_cost_usd"] for i in (manifest.get("cost") or {}).get("images", [])
+            i["index"]: i["actual"] if i.get("actual") is not None else i.get("estimated")
+            for i in (manifest.get("cost") or {}).get("images", [])
         }
+        billed = manifest.get("actual_cost_usd")
+        assert shown["cost_usd"] == (billed if billed is not None else manifest.get("estimated_cost_usd"))
         for image in entry["images"]:
             record = records[image["sha256"]]
             assert record["uri"].endswith("/" + image["name"])
@@ -137,7 +141,6 @@ def test_gallery_lists_every_image_with_the_metadata_of_its_manifest(gallery: Ga
             assert entry["outcome"] == "complete" and entry["output_uri"] == gallery.s3_uri
             assert shown["prompt"] == PROMPTS[map_index] == manifest["input"]["prompt"]
             assert shown["size"] == "1K" and len(entry["images"]) == 2
-            assert shown["cost_usd"] == manifest["cost"]["total_usd"]
         elif task_id == "on_disk":
             assert entry["outcome"] == "complete" and len(entry["images"]) == 2
             assert shown["prompt"] is None and shown["prompt_hidden"] is True
