@@ -39,6 +39,11 @@ def main() -> int:
         page.goto(base_url + path)
         page.wait_for_selector("body[data-loaded=true]", timeout=60_000)
         page.wait_for_function("[...document.images].every(i => i.complete && i.naturalWidth > 0)")
+        # The whole page in the viewport, every image decoded: nothing left blank in the picture.
+        height = page.evaluate("document.documentElement.scrollHeight")
+        page.set_viewport_size({"width": args.width, "height": height})
+        page.evaluate("Promise.all([...document.images].map(i => i.decode()))")
+        page.wait_for_timeout(500)
         Path(args.to).parent.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=args.to, full_page=True)
         browser.close()
