@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -200,3 +201,44 @@ def test_gemini_cost_is_settled_from_the_usage_metadata_of_every_request(
     assert cost["actual"] == pytest.approx(expected) and cost["basis"]["actual"] == "usage_tokens"
     assert image_tokens == 2 * 1680  # both requests' usage, added by modality
     assert [i["actual"] for i in cost["images"]] == [pytest.approx(expected / 2, abs=1e-6)] * 2
+
+
+def test_connection_prices_change_the_estimate_the_guard_and_the_manifest(
+    dag_test: DagTest,
+    sandbox: SandboxServer,
+    sandbox_conn: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The account's own price: 0.01 USD a Seedream 4.5 image instead of the 0.04 list price.
+    conn = json.loads(os.environ["AIRFLOW_CONN_AIHUBMIX_DEFAULT"])
+    conn["extra"]["prices"] = {"doubao-seedream-4-5": 0.01}
+    monkeypatch.setenv("AIRFLOW_CONN_AIHUBMIX_DEFAULT", json.dumps(conn))
+    output_uri = (tmp_path / "out").as_uri()
+    with DAG("aihubmix_price_override", schedule=None, start_date=START) as dag:
+        # At the list price (2 x 0.04) this would be refused by its 0.05 cap; at 2 x 0.01 it is bought.
+        AIHubMixSeedreamOperator(
+            task_id="discounted", prompt="a kite", n=2, size="2K", max_cost_usd=0.05, output_uri=output_uri
+        )
+        # The operator parameter wins over the connection.
+        AIHubMixSeedreamOperator(
+            task_id="negotiated",
+            prompt="a kite",
+            size="2K",
+            prices={"doubao-seedream-4-5": 0.02},
+            output_uri=output_uri,
+        )
+
+    run = dag_test(dag)
+
+    assert set(task_states(run).values()) == {"success"}
+    manifests = {
+        path.parent.parent.name: json.loads(path.read_text())
+        for path in (tmp_path / "out").rglob("manifest.json")
+    }
+    discounted = manifests["task_id=discounted"]["cost"]
+    assert discounted["estimated"] == pytest.approx(0.02) and discounted["actual"] == pytest.approx(0.02)
+    assert discounted["price"]["origin"] == "connection 'aihubmix_default' extra 'prices'"
+    negotiated = manifests["task_id=negotiated"]["cost"]
+    assert negotiated["actual"] == pytest.approx(0.02)
+    assert negotiated["price"]["origin"] == "operator parameter 'prices'"
