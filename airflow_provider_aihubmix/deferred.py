@@ -307,7 +307,13 @@ class PurchaseLedger:
                 record = collector.store_image(position, image, None)
             except AIHubMixError as err:
                 if image.url is None:
-                    raise
+                    # The answer was billed and its inline image cannot be fetched again: this is
+                    # a lost answer, not a refusal, and must never be sent again.
+                    raise AIHubMixPossiblyBilledError(
+                        f"AIHubMix answered request {index + 1} for model {self.model}, but image "
+                        f"{position} could not be stored ({err.message}); it was billed and is lost",
+                        request_id=result.request_id,
+                    ) from err
                 # A URL can be fetched again: the worker downloads it when it completes.
                 log.warning("Image %d not stored yet (%s); the worker downloads it again", position, err)
             else:

@@ -317,3 +317,25 @@ def test_a_lost_second_answer_keeps_the_first_image_and_sends_nothing_again(
     again = run_trigger(AIHubMixPredictionTrigger(**trigger.serialize()[1]))
     assert again["error_type"] == "AIHubMixPossiblyBilledError" and again["sent"] == 0
     assert len(posts(sandbox)) == 1 and len(posts(sandbox, GPT_1)) == 1
+
+
+def test_an_answer_that_cannot_be_stored_is_never_sent_again(
+    sandbox_conn: str, sandbox: SandboxServer, tmp_path: Path
+):
+    from airflow_provider_aihubmix.storage import AIHubMixStorageError, LocalObjectStore
+
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise AIHubMixStorageError("disk full")
+
+    ti = FakeTaskInstance()
+    trigger = defer(gpt(tmp_path), ti).trigger
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(LocalObjectStore, "put_image_bytes", broken)
+        event = run_trigger(trigger)
+
+    # Billed and lost: not a refusal (which a retry would send again).
+    assert event["error_type"] == "AIHubMixPossiblyBilledError" and "disk full" in event["message"]
+    assert manifest_of(tmp_path)["status"] == "ambiguous"
+    with pytest.raises(AIHubMixPossiblyBilledError):
+        gpt(tmp_path).execute(context_for(FakeTaskInstance(try_number=2)))
+    assert len(posts(sandbox)) == 1
