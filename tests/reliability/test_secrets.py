@@ -132,7 +132,8 @@ def test_canary_key_never_leaves_the_authorization_header(api, sandbox, tmp_path
         "(x-goog-api-key on the Gemini route)",
         result=f"0 leaks in {len(scanned)} places scanned ({len(files)} files incl. the metadata DB, "
         f"{len(events)} OpenLineage events, {len(storage_log)} storage requests, "
-        f"{len(api_log)} API requests each carrying it as the bearer token)",
+        f"{len(api_log)} API requests each carrying it as the bearer token, or in x-goog-api-key for "
+        f"the {gemini_requests} on the Gemini route)",
         requests=len(api_log) + len(storage_log),
         leaks=0,
         places_scanned=len(scanned),
