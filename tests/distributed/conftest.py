@@ -1,6 +1,6 @@
 """One production-shaped cluster for every distributed scenario (starting it costs 1-3 minutes).
 
-The session fixture ``deployment`` starts PostgreSQL, Redis, the S3 test server behind an
+The package fixture ``deployment`` starts PostgreSQL, Redis, the S3 test server behind an
 outage proxy, the sandbox, and the :class:`~tests.distributed.cluster.CeleryCluster`. Each
 scenario gets it through ``cluster_ready``, which first restarts any component an earlier
 scenario killed and resets the sandbox, so scenarios stay independent of their order.
@@ -26,7 +26,9 @@ DAGS = Path(__file__).resolve().parent / "dags"
 API_KEY = "sk-distributed-test-key"
 
 
-@pytest.fixture(scope="session")
+# Package scope: the cluster stops after the last distributed test instead of idling through
+# the rest of the suite.
+@pytest.fixture(scope="package")
 def deployment(
     sandbox_server: SandboxServer, moto_server: MotoServer, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Deployment]:
