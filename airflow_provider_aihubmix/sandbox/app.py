@@ -33,6 +33,7 @@ from airflow_provider_aihubmix.sandbox.predictions import (
     predict,
     require_prompt,
 )
+from airflow_provider_aihubmix.sandbox.shapes import IMAGE_SHAPES, Answer, chosen_shape
 from airflow_provider_aihubmix.sandbox.state import SandboxState
 from airflow_provider_aihubmix.sandbox.tasks import Task, task_status
 
@@ -151,6 +152,19 @@ def create_api_app(state: SandboxState) -> ASGIApp:
     async def _answer(request: Request, plan: Plan, response_format: Any) -> Response:
         if not state.check_quota():
             raise ApiError(403, "Insufficient balance: top up to continue", code="insufficient_user_quota")
+        record = record_of(request) or {}
+        model = str((record.get("json") or {}).get("model") or "")
+        shape = chosen_shape(record.get("headers") or {}, plan.prompt, model, state.config.shapes)
+        if shape is not None:
+            # The odd answers on this endpoint too (see .shapes); images only, it has no tasks.
+            if shape not in IMAGE_SHAPES:
+                message = f"sandbox shape {shape!r} is not an image shape"
+                raise ApiError(400, message, code="bad_sandbox_shape")
+            urls = [url["url"] for url in await _images(plan, "url")]
+            b64 = [item["b64_json"] for item in await _images(plan, None)]
+            answer = Answer(urls=urls, b64=b64, fmt=plan.fmt, prompt=plan.prompt, seed=plan.seed)
+            state.bill(record_of(request), DEFAULT_PRICE_USD * plan.count)
+            return json_response(IMAGE_SHAPES[shape](answer))
         data = await _images(plan, response_format)
         state.bill(record_of(request), DEFAULT_PRICE_USD * plan.count)
         body = {
