@@ -23,8 +23,9 @@ set +e
 
 COMPAT_DIR=${COMPAT_DIR:-.compat}
 ALL=(lowest middle newest newest-py3.13)
-# What every combination runs: the suites that touch Airflow. End-to-end tests only on newest.
-TEST_PATHS=(tests/unit tests/integration tests/reliability tests/sandbox)
+# What every combination runs: the suites that touch Airflow (the example DAGs run with dag.test in
+# tests/integration too). End-to-end tests only on newest; the whole suite runs in scripts/test.sh.
+TEST_PATHS=(tests/unit tests/integration)
 
 combination() { # name -> python, airflow pin, exclude-newer, resolution ("" = from uv.lock)
   case "$1" in
