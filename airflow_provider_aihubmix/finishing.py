@@ -27,13 +27,11 @@ class AIHubMixImageTaskMixin(AIHubMixLineageMixin):
 
     output_conn_id: str | None = None
 
-    def open_task_store(self, context: Context, uri: str) -> ObjectStore:
-        """The store at ``uri``, recorded for the gallery before anything is bought or stored,
-        so it shows failed and moderated tasks too."""
+    def record_store_location(self, context: Context, store: ObjectStore) -> ObjectStore:
+        """Record where ``store`` is for the gallery, before anything is bought or stored, so it
+        shows failed and moderated tasks too; returns ``store``."""
         from airflow_provider_aihubmix.gallery.location import record_output_location
-        from airflow_provider_aihubmix.storage import open_store
 
-        store = open_store(uri, aws_conn_id=self.output_conn_id)
         record_output_location(
             context["ti"], store.base_uri, self.output_conn_id, show_prompt=self.lineage_include_prompt
         )

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from airflow_provider_aihubmix.hooks.aihubmix import AIHubMixHook
     from airflow_provider_aihubmix.lineage import LineageRequest
     from airflow_provider_aihubmix.pricing import PriceTable
+    from airflow_provider_aihubmix.storage import ObjectStore
 
 # The trigger's own deadline should win over Airflow's defer timeout: its event is clean.
 DEFAULT_TIMEOUT = 3600.0
@@ -317,6 +318,12 @@ class AIHubMixGenerateImageOperator(AIHubMixImageTaskMixin, BaseOperator):
             self.log.warning("%s", problem)
         return uri
 
+    def open_store(self) -> ObjectStore:
+        """The store images go to (tests and subclasses replace it to wrap the store)."""
+        from airflow_provider_aihubmix.storage import open_store
+
+        return open_store(self.resolve_output_uri(), aws_conn_id=self.output_conn_id)
+
     def open_tracked_run(self, context: Context) -> GenerationRun:
         """This task instance's engine, recorded as lineage state (so a failure from here on
         reports its manifest) with its store location recorded for the gallery."""
@@ -327,7 +334,7 @@ class AIHubMixGenerateImageOperator(AIHubMixImageTaskMixin, BaseOperator):
         spec = self.resolve_spec()
         run = GenerationRun(
             hook=self.hook,
-            store=self.open_task_store(context, self.resolve_output_uri()),
+            store=self.record_store_location(context, self.open_store()),
             spec=spec,
             params=self.request_params(),
             extra_input=self.extra_input,

@@ -139,6 +139,7 @@ class AIHubMixTaskSensor(AIHubMixImageTaskMixin, BaseSensorOperator):
     def collector(self, context: Context, model: str | None = None) -> ImageCollector:
         from airflow_provider_aihubmix.collection import ImageCollector
         from airflow_provider_aihubmix.manifest import TaskIdentity
+        from airflow_provider_aihubmix.storage import open_store
         from airflow_provider_aihubmix.storage.uris import resolve_output_uri
 
         uri, source = resolve_output_uri(self.output_uri, self.hook.output_uri, self.aihubmix_conn_id)
@@ -147,7 +148,7 @@ class AIHubMixTaskSensor(AIHubMixImageTaskMixin, BaseSensorOperator):
         )
         collector = ImageCollector(
             hook=self.hook,
-            store=self.open_task_store(context, uri),
+            store=self.record_store_location(context, open_store(uri, aws_conn_id=self.output_conn_id)),
             model=model or self.model or "unknown",
             identity=TaskIdentity.from_context(context),
         )
