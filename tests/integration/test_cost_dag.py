@@ -29,6 +29,7 @@ from airflow_provider_aihubmix.operators.images import (
 from airflow_provider_aihubmix.pricing.summary import write_run_cost_summary
 from airflow_provider_aihubmix.sandbox import SandboxServer
 from airflow_provider_aihubmix.storage import open_store
+from tests.compat import needs_callback_exception
 from tests.fixtures.airflow_db import DagTest, task_states, xcom_values
 from tests.fixtures.s3 import S3Bucket
 from tests.integration.operator_checks import api_posts
@@ -47,6 +48,7 @@ def _remember(errors: dict[str, BaseException]) -> Any:
     return callback
 
 
+@needs_callback_exception
 def test_mapped_fan_out_stops_buying_at_the_dag_budget(
     dag_test: DagTest, sandbox: SandboxServer, sandbox_conn: str, s3_bucket: S3Bucket
 ) -> None:
@@ -93,6 +95,7 @@ def test_mapped_fan_out_stops_buying_at_the_dag_budget(
     assert summary["total"]["images"] == sum(len(xcom["kites"][i]) for i in bought) == 5
 
 
+@needs_callback_exception
 def test_variable_budget_guards_token_and_megapixel_billed_models(
     dag_test: DagTest,
     sandbox: SandboxServer,

@@ -22,6 +22,7 @@ from airflow_provider_aihubmix.answer_scan import ScanResult
 from airflow_provider_aihubmix.exceptions import AIHubMixUnreadableAnswerError
 from airflow_provider_aihubmix.operators.images import AIHubMixFluxOperator, AIHubMixQwenImageOperator
 from airflow_provider_aihubmix.sandbox import SandboxServer
+from tests.compat import needs_callback_exception
 from tests.fixtures.airflow_db import DagTest, task_states, try_numbers, xcom_values
 from tests.fixtures.sandbox import SANDBOX_API_KEY
 from tests.integration.operator_checks import api_posts, check_record, manifest_beside
@@ -37,6 +38,7 @@ def _path(uri: str) -> Path:
 
 
 @pytest.mark.parametrize("deferrable", [False, True], ids=["blocking", "sent-from-triggerer"])
+@needs_callback_exception
 def test_unreadable_answer_is_saved_and_a_later_run_collects_it_with_no_request(
     dag_test: DagTest, sandbox: SandboxServer, sandbox_conn: str, tmp_path: Path, deferrable: bool
 ) -> None:
@@ -119,6 +121,7 @@ def test_flux_task_unknown_at_first_is_submitted_once_and_collected(
     assert record["remote_task_id"]
 
 
+@needs_callback_exception
 def test_flux_task_unknown_past_the_grace_fails_and_stays_recorded(
     dag_test: DagTest, sandbox: SandboxServer, sandbox_conn: str, tmp_path: Path
 ) -> None:

@@ -30,6 +30,7 @@ from airflow_provider_aihubmix.operators.images import (
 )
 from airflow_provider_aihubmix.sandbox import SandboxServer
 from airflow_provider_aihubmix.sandbox.gemini import COMMENTARY
+from tests.compat import needs_callback_exception
 from tests.fixtures.airflow_db import DagTest, raw_xcom_json, task_states, try_numbers, xcom_values
 from tests.integration.operator_checks import (
     api_posts,
@@ -143,6 +144,7 @@ REFUSALS = {
 }
 
 
+@needs_callback_exception
 def test_each_refusal_fails_cleanly_with_one_request_and_no_airflow_retry(
     dag_test: DagTest, sandbox: SandboxServer, sandbox_conn: str, tmp_path: Path
 ) -> None:
@@ -175,6 +177,7 @@ def test_each_refusal_fails_cleanly_with_one_request_and_no_airflow_retry(
         )
 
 
+@needs_callback_exception
 def test_n_images_are_n_requests_and_a_retry_buys_only_the_missing_one(
     dag_test: DagTest,
     sandbox: SandboxServer,

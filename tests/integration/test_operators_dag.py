@@ -30,6 +30,7 @@ from airflow_provider_aihubmix.operators.images import (
 )
 from airflow_provider_aihubmix.sandbox import SandboxServer
 from airflow_provider_aihubmix.storage import InvalidOutputURIError
+from tests.compat import needs_callback_exception
 from tests.fixtures.airflow_db import DagTest, raw_xcom_json, task_states, xcom_values
 from tests.fixtures.s3 import S3Bucket
 from tests.integration.operator_checks import (
@@ -165,6 +166,7 @@ def test_mapped_tasks_do_not_collide(
     assert len(s3_bucket.list_keys()) == len(uris) + 5  # images + one manifest per task instance
 
 
+@needs_callback_exception
 def test_bad_rendered_input_fails_before_any_request(
     dag_test: DagTest, sandbox: SandboxServer, sandbox_conn: str, tmp_path: Path
 ) -> None:

@@ -21,6 +21,7 @@ from airflow_provider_aihubmix.operators.images import AIHubMixImagenOperator, A
 from airflow_provider_aihubmix.sandbox import SandboxServer
 from airflow_provider_aihubmix.storage import AIHubMixStorageError
 from airflow_provider_aihubmix.storage.s3 import S3ObjectStore
+from tests.compat import needs_callback_exception
 from tests.fixtures.airflow_db import DagTest, task_states, try_numbers, xcom_values
 from tests.fixtures.s3 import S3Bucket
 from tests.integration.operator_checks import api_posts, check_record, manifest_beside
@@ -59,6 +60,7 @@ def attempts(manifest: dict[str, Any]) -> list[tuple[int, str]]:
     return [(a["try_number"], a["status"]) for a in manifest["attempts"]]
 
 
+@needs_callback_exception
 def test_manifest_write_failure_then_retry_and_rerun_buy_once(
     dag_test: DagTest,
     sandbox: SandboxServer,
@@ -113,6 +115,7 @@ def test_manifest_write_failure_then_retry_and_rerun_buy_once(
     assert xcom_values(dag.dag_id, rerun.run_id) == xcom
 
 
+@needs_callback_exception
 def test_download_failure_and_lost_answer_are_never_bought_again(
     dag_test: DagTest, sandbox: SandboxServer, sandbox_conn: str, tmp_path: Path
 ) -> None:

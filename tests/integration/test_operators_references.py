@@ -21,6 +21,7 @@ from PIL import Image
 from airflow_provider_aihubmix.exceptions import AIHubMixValidationError
 from airflow_provider_aihubmix.operators.images import AIHubMixQwenImageOperator
 from airflow_provider_aihubmix.sandbox import SandboxServer
+from tests.compat import needs_callback_exception
 from tests.fixtures.airflow_db import DagTest, raw_xcom_json, task_states, xcom_values
 from tests.integration.operator_checks import api_posts, check_no_secrets, check_record
 
@@ -42,6 +43,7 @@ def sent_images(body: dict[str, Any]) -> list[bytes]:
     return [base64.b64decode(r.split(",", 1)[1]) for r in refs]
 
 
+@needs_callback_exception
 def test_reference_images_from_paths_data_uris_lists_and_rendered_xcom(
     dag_test: DagTest, sandbox: SandboxServer, sandbox_conn: str, tmp_path: Path
 ) -> None:

@@ -22,6 +22,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from airflow_provider_aihubmix.sandbox import SandboxServer
+from airflow_provider_aihubmix.version_compat import AIRFLOW_V_3_2_PLUS
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE_DAGS = ROOT / "example_dags"
@@ -188,7 +189,8 @@ def test_sensor_modes_and_the_example_under_dag_test(dag_test_result: dict[str, 
         assert_images(records, "bfl/flux-2-flex")
         assert {r["remote_task_id"] for r in records} == {submitted["remote_task_id"]}
     # Each mode waited its own way: reschedule gave its slot back, deferrable ran its trigger.
-    assert sensors["reschedules"]["wait_reschedule[-1]"] >= 1
+    if AIRFLOW_V_3_2_PLUS:  # Airflow 3.1's dag.test() recorded no reschedule row (seen in compat.sh)
+        assert sensors["reschedules"]["wait_reschedule[-1]"] >= 1
     assert sensors["reschedules"]["wait_poke[-1]"] == 0
     assert sensors["reschedules"]["wait_deferrable[-1]"] == 0
     assert "running trigger in line" in dag_test_result["log"]
