@@ -8,11 +8,14 @@ and times from pytest's JUnit XML, install and DAG-run times and results from ``
 from __future__ import annotations
 
 import datetime as dt
+import re
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
 from collections import Counter
 from pathlib import Path
+
+import tomllib  # Python 3.11+: the report runs in the locked .venv (3.11), not in a combination
 
 # Shown in the versions table, in this order: what the provider imports or Airflow pins tightly.
 KEY_PACKAGES = [
@@ -91,6 +94,51 @@ def verdict(env: dict[str, str], key: str) -> str:
     return "-" if status is None else ("pass" if status == "0" else f"FAIL ({status})")
 
 
+def floors(pyproject: Path) -> list[tuple[str, str]]:
+    """``(package, floor)`` for every ``>=`` requirement of the provider (extras included)."""
+    project = tomllib.loads(pyproject.read_text())["project"]
+    requirements = list(project["dependencies"])
+    for extra in project.get("optional-dependencies", {}).values():
+        requirements += extra
+    found = []
+    for requirement in requirements:
+        match = re.fullmatch(r"([A-Za-z0-9_.-]+)(?:\[[^]]*\])?\s*>=\s*([^,;\s]+).*", requirement)
+        if match:
+            found.append((match[1].lower().replace("_", "-"), match[2]))
+    return found
+
+
+def floors_section(resolved: dict[str, str] | None) -> list[str]:
+    """Each floor against what the *lowest* combination resolved to (they should be equal)."""
+    if resolved is None:
+        return []
+    out = [
+        "## Floors",
+        "",
+        "`pyproject.toml`'s floors against what the *lowest* combination resolved to with",
+        "`--resolution lowest-direct`: a floor below the tested version would claim an untested one.",
+        "",
+        "| requirement | floor | lowest resolved | |",
+        "|---|---|---|---|",
+    ]
+    for package, floor in floors(Path("pyproject.toml")):
+        got = resolved.get(package, "-")
+        out.append(f"| {package} | {floor} | {got} | {'tested' if got == floor else 'NOT the floor'} |")
+    out += [
+        "",
+        "Why these: with the earlier floors (amazon provider >= 9.0, openlineage provider >= 2.0) the",
+        "lowest resolution picked 9.0.0 and 2.0.0, and on Airflow 3.1 neither imports",
+        "(`airflow.utils.log.secrets_masker` and `airflow.models.Operator` are gone): every S3 write",
+        "and every OpenLineage event failed. Amazon 9.14.0 and openlineage 2.7.1 were current when",
+        "Airflow 3.1.0 came out. Airflow 3.1.8 itself needs pydantic >= 2.11.1. Test tools (pytest,",
+        "moto...) are not part of the claim and install at their newest fitting versions: moto 5.1.22,",
+        "current on 2026-03-11, answers multipart uploads with a checksum botocore 1.42.66 rejects (a",
+        "fake-S3 defect, not a provider one).",
+        "",
+    ]
+    return out
+
+
 def git_commit() -> str:
     try:
         return subprocess.run(
@@ -153,8 +201,9 @@ def main(argv: list[str]) -> int:
     ]
     for name, _, _, reasons, _, _ in rows:
         out.append(f"- **{name}**: " + ("; ".join(reasons) if reasons else "none"))
+    lowest = next((r[5] for r in rows if r[0] == "lowest"), None)
+    out += ["", *floors_section(lowest)]
     out += [
-        "",
         "## How the differences are handled",
         "",
         "Names that moved between Airflow 3.1 and 3.3 (`conf`, the task exceptions, the hook lineage",
@@ -162,6 +211,9 @@ def main(argv: list[str]) -> int:
         "`airflow_provider_aihubmix/version_compat.py`, one shim per name with the Airflow version that",
         "needs it; tests import test-only moved names through `tests/compat.py`. The dependency floors",
         "in `pyproject.toml` are the versions the *lowest* combination resolves to.",
+        "`tests/unit/test_version_compat.py` fails on any module that imports one of those names",
+        "directly, so the locked environment catches a 3.1 break before `.ci/run`'s compatibility",
+        "step does, and mypy checks the package against Python 3.10.",
         "",
     ]
     sys.stdout.write("\n".join(out))
