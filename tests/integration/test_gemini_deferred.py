@@ -6,6 +6,7 @@ The operator defers against the sandbox over real HTTP; the real
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import io
 import json
@@ -136,3 +137,48 @@ def test_a_retry_after_a_failure_between_requests_two_and_three_sends_one_more(
     assert len(posts(sandbox)) == 4 and sandbox.client.billed_count("gemini") == 3
     manifest = manifest_of(tmp_path)
     assert manifest["status"] == "complete" and len({r["sha256"] for r in manifest["records"]}) == 3
+
+
+@pytest.mark.parametrize("cut", ["refused", "triggerer_died"])
+def test_a_blocking_retry_after_the_triggerer_sends_only_the_missing_request(
+    sandbox_conn: str, sandbox: SandboxServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cut: str
+) -> None:
+    """A team that turns deferral off after a cut-short try keeps what the triggerer bought.
+
+    ``refused``: the third request gets a 400 (the series is ``failed`` with 2 answered);
+    ``triggerer_died``: the triggerer stops right after recording the second answer (the
+    series stays ``deferred`` with 2 answered and nothing in flight).
+    """
+    original = PurchaseLedger.record_answer
+
+    def cut_after_the_second(self: PurchaseLedger, index: int, answer: Any) -> int:
+        images = original(self, index, answer)
+        if index == 1 and cut == "triggerer_died":
+            raise asyncio.CancelledError
+        if index == 1 and not sandbox.client.faults():
+            sandbox.client.inject(kind="status", status=400, count=1, path="gemini", message="hiccup")
+        return images
+
+    monkeypatch.setattr(PurchaseLedger, "record_answer", cut_after_the_second)
+    first_try = FakeTaskInstance()
+    trigger = defer(operator(tmp_path, n=3, seed=7), first_try)
+    if cut == "triggerer_died":
+        with pytest.raises(asyncio.CancelledError):
+            run_trigger(trigger)
+        assert manifest_of(tmp_path)["status"] == "deferred"
+    else:
+        event = run_trigger(trigger)
+        with pytest.raises(AIHubMixBadRequestError, match="hiccup"):
+            operator(tmp_path, n=3, seed=7).execute_complete(context_for(first_try), event)
+        assert manifest_of(tmp_path)["status"] == "failed"
+    assert manifest_of(tmp_path)["requests_answered"] == 2 and len(posts(sandbox)) == 2 + (cut == "refused")
+
+    blocking = operator(tmp_path, n=3, seed=7)
+    blocking.deferrable = False
+    records = blocking.execute(context_for(FakeTaskInstance(try_number=2)))
+
+    assert [(r["index"], r["seed"]) for r in records] == [(0, 7), (1, 8), (2, 9)]
+    assert sandbox.client.billed_count("gemini") == 3
+    assert posts(sandbox)[-1]["json"]["generationConfig"]["seed"] == 9
+    manifest = manifest_of(tmp_path)
+    assert manifest["status"] == "complete" and manifest["requests_answered"] == 3
