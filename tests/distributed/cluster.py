@@ -129,23 +129,9 @@ class CeleryCluster(AirflowCluster):
 
     def migrate(self) -> None:
         """``airflow db migrate`` against the PostgreSQL database (no SQLite template to copy)."""
-        import subprocess
-
         self.home.mkdir(parents=True, exist_ok=True)
         self.log_dir.mkdir(parents=True, exist_ok=True)
-        log_path = self.log_dir / "db-migrate.log"
-        with log_path.open("wb") as log:
-            result = subprocess.run(
-                [*airflow_command(), "db", "migrate"],
-                env=self.env(),
-                cwd=self.home,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                timeout=600,
-                check=False,
-            )
-        if result.returncode != 0:
-            raise HarnessError(f"airflow db migrate failed ({result.returncode}); see {log_path}")
+        self.run_db_migrate(timeout=600)
 
     def wait_until_healthy(
         self, names: Iterable[str], timeout: float = 180, since: float | None = None

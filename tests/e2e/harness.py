@@ -319,6 +319,14 @@ class AirflowCluster:
         if template is not None and template.exists():
             shutil.copyfile(template, self.db_path)
             return
+        self.run_db_migrate(timeout=180)
+        cache_dir = Path(tempfile.mkdtemp(prefix="aihubmix-e2e-db-"))
+        atexit.register(shutil.rmtree, cache_dir, True)
+        shutil.copyfile(self.db_path, cache_dir / "airflow.db")
+        _MIGRATED_DB["path"] = cache_dir / "airflow.db"
+
+    def run_db_migrate(self, timeout: float) -> None:
+        """``airflow db migrate`` against this home's metadata DB, its output in ``db-migrate.log``."""
         log_path = self.log_dir / "db-migrate.log"
         with log_path.open("wb") as log:
             result = subprocess.run(
@@ -327,15 +335,11 @@ class AirflowCluster:
                 cwd=self.home,
                 stdout=log,
                 stderr=subprocess.STDOUT,
-                timeout=180,
+                timeout=timeout,
                 check=False,
             )
         if result.returncode != 0:
             raise HarnessError(f"airflow db migrate failed ({result.returncode}):\n{_tail(log_path)}")
-        cache_dir = Path(tempfile.mkdtemp(prefix="aihubmix-e2e-db-"))
-        atexit.register(shutil.rmtree, cache_dir, True)
-        shutil.copyfile(self.db_path, cache_dir / "airflow.db")
-        _MIGRATED_DB["path"] = cache_dir / "airflow.db"
 
     def start(self, timeout: float = 120) -> None:
         """Migrate the DB, start every component and wait until the health endpoint says healthy."""

@@ -27,7 +27,6 @@ from airflow_provider_aihubmix.operators.images import (
 )
 from airflow_provider_aihubmix.sandbox import SandboxServer
 from tests.fixtures.airflow_db import DagTest, raw_xcom_json, task_states, xcom_values
-from tests.fixtures.s3 import S3Bucket
 from tests.integration.operator_checks import api_posts, check_no_secrets, check_record, manifest_beside
 
 pytestmark = pytest.mark.timeout(240)
@@ -64,14 +63,6 @@ def sync_family_tasks(output_uri: str) -> dict[str, str]:
     }
     assert not any(resolve_model(path).is_async for path in paths.values())
     return paths
-
-
-@pytest.fixture(params=["s3", "file"])
-def output(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[str, Any]:
-    if request.param == "s3":
-        bucket: S3Bucket = request.getfixturevalue("s3_bucket")
-        return bucket.uri, bucket.client
-    return (tmp_path / "images").as_uri(), None
 
 
 def test_every_sync_family_is_sent_by_the_trigger(

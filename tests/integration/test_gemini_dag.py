@@ -54,14 +54,6 @@ MODELS = {
 IMAGE_TOKENS = {MODELS["flash"]: 1290, MODELS["flash_3"]: 1120}
 
 
-@pytest.fixture(params=["s3", "file"])
-def output(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[str, Any]:
-    if request.param == "s3":
-        bucket = request.getfixturevalue("s3_bucket")
-        return bucket.uri, bucket.client
-    return (tmp_path / "images").as_uri(), None
-
-
 def test_each_model_generates_and_an_edit_sends_the_upstream_image_inline(
     dag_test: DagTest, sandbox: SandboxServer, sandbox_conn: str, output: tuple[str, Any]
 ) -> None:

@@ -71,15 +71,6 @@ def family_tasks(output_uri: str) -> dict[str, str]:
     }
 
 
-@pytest.fixture(params=["s3", "file"])
-def output(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[str, Any]:
-    """``(output_uri, s3 client or None)``: a fresh moto bucket, or a local folder."""
-    if request.param == "s3":
-        bucket: S3Bucket = request.getfixturevalue("s3_bucket")
-        return bucket.uri, bucket.client
-    return (tmp_path / "images").as_uri(), None
-
-
 def test_every_family_operator_stores_real_images(
     dag_test: DagTest, sandbox: SandboxServer, sandbox_conn: str, output: tuple[str, Any]
 ) -> None:

@@ -9,7 +9,6 @@ own request log and from the objects actually present in storage, never from the
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import itertools
 import json
 import socket
@@ -21,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from airflow_provider_aihubmix.storage import task_prefix
+from tests.sockets import splice
 from tests.task_fakes import FakeTaskInstance, context_for, trigger_events
 
 # Re-exported for the scenario modules.
@@ -245,18 +245,4 @@ class LateListener:
             except OSError:
                 return
             upstream = socket.create_connection(("127.0.0.1", self.upstream_port))
-            for source, target in ((conn, upstream), (upstream, conn)):
-                threading.Thread(target=_pump, args=(source, target), daemon=True).start()
-
-
-def _pump(source: socket.socket, target: socket.socket) -> None:
-    try:
-        while data := source.recv(65536):
-            target.sendall(data)
-    except OSError:
-        pass
-    finally:
-        for sock in (source, target):
-            with contextlib.suppress(OSError):
-                sock.shutdown(socket.SHUT_RDWR)
-            sock.close()
+            splice(conn, upstream)
