@@ -153,7 +153,7 @@ def test_flux_async_defers_survives_a_triggerer_crash_and_stores_on_s3(
     assert [set(r) for r in submitted] == [{"remote_task_id", "model", "map_index"}]
     assert xcom(cluster, run_id, "flux_wait", -1)[0]["remote_task_id"] == submitted[0]["remote_task_id"]
 
-    # Submitted exactly once per task, killed triggerer or not; waited for through many polls.
+    # Submitted exactly once per task, killed triggerer or not; waited for through polls.
     api = sandbox.client.requests(host="api")
     posts = [r["path"] for r in api if r["method"] == "POST" and r["path"].endswith("/predictions")]
     assert sorted(posts) == [
@@ -163,7 +163,9 @@ def test_flux_async_defers_survives_a_triggerer_crash_and_stores_on_s3(
     ]
     task_ids = {r["remote_task_id"] for r in records}
     polls = {t: sum(1 for r in api if r["path"] == f"/v1/tasks/{t}") for t in task_ids}
-    assert len(task_ids) == 3 and all(count >= 4 for count in polls.values()), polls
+    # At least the first triggerer's poll (it logged progress) and the adopting one's last; how
+    # many more depends on how fast a loaded machine starts the deferral, not on the provider.
+    assert len(task_ids) == 3 and all(count >= 2 for count in polls.values()), polls
     # The vendor's polling_url was never asked; each image was downloaded once.
     storage = sandbox.client.requests(host="storage")
     assert not [r for r in storage if "get_result" in r["path"]]
