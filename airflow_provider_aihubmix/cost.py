@@ -91,7 +91,13 @@ def check_cap(
     found: Estimate, *, max_cost_usd: float, allow_unknown_cost: bool, what: str = "max_cost_usd"
 ) -> None:
     """Refuse an unknown cost under a cap unless ``allow_unknown_cost`` (then warn)."""
-    if isinstance(max_cost_usd, bool) or not isinstance(max_cost_usd, (int, float)) or max_cost_usd < 0:
+    # NaN compares false with every estimate: a cap of NaN would never refuse.
+    if (
+        isinstance(max_cost_usd, bool)
+        or not isinstance(max_cost_usd, (int, float))
+        or max_cost_usd != max_cost_usd
+        or max_cost_usd < 0
+    ):
         raise AIHubMixValidationError(
             f"Parameter '{what}' must be a number of USD >= 0, got {max_cost_usd!r}", param=what
         )

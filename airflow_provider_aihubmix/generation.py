@@ -46,7 +46,7 @@ from airflow_provider_aihubmix.exceptions import (
 from airflow_provider_aihubmix.manifest import Manifest, ManifestStatus, TaskIdentity, fingerprint
 from airflow_provider_aihubmix.polling import PollSchedule
 from airflow_provider_aihubmix.redaction import redact_input
-from airflow_provider_aihubmix.references import reference_strings, resolve_references
+from airflow_provider_aihubmix.references import reference_strings, resolve_param_references
 from airflow_provider_aihubmix.responses import TaskHandle
 from airflow_provider_aihubmix.saved_answers import (
     ANSWER_NAME,
@@ -317,7 +317,11 @@ class GenerationRun(ImageCollector):
         """
         params = dict(self.params)
         if self.references:
-            refs = resolve_references(self.references, aws_conn_id=self.aws_conn_id)
+            # A missing, unreadable, oversized or non-image reference is bad input: refused naming
+            # the parameter and the model, before any request (as the hook does for its callers).
+            refs = resolve_param_references(
+                {"image": self.references}, ("image",), model=self.spec.name, aws_conn_id=self.aws_conn_id
+            )["image"]
             if self.spec.one_image_per_request:
                 refs = [
                     self.inline_url(ref) if ref.lower().startswith(("http://", "https://")) else ref

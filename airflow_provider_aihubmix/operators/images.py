@@ -11,6 +11,7 @@ names in DESIGN.md), and each family class is a dozen lines of typed parameters.
 from __future__ import annotations
 
 import inspect
+import math
 import time
 from collections.abc import Mapping, Sequence
 from datetime import timedelta
@@ -37,6 +38,9 @@ if TYPE_CHECKING:
 
 # The trigger's own deadline should win over Airflow's defer timeout: its event is clean.
 DEFAULT_TIMEOUT = 3600.0
+# The longest wait a task may ask for: far beyond any generation, and well inside what a
+# timedelta (the deferral's timeout) and a sleep can hold, so a typo fails at parse time.
+MAX_WAIT_SECONDS = 366 * 24 * 3600
 _PLAIN = (str, int, float, bool, type(None))
 
 
@@ -53,28 +57,59 @@ def _is_literal(value: Any) -> bool:
     return False
 
 
+def _is_number(value: Any) -> bool:
+    """A real, finite number: not a bool, not a string, not NaN or infinity."""
+    return not isinstance(value, bool) and isinstance(value, (int, float)) and math.isfinite(value)
+
+
 def check_task_settings(
-    *, poll_interval: float, timeout: float, not_found_grace: float, max_image_bytes: int | None
+    *,
+    poll_interval: float,
+    timeout: float,
+    not_found_grace: float,
+    max_image_bytes: int | None,
+    max_cost_usd: float | None = None,
+    flags: Mapping[str, Any] | None = None,
 ) -> None:
-    """Refuse timing and size settings no run could honour; the message names the parameter."""
+    """Refuse timing, size, cost and switch settings no run could honour; the message names the parameter.
+
+    Checked when the operator is built: a NaN or infinite ``timeout`` would only fail once the
+    task is deferred -- after an async model's task was bought -- and a NaN ``max_cost_usd``
+    compares false with every estimate, so it would never refuse. A string switch
+    (``regenerate="False"``) is truthy: it would buy the request again.
+    """
     if max_image_bytes is not None and (
         isinstance(max_image_bytes, bool) or not isinstance(max_image_bytes, int) or max_image_bytes <= 0
     ):
         raise AIHubMixValidationError(
             f"Parameter 'max_image_bytes' must be a positive integer, got {max_image_bytes!r}"
         )
-    if poll_interval <= 0:
-        raise AIHubMixValidationError(f"Parameter 'poll_interval' must be > 0 seconds, got {poll_interval}")
-    if timeout <= 0:
-        raise AIHubMixValidationError(f"Parameter 'timeout' must be > 0 seconds, got {timeout}")
-    if (
-        isinstance(not_found_grace, bool)
-        or not isinstance(not_found_grace, (int, float))
-        or not_found_grace < 0
+    for name, value, zero_allowed in (
+        ("poll_interval", poll_interval, False),
+        ("timeout", timeout, False),
+        ("not_found_grace", not_found_grace, True),
+    ):
+        low_ok = _is_number(value) and (value >= 0 if zero_allowed else value > 0)
+        if not low_ok or value > MAX_WAIT_SECONDS:
+            raise AIHubMixValidationError(
+                f"Parameter '{name}' must be a number of seconds {'>= 0' if zero_allowed else '> 0'} and "
+                f"at most {MAX_WAIT_SECONDS:,} (366 days), got {value!r}"
+            )
+    if max_cost_usd is not None and (
+        isinstance(max_cost_usd, bool)
+        or not isinstance(max_cost_usd, (int, float))
+        or math.isnan(max_cost_usd)
+        or max_cost_usd < 0
     ):
         raise AIHubMixValidationError(
-            f"Parameter 'not_found_grace' must be a number of seconds >= 0, got {not_found_grace!r}"
+            f"Parameter 'max_cost_usd' must be a number of USD >= 0, got {max_cost_usd!r}",
+            param="max_cost_usd",
         )
+    for name, value in (flags or {}).items():
+        if not isinstance(value, bool):
+            raise AIHubMixValidationError(
+                f"Parameter {name!r} must be True or False, got {value!r} ({type(value).__name__})"
+            )
 
 
 # Request parameters every operator takes by their own names.
@@ -122,7 +157,7 @@ class AIHubMixGenerateImageOperator(AIHubMixImageTaskMixin, BaseOperator):
         waited for there (:class:`AIHubMixTaskTrigger`).
     :param poll_interval: first poll interval in seconds (it backs off gently).
     :param timeout: seconds to wait for an async task, or within which the triggerer must send
-        a sync model's request, measured on the wall clock.
+        a sync model's request, measured on the wall clock (at most 366 days).
     :param not_found_grace: seconds after an async task's recorded submit time during which
         "Task not found" means "not known yet" (default 60); after it the task fails, staying
         recorded for re-attachment.
@@ -226,6 +261,14 @@ class AIHubMixGenerateImageOperator(AIHubMixImageTaskMixin, BaseOperator):
             timeout=timeout,
             not_found_grace=not_found_grace,
             max_image_bytes=max_image_bytes,
+            max_cost_usd=max_cost_usd,
+            flags={
+                "wait_for_completion": wait_for_completion,
+                "deferrable": deferrable,
+                "regenerate": regenerate,
+                "allow_unknown_cost": allow_unknown_cost,
+                "lineage_include_prompt": lineage_include_prompt,
+            },
         )
         self.check_literals(
             {

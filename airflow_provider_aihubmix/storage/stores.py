@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from airflow_provider_aihubmix.exceptions import ImageTooLargeError, InvalidOutputURIError
+from airflow_provider_aihubmix.exceptions import ImageTooLargeError, InvalidOutputURIError, NotAnImageError
 from airflow_provider_aihubmix.storage.base import ObjectStore
 from airflow_provider_aihubmix.storage.lineage import record_asset
 from airflow_provider_aihubmix.storage.local import LocalObjectStore
@@ -79,7 +79,12 @@ def read_uri_bytes(
                 f"reference image {location} cannot be read: {exc.strerror or type(exc).__name__}"
             ) from None
         context = _LOCAL_READER
-    info = sniff_image(memoryview(data)[:SNIFF_HEAD_BYTES])
+    try:
+        info = sniff_image(memoryview(data)[:SNIFF_HEAD_BYTES])
+    except NotAnImageError as exc:
+        # Name the file: among several references the signature alone does not say which one.
+        what = "empty (0 bytes)" if not data else exc.message
+        raise NotAnImageError(f"reference image {location} is {what}") from None
     record_asset("input", context, location, {"content_type": info.content_type})
     return data, info.content_type
 

@@ -195,6 +195,14 @@ def test_budget_allows_within_budget_and_returns_the_estimate():
     assert unset.total_usd == pytest.approx(0.08)
 
 
+@pytest.mark.parametrize("cap", [float("nan"), -0.01, "0.5", True])
+def test_a_cap_that_cannot_refuse_is_itself_refused(cap):
+    # NaN compares false with every estimate: it would let any request through.
+    spec = resolve_model("imagen-4.0-ultra-generate-001")
+    with pytest.raises(AIHubMixValidationError, match="'max_cost_usd' must be a number of USD >= 0"):
+        check_budget(spec, {"numberOfImages": 4}, max_cost_usd=cap, allow_unknown_cost=False)
+
+
 @pytest.mark.parametrize("spec", UNPRICED[:3], ids=lambda s: s.name)
 def test_budget_refuses_unknown_price_unless_allowed(spec):
     with pytest.raises(AIHubMixValidationError, match="allow_unknown_cost"):

@@ -25,6 +25,7 @@ from airflow_provider_aihubmix.exceptions import (
     AIHubMixDownloadError,
     AIHubMixError,
     AIHubMixPossiblyBilledError,
+    AIHubMixValidationError,
 )
 from airflow_provider_aihubmix.generation import GenerationRun, TaskIdentity
 from airflow_provider_aihubmix.manifest import ManifestStatus
@@ -328,5 +329,37 @@ def test_validation_happens_before_anything_is_bought(store: LocalObjectStore, t
             identity=identity(),
             aws_conn_id=None,
         )
+    assert hook.predictions == []
+    assert list(tmp_path.rglob("*.json")) == []
+
+
+@pytest.mark.parametrize(
+    ("content", "what"),
+    [(b"", "is empty"), (b"name,price\nkite,3\n", "is not an image"), (None, "cannot be read")],
+)
+def test_an_unusable_reference_is_refused_naming_it_before_anything_is_bought(
+    store: LocalObjectStore, tmp_path: Path, content: bytes | None, what: str
+) -> None:
+    good = tmp_path / "good.png"
+    good.write_bytes(png("red"))
+    bad = tmp_path / "bad.png"
+    if content is not None:
+        bad.write_bytes(content)
+    hook = FakeHook(INLINE)
+    run = GenerationRun(
+        hook=hook,  # type: ignore[arg-type]
+        store=store,
+        spec=resolve_model("qwen-image-edit"),
+        params={"prompt": "x", "image": [str(good), str(bad)]},
+        extra_input=None,
+        identity=identity(),
+        aws_conn_id=None,
+    )
+    with pytest.raises(AIHubMixValidationError) as err:
+        run.start()
+    message = str(err.value)
+    # The parameter, the model, which of the references, and what is allowed.
+    assert "Parameter 'image'" in message and "qwen-image-edit" in message
+    assert f"{bad.as_uri()} {what}" in message and "allowed:" in message
     assert hook.predictions == []
     assert list(tmp_path.rglob("*.json")) == []

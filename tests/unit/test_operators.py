@@ -134,6 +134,52 @@ def test_invalid_timing_parameters_are_refused() -> None:
         AIHubMixFluxOperator(task_id="t", prompt="x", timeout=-1)
 
 
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        # Deferring builds timedelta(seconds=timeout) after an async task was bought: NaN,
+        # infinity and overflowing values would fail only then, on every retry.
+        ({"timeout": float("nan")}, "'timeout' must be a number of seconds > 0"),
+        ({"timeout": float("inf")}, "'timeout' must be a number of seconds > 0"),
+        ({"timeout": 1e15}, "at most 31,622,400"),
+        ({"timeout": "600"}, "'timeout' must be a number of seconds"),
+        ({"poll_interval": float("nan")}, "'poll_interval' must be a number of seconds > 0"),
+        ({"poll_interval": "5"}, "'poll_interval' must be a number of seconds > 0"),
+        ({"poll_interval": True}, "'poll_interval' must be a number of seconds > 0"),
+        ({"not_found_grace": float("nan")}, "'not_found_grace' must be a number of seconds >= 0"),
+        # A NaN cap compares false with every estimate: it would never refuse.
+        ({"max_cost_usd": float("nan")}, "'max_cost_usd' must be a number of USD >= 0"),
+        ({"max_cost_usd": -1}, "'max_cost_usd' must be a number of USD >= 0"),
+        ({"max_cost_usd": "0.50"}, "'max_cost_usd' must be a number of USD >= 0"),
+        # A string switch is truthy: regenerate="False" would buy the request again.
+        ({"regenerate": "False"}, "'regenerate' must be True or False, got 'False' \\(str\\)"),
+        ({"deferrable": "false"}, "'deferrable' must be True or False"),
+        ({"wait_for_completion": "False"}, "'wait_for_completion' must be True or False"),
+        ({"allow_unknown_cost": "no"}, "'allow_unknown_cost' must be True or False"),
+        ({"lineage_include_prompt": 1}, "'lineage_include_prompt' must be True or False"),
+    ],
+)
+def test_settings_no_run_could_honour_fail_when_the_dag_is_parsed(
+    kwargs: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(AIHubMixValidationError, match=message):
+        AIHubMixFluxOperator(task_id="t", prompt="x", **kwargs)
+
+
+def test_usable_settings_at_their_edges_are_accepted() -> None:
+    op = AIHubMixFluxOperator(
+        task_id="t",
+        prompt="x",
+        timeout=366 * 24 * 3600,
+        poll_interval=0.5,
+        not_found_grace=0,
+        max_cost_usd=float("inf"),
+        regenerate=False,
+        deferrable=True,
+    )
+    assert op.timeout == 366 * 24 * 3600 and op.max_cost_usd == float("inf")
+
+
 def test_family_parameters_reach_the_request() -> None:
     op = AIHubMixFluxOperator(task_id="t", prompt="x", aspect_ratio="16:9", raw=True, seed=3)
     assert op.request_params() == {"prompt": "x", "seed": 3, "aspect_ratio": "16:9", "raw": True}
