@@ -266,7 +266,7 @@ def as_ratio(value: Any, choices: tuple[str, ...] | None, sep: str, max_ratio: f
 # --- image references ------------------------------------------------------------------
 
 
-def _parse_listed(text: str) -> Any:
+def parse_listed(text: str) -> Any:
     """A list rendered to a string by a template (JSON or Python repr) back into a list."""
     # Any failure (bad syntax, deep nesting) leaves the text as one reference to be judged.
     try:
@@ -311,7 +311,7 @@ def as_references(value: Any, ctx: SchemaContext) -> list[str] | None:
     limit = ctx.spec.max_reference_images
     allowed = f"1..{limit} {ctx.reference_forms}"
     if isinstance(value, str) and value.strip().startswith("["):
-        value = _parse_listed(value.strip())
+        value = parse_listed(value.strip())
     if isinstance(value, str):
         if not value.strip():  # the vendor's own examples send "refer_image": "" for "none"
             return None

@@ -32,6 +32,7 @@ from airflow_provider_aihubmix.schemas._base import (
     context_of,
     float_range,
     int_range,
+    parse_listed,
 )
 
 GEMINI_ASPECT_RATIOS = ("1:1", "2:3", "3:2", "3:4", "4:3", "4:5", "5:4", "9:16", "16:9", "21:9")
@@ -63,6 +64,8 @@ def _image_size(value: Any, info: ValidationInfo) -> str:
 
 def _modalities(value: Any) -> list[str]:
     allowed = "['IMAGE'] or ['TEXT', 'IMAGE'] (a single 'IMAGE' is read as ['IMAGE'])"
+    if isinstance(value, str) and value.strip().startswith("["):
+        value = parse_listed(value.strip())  # a list a template rendered as text
     items = [value] if isinstance(value, str) else value
     if not isinstance(items, (list, tuple)) or not items:
         raise Reject("is not a list of modalities", allowed)

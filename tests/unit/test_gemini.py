@@ -79,6 +79,12 @@ def test_input_uses_google_names_and_checks_per_model():
         "imageSize": "512",
         "responseModalities": ["IMAGE"],
     }
+    # A list a template rendered as text (Airflow renders to strings) is read back as the list.
+    for rendered in ("['TEXT', 'IMAGE']", '["IMAGE"]'):
+        modalities = build_input(spec, {"prompt": "p", "response_modalities": rendered})["responseModalities"]
+        assert modalities == (["TEXT", "IMAGE"] if "TEXT" in rendered else ["IMAGE"])
+    with pytest.raises(AIHubMixValidationError, match="leaves out IMAGE"):
+        build_input(spec, {"prompt": "p", "response_modalities": "['TEXT']"})
     # Google's own spellings through extra_input are validated like parameters.
     assert build_input(resolve_model(PRO), {"prompt": "p"}, {"imageSize": "4k"})["imageSize"] == "4K"
 
