@@ -90,6 +90,15 @@ def origin(url: str) -> tuple[str, str, int]:
     return scheme, (parts.hostname or "").lower(), port
 
 
+def header_problem(key: str) -> str | None:
+    """What in ``key`` cannot go in an ``Authorization`` header (described, never quoted), or None."""
+    for position, char in enumerate(key):
+        if not " " <= char <= "~":
+            kind = "a non-ASCII character" if ord(char) > 0x7F else "a control character (a line break?)"
+            return f"{kind} at position {position}"
+    return None
+
+
 @dataclass(frozen=True)
 class AIHubMixSettings:
     """Everything the hook needs, resolved once from a connection or given explicitly.
@@ -118,6 +127,16 @@ class AIHubMixSettings:
             where = f"Connection {self.conn_id!r}" if self.conn_id else "AIHubMix settings"
             raise AIHubMixAuthenticationError(f"{where} has no API key: put it in the connection's password")
         object.__setattr__(self, "api_key", self.api_key.strip())
+        problem = header_problem(self.api_key)
+        if problem:
+            # Refused here, not by the HTTP library: its error quotes the header, key and all,
+            # escaped so that no exact-match masking finds it (and a non-ASCII key fails with a
+            # bare UnicodeEncodeError). The message never shows the key.
+            where = f"Connection {self.conn_id!r}" if self.conn_id else "AIHubMix settings"
+            raise AIHubMixAuthenticationError(
+                f"{where} has an API key that cannot be sent in an HTTP header: it holds {problem}; "
+                "allowed: printable ASCII characters (re-paste the key into the connection's password)"
+            )
         object.__setattr__(self, "base_url", normalise_base_url(self.base_url))
         tasks = self.tasks_base_url or default_tasks_base_url(self.base_url)
         object.__setattr__(self, "tasks_base_url", normalise_base_url(tasks))

@@ -554,3 +554,29 @@ def test_test_connection_without_key_says_so(monkeypatch):
     ok, message = AIHubMixHook("aihubmix_nokey").test_connection()
     assert not ok
     assert "has no API key" in message and "aihubmix_nokey" in message
+
+
+@pytest.mark.parametrize(
+    ("password", "problem"),
+    [
+        ("sk-secret-1234\r\nX-Other: 1", "a control character (a line break?) at position 14"),
+        ("sk-secret-1234\tmore", "a control character (a line break?) at position 14"),
+        ("sk-s\u00e9cret-1234", "a non-ASCII character at position 4"),
+    ],
+)
+def test_a_key_that_cannot_go_in_a_header_is_refused_without_showing_it(monkeypatch, password, problem):
+    # The HTTP library's own error quotes the header escaped ('\\r\\n'): the key would reach the
+    # task log past any exact-match masking.
+    connection = {"conn_type": "aihubmix", "host": BASE, "password": password}
+    monkeypatch.setenv("AIRFLOW_CONN_AIHUBMIX_BADKEY", json.dumps(connection))
+    with pytest.raises(AIHubMixAuthenticationError) as err:
+        _ = AIHubMixHook("aihubmix_badkey").settings
+    message = str(err.value)
+    assert problem in message and "'aihubmix_badkey'" in message and "printable ASCII" in message
+    assert "secret" not in message and "s\u00e9cret" not in message
+    ok, tested = AIHubMixHook("aihubmix_badkey").test_connection()
+    assert not ok and problem in tested and "secret" not in tested
+
+
+def test_a_key_with_surrounding_whitespace_is_trimmed():
+    assert AIHubMixSettings(api_key="  sk-abc\n", base_url=BASE).api_key == "sk-abc"
