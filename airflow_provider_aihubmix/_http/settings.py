@@ -6,6 +6,7 @@ explicitly; invalid extras raise :class:`AIHubMixValidationError` naming the ext
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
@@ -44,6 +45,12 @@ def _coerce_number(name: str, value: Any, default: float, *, integer: bool) -> f
     except (TypeError, ValueError):
         what = "an integer" if integer else "a number of seconds"
         raise AIHubMixValidationError(f"Connection extra '{name}' must be {what}, got {value!r}") from None
+    if not math.isfinite(number):
+        # float("nan") parses: NaN would reach the HTTP client only after the manifest says
+        # "submitting", and fail there with the request possibly sent.
+        raise AIHubMixValidationError(
+            f"Connection extra '{name}' must be a finite number of seconds, got {value!r}"
+        )
     if number < 0 or (number == 0 and not integer):
         bound = ">= 0" if integer else "> 0"
         raise AIHubMixValidationError(f"Connection extra '{name}' must be {bound}, got {value!r}")

@@ -106,6 +106,10 @@ def test_settings_without_key_or_with_bad_extra_are_refused():
         AIHubMixSettings.from_connection(_Conn(password=None))
     with pytest.raises(AIHubMixValidationError, match="read_timeout"):
         AIHubMixSettings.from_connection(_Conn(extra={"read_timeout": "soon"}))
+    # "nan" and "inf" parse as floats; the HTTP client refused NaN only once the request was sent.
+    for name, value in (("read_timeout", "nan"), ("connect_timeout", "inf"), ("write_timeout", float("nan"))):
+        with pytest.raises(AIHubMixValidationError, match=f"'{name}' must be a finite number of seconds"):
+            AIHubMixSettings.from_connection(_Conn(extra={name: value}))
     with pytest.raises(AIHubMixValidationError, match="base URL"):
         AIHubMixSettings(api_key=KEY, base_url="ftp://x")
 
