@@ -73,16 +73,28 @@ class AIHubMixTaskSensor(AIHubMixImageTaskMixin, BaseSensorOperator):
         self.poll_interval = poll_interval
         self.deferrable = deferrable
         self.lineage_include_prompt = lineage_include_prompt
+        if isinstance(output_uri, str) and output_uri and "{{" not in output_uri and "{%" not in output_uri:
+            self.check_output_uri()  # a typo'd destination fails when the DAG is parsed
 
     @cached_property
     def hook(self) -> AIHubMixHook:
         return AIHubMixHook(aihubmix_conn_id=self.aihubmix_conn_id)
+
+    def check_output_uri(self) -> None:
+        """Refuse a destination that cannot be written before waiting, not after: the finished
+        task's image URLs expire in minutes, so images paid for would be lost."""
+        from airflow_provider_aihubmix.storage import parse_output_uri
+
+        uri = self.output_uri or self.hook.output_uri
+        if uri:
+            parse_output_uri(uri)
 
     def execute(self, context: Context) -> Any:
         if not str(self.aihubmix_task_id or "").strip():
             raise AIHubMixValidationError(
                 "Parameter 'aihubmix_task_id' rendered empty: pass the remote_task_id of a submitted task"
             )
+        self.check_output_uri()
         if not self.deferrable:
             return super().execute(context)
         from airflow_provider_aihubmix.triggers.aihubmix import AIHubMixTaskTrigger

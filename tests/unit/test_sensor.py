@@ -109,6 +109,27 @@ def test_empty_task_id_is_refused(tmp_path: Path):
         sensor("  ", tmp_path, deferrable=True).execute(context())
 
 
+def test_an_unusable_output_uri_fails_before_waiting(
+    sandbox_conn: str, sandbox: SandboxServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    # Literal: when the DAG is parsed.
+    with pytest.raises(AIHubMixValidationError, match="unsupported scheme 'gs'"):
+        AIHubMixTaskSensor(task_id="wait", aihubmix_task_id="t-1", output_uri="gs://bucket/images")
+    # Rendered: before polling or deferring, not after the task ended and its image URLs expire.
+    waiting = sensor("t-1", tmp_path, deferrable=True)
+    waiting.output_uri = "ftp://bucket/images"
+    with pytest.raises(AIHubMixValidationError, match="unsupported scheme 'ftp'"):
+        waiting.execute(context())
+    # From the connection's extra output_uri too.
+    connection = json.loads(os.environ["AIRFLOW_CONN_AIHUBMIX_DEFAULT"])
+    connection["extra"]["output_uri"] = "file://relative/dir"
+    monkeypatch.setenv("AIRFLOW_CONN_AIHUBMIX_DEFAULT", json.dumps(connection))
+    from_connection = AIHubMixTaskSensor(task_id="wait", aihubmix_task_id="t-1", deferrable=True)
+    with pytest.raises(AIHubMixValidationError, match="three slashes"):
+        from_connection.execute(context())
+    assert [r for r in sandbox.client.requests(host="api") if "/v1/tasks/" in r["path"]] == []
+
+
 def test_deferrable_defers_then_collects_from_the_event(
     sandbox_conn: str, sandbox: SandboxServer, tmp_path: Path
 ):
