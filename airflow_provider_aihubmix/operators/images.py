@@ -322,7 +322,15 @@ class AIHubMixGenerateImageOperator(AIHubMixImageTaskMixin, BaseOperator):
             parse_output_uri(output_uri)  # a typo'd destination fails when the DAG is parsed
             # Workers that share no disk cannot see each other's file:// images: say so now.
             warn_if_local_output(output_uri, executor=kwargs.get("executor"), stacklevel=4)
-        model = kwargs.get("model") or cls.default_model
+        given = kwargs.get("model")
+        if isinstance(given, str) and not given.strip():
+            # Not "unset": the run would look it up as it is and fail only then.
+            default = f", or leave it out for {cls.default_model}" if cls.default_model else ""
+            raise AIHubMixValidationError(
+                f"Parameter 'model' is empty for {cls.__name__}; allowed: a catalog model or a "
+                f"'provider/model_id' path{default}"
+            )
+        model = given or cls.default_model
         if model is None or not _is_literal(model):
             return
         spec = cls.spec_for(str(model))

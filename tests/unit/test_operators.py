@@ -56,6 +56,16 @@ def test_generic_operator_needs_a_model_and_passes_unknown_paths_through() -> No
     assert op.resolve_spec().path == "acme/new-model" and not op.resolve_spec().known
 
 
+@pytest.mark.parametrize("operator", [AIHubMixGenerateImageOperator, AIHubMixSeedreamOperator])
+def test_an_empty_model_fails_when_the_dag_is_parsed(operator: Any) -> None:
+    # A family operator checked "" as its default model, then looked up "" at run time.
+    for blank in ("", "  "):
+        with pytest.raises(AIHubMixValidationError, match="'model' is empty"):
+            operator(task_id="t", model=blank, prompt="x")
+        with pytest.raises(AIHubMixValidationError, match="'model' is empty"):
+            operator.partial(task_id="t", model=blank)
+
+
 def test_family_model_mismatch_is_refused_naming_what_is_allowed() -> None:
     with pytest.raises(AIHubMixValidationError) as err:
         AIHubMixSeedreamOperator(task_id="t", model="flux-2-pro", prompt="x")
