@@ -75,10 +75,37 @@ def needs_reading(ref: str) -> bool:
     return not ref.startswith(("http://", "https://", "data:"))
 
 
+def is_data_uri(ref: str) -> bool:
+    return ref[:5].lower() == "data:"
+
+
+def check_data_uri(ref: str) -> None:
+    """A ``data:`` URI's bytes must be an image, as a file's must: sniffed before any request.
+
+    :raises NotAnImageError: naming the URI by its length (never its payload).
+    """
+    from airflow_provider_aihubmix.storage import NotAnImageError
+    from airflow_provider_aihubmix.storage.sniff import SNIFF_HEAD_BYTES, sniff_image
+
+    payload = "".join(ref.partition(",")[2].split())
+    head = payload[: SNIFF_HEAD_BYTES // 3 * 4]
+    try:
+        data = base64.b64decode(head + "=" * (-len(head) % 4))
+    except ValueError:  # binascii.Error: the schema's pattern lets odd padding through
+        data = b""
+    try:
+        sniff_image(data)
+    except NotAnImageError as exc:
+        raise NotAnImageError(f"data: URI ({len(ref)} characters) is {exc.message}") from None
+
+
 def resolve_reference(
     ref: str, *, aws_conn_id: str | None, max_bytes: int = DEFAULT_MAX_REFERENCE_BYTES
 ) -> str:
-    """Return ``ref`` as the API accepts it: URLs and data URIs as they are, others inline."""
+    """Return ``ref`` as the API accepts it: URLs and data URIs (checked) as they are, others inline."""
+    if is_data_uri(ref):
+        check_data_uri(ref)
+        return ref
     if not needs_reading(ref):
         return ref
     from airflow_provider_aihubmix.storage import read_uri_bytes
@@ -115,7 +142,8 @@ def resolve_param_references(
 
     What the hook does for a direct ``predict`` call, like the operator does for its ``image``:
     an ``s3://`` URI or a local path never goes to the API as text. A location that cannot be
-    read, or that is not an image, is an :class:`AIHubMixValidationError` naming the parameter,
+    read, or that is not an image (a ``data:`` URI's bytes included), is an
+    :class:`AIHubMixValidationError` naming the parameter,
     raised before any request.
     """
     from airflow_provider_aihubmix.storage import AIHubMixStorageError
@@ -125,12 +153,12 @@ def resolve_param_references(
         if key not in out or out[key] is None:
             continue
         refs = reference_strings(out[key])
-        if not any(is_readable_location(ref) for ref in refs):
-            continue  # URLs and data: URIs go as they are; the schema judges anything else
+        if not any(is_readable_location(ref) or is_data_uri(ref) for ref in refs):
+            continue  # URLs go as they are; the schema judges anything else
         try:
             resolved = [
                 resolve_reference(ref, aws_conn_id=aws_conn_id, max_bytes=max_bytes)
-                if is_readable_location(ref)
+                if is_readable_location(ref) or is_data_uri(ref)
                 else ref
                 for ref in refs
             ]

@@ -6,6 +6,7 @@ A fake hook counts billable calls and downloads; the store is the real local sto
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import io
 import json
@@ -333,24 +334,32 @@ def test_validation_happens_before_anything_is_bought(store: LocalObjectStore, t
     assert list(tmp_path.rglob("*.json")) == []
 
 
+DATA_TEXT = "data:image/png;base64," + base64.b64encode(b"name,price\nkite,3\n").decode()
+
+
 @pytest.mark.parametrize(
     ("content", "what"),
-    [(b"", "is empty"), (b"name,price\nkite,3\n", "is not an image"), (None, "cannot be read")],
+    [
+        (b"", "is empty"),
+        (b"name,price\nkite,3\n", "is not an image"),
+        (None, "cannot be read"),
+        ("data", "is not an image"),
+    ],
 )
 def test_an_unusable_reference_is_refused_naming_it_before_anything_is_bought(
-    store: LocalObjectStore, tmp_path: Path, content: bytes | None, what: str
+    store: LocalObjectStore, tmp_path: Path, content: bytes | str | None, what: str
 ) -> None:
     good = tmp_path / "good.png"
     good.write_bytes(png("red"))
     bad = tmp_path / "bad.png"
-    if content is not None:
+    if isinstance(content, bytes):
         bad.write_bytes(content)
     hook = FakeHook(INLINE)
     run = GenerationRun(
         hook=hook,  # type: ignore[arg-type]
         store=store,
         spec=resolve_model("qwen-image-edit"),
-        params={"prompt": "x", "image": [str(good), str(bad)]},
+        params={"prompt": "x", "image": [str(good), DATA_TEXT if content == "data" else str(bad)]},
         extra_input=None,
         identity=identity(),
         aws_conn_id=None,
@@ -360,6 +369,7 @@ def test_an_unusable_reference_is_refused_naming_it_before_anything_is_bought(
     message = str(err.value)
     # The parameter, the model, which of the references, and what is allowed.
     assert "Parameter 'image'" in message and "qwen-image-edit" in message
-    assert f"{bad.as_uri()} {what}" in message and "allowed:" in message
+    named = "data: URI (" if content == "data" else f"{bad.as_uri()} "
+    assert named in message and what in message and "allowed:" in message
     assert hook.predictions == []
     assert list(tmp_path.rglob("*.json")) == []

@@ -14,6 +14,7 @@ from airflow_provider_aihubmix.references import (
     needs_reading,
     parse_rendered,
     reference_strings,
+    resolve_param_references,
     resolve_reference,
     resolve_references,
 )
@@ -66,7 +67,12 @@ def test_parse_rendered_leaves_plain_text_alone() -> None:
 
 @pytest.mark.parametrize(
     ("ref", "read"),
-    [("https://x/a.png", False), ("data:image/png;base64,AAAA", False), ("s3://b/k", True), ("/a.png", True)],
+    [
+        ("https://x/a.png", False),
+        ("data:image/png;base64,iVBORw0KGgo=", False),
+        ("s3://b/k", True),
+        ("/a.png", True),
+    ],
 )
 def test_only_locations_the_api_cannot_reach_are_read(ref: str, read: bool) -> None:
     assert needs_reading(ref) is read
@@ -103,3 +109,20 @@ def test_oversized_and_non_image_references_are_refused(tmp_path: Path) -> None:
     with pytest.raises(NotAnImageError) as err:
         resolve_reference(str(secret), aws_conn_id=None)
     assert "hunter2" not in str(err.value)
+
+
+def test_a_data_uri_whose_bytes_are_not_an_image_is_refused(tmp_path: Path) -> None:
+    # Files are sniffed before they are sent; a data: URI's bytes are too (it went out unchecked).
+    text = "data:image/png;base64," + base64.b64encode(b"<html>expired</html>").decode()
+    with pytest.raises(NotAnImageError, match=r"data: URI \(\d+ characters\) is not an image") as err:
+        resolve_reference(text, aws_conn_id=None)
+    assert "PGh0bWw" not in str(err.value)  # never the payload
+    with pytest.raises(AIHubMixValidationError, match=r"Parameter 'image'.*qwen-image-edit"):
+        resolve_param_references(
+            {"image": ["https://x/a.png", text]}, ("image",), model="qwen-image-edit", aws_conn_id=None
+        )
+    # A real image passes unchanged, line breaks in its base64 included.
+    data = image_file(tmp_path / "a.png")
+    encoded = base64.b64encode(data).decode()
+    wrapped = "data:image/png;base64," + "\n".join(encoded[i : i + 76] for i in range(0, len(encoded), 76))
+    assert resolve_reference(wrapped, aws_conn_id=None) == wrapped
