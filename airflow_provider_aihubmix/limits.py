@@ -97,7 +97,7 @@ class ModelLimits:
 
 # Public sources, cited by short name in the rules below and on docs/PARAMETERS.md.
 SOURCES: dict[str, str] = {
-    "aihubmix-doc": "docs.aihubmix.com Image-Gen (the seed doc, ../shared/reference)",
+    "aihubmix-doc": "docs.aihubmix.com/pt/api/Image-Gen (the page the catalog was first written from)",
     "aihubmix-doc-cn": "docs.aihubmix.com/cn/api/Image-Gen (current CN page)",
     "aihubmix-gemini-doc": "docs.aihubmix.com/cn/api/Multimodal-Interaction-with-Gemini",
     "aihubmix-mcp": "AIhubmix/aihubmix packages/mcp/src/tools/painting-tools.ts",

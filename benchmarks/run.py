@@ -1,6 +1,6 @@
 """Run the benchmarks (all, or some with ``--only``), each in its own process, one after another.
 
-    uv run --no-sync python benchmarks/run.py              # every numbered one, ~25 min on 2 cores
+    uv run --no-sync python benchmarks/run.py              # every numbered one, ~35-45 min on 2 cores
     uv run --no-sync python benchmarks/run.py --only 1 5   # triggers and imports
     uv run --no-sync python benchmarks/run.py --quick      # smoke run: fewer, shorter repetitions
 

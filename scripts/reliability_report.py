@@ -51,7 +51,7 @@ METHOD = """\
 * **Scaled down for CI** (same code paths, smaller numbers): the rate-limit period is 3 s
   instead of 30 s; backoff uses a fixed jitter (0.05 of the 1 s base where speed matters, 0.5
   where the schedule itself is asserted); the S3 retry budget in the past-the-budget scenarios
-  is 3 tries 0.1-0.2 s apart instead of 5 tries 1-8 s apart; async task deadlines are 2 s.
+  is 3 tries 0.1-0.2 s apart instead of 9 tries 1-8 s apart; async task deadlines are 2 s.
 * **Load**: `dag.test()` runs a mapped task instance in about 1.2 s here (20 mapped tasks took
   24.8 s), so 200 would take about four minutes, more than the whole suite's budget. The 200
   task instances run instead on 8 threads (8 workers), each map index executing a fresh
@@ -81,7 +81,7 @@ FIXES: tuple[tuple[str, str, str], ...] = (
         "truncation is retryable by default; the engine re-downloads (never storing the short file)",
     ),
     (
-        "`generation.py` (`ImageCollector.collect`), `exceptions.py`",
+        "`collection.py` (`ImageCollector.collect`), `exceptions.py`",
         "a task that ended `Request Moderated` / `Content Moderated` was retried by Airflow: each "
         "retry submitted (and paid for) the same prompt again for the same verdict",
         "new `AIHubMixTaskModeratedError` (an `AIHubMixTaskFailedError` and an "
