@@ -5,7 +5,7 @@ own API references for the bodies AIHubMix passes through -- never from the prov
 a sandbox that borrowed the client's reading would agree with its mistakes.
 
 A shape is chosen per request with the ``X-Sandbox-Shape`` header or a ``sandbox:shape=<name>``
-prompt marker, or per model with the ``shapes`` setting (``{"ideogram/V3": "ideogram-native"}``).
+prompt marker, or per model with the ``shapes`` setting (``{"ideogram/V3": "ideogram-unsafe"}``).
 Image shapes fit synchronous models, task shapes asynchronous (Flux) ones.
 """
 
