@@ -76,6 +76,9 @@ run_one() { # name -> 0 when the environment builds, the tests pass and the DAG 
   build_env "$name" "$dir" >"$dir/install.log" 2>&1
   local rc=$?
   echo "install_seconds=$((SECONDS - start))" >"$dir/result.env"
+  # What was tested and when, for the report (the repository may move on while --all runs).
+  echo "commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)" >>"$dir/result.env"
+  echo "finished_install=$(date -u +%Y-%m-%dT%H:%MZ)" >>"$dir/result.env"
   echo "install_status=$rc" >>"$dir/result.env"
   if [ "$rc" -ne 0 ]; then
     cat "$dir/install.log" >&2

@@ -14,6 +14,7 @@ import sys
 import xml.etree.ElementTree as ET
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import tomllib  # Python 3.11+: the report runs in the locked .venv (3.11), not in a combination
 
@@ -139,6 +140,22 @@ def floors_section(resolved: dict[str, str] | None) -> list[str]:
     return out
 
 
+def run_day(rows: list[tuple[Any, ...]]) -> str:
+    """When the first combination's environment was built (``compat.sh`` records it), else now."""
+    stamps = sorted(r[1]["finished_install"] for r in rows if r[1].get("finished_install"))
+    if stamps:
+        return stamps[0].replace("T", " ").replace("Z", " UTC")
+    return f"{dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC"
+
+
+def run_commits(rows: list[tuple[Any, ...]]) -> str:
+    """The commit each combination tested: one when they agree (the usual case)."""
+    commits = {r[0]: r[1].get("commit") or git_commit() for r in rows}
+    if len(set(commits.values())) == 1:
+        return f"commit `{next(iter(commits.values()))}`"
+    return "commits " + ", ".join(f"`{commit}` ({name})" for name, commit in commits.items())
+
+
 def git_commit() -> str:
     try:
         return subprocess.run(
@@ -149,6 +166,9 @@ def git_commit() -> str:
 
 
 def main(argv: list[str]) -> int:
+    if len(argv) < 3 or argv[1] in ("-h", "--help"):
+        sys.stderr.write(__doc__ or "")
+        return 0 if len(argv) > 1 and argv[1] in ("-h", "--help") else 2
     root, names = Path(argv[1]), argv[2:]
     rows = []
     for name in names:
@@ -173,7 +193,7 @@ def main(argv: list[str]) -> int:
         "day>` stands in for them, so a combination resolves to what was on PyPI when that Airflow was",
         "released. Release days are PyPI upload times of `apache-airflow`.",
         "",
-        f"Run on {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC at commit `{git_commit()}`.",
+        f"Run on {run_day(rows)} at {run_commits(rows)}.",
         "",
         "| combination | Python | Airflow | environment | tests | passed | failed | skipped | test time "
         "| example DAG (`dag.test`) | install |",
@@ -211,6 +231,11 @@ def main(argv: list[str]) -> int:
         "`airflow_provider_aihubmix/version_compat.py`, one shim per name with the Airflow version that",
         "needs it; tests import test-only moved names through `tests/compat.py`. The dependency floors",
         "in `pyproject.toml` are the versions the *lowest* combination resolves to.",
+        "Before Airflow 3.3, Airflow's own async connection lookup (`Connection.async_get`) calls the",
+        "blocking `mask_secret` once on the triggerer's event loop while caching the connection; the",
+        "provider's trigger code makes no blocking call on any combination",
+        "(`tests/integration/test_trigger_sandbox.py::test_run_makes_no_blocking_call`, which names",
+        "that one Airflow frame in `tests/compat.py`).",
         "`tests/unit/test_version_compat.py` fails on any module that imports one of those names",
         "directly, so the locked environment catches a 3.1 break before `.ci/run`'s compatibility",
         "step does, and mypy checks the package against Python 3.10.",
