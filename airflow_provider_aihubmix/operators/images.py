@@ -11,7 +11,6 @@ names in DESIGN.md), and each family class is a dozen lines of typed parameters.
 from __future__ import annotations
 
 import inspect
-import math
 import time
 from collections.abc import Mapping, Sequence
 from datetime import timedelta
@@ -24,6 +23,7 @@ from airflow_provider_aihubmix.catalog import Family, ModelSpec, models_in_famil
 from airflow_provider_aihubmix.exceptions import AIHubMixValidationError
 from airflow_provider_aihubmix.finishing import AIHubMixImageTaskMixin
 from airflow_provider_aihubmix.links import AIHubMixImageLink
+from airflow_provider_aihubmix.operators._checks import check_task_settings, is_literal
 from airflow_provider_aihubmix.task_status import DEFAULT_NOT_FOUND_GRACE
 from airflow_provider_aihubmix.version_compat import conf
 
@@ -38,80 +38,6 @@ if TYPE_CHECKING:
 
 # The trigger's own deadline should win over Airflow's defer timeout: its event is clean.
 DEFAULT_TIMEOUT = 3600.0
-# The longest wait a task may ask for: far beyond any generation, and well inside what a
-# timedelta (the deferral's timeout) and a sleep can hold, so a typo fails at parse time.
-MAX_WAIT_SECONDS = 366 * 24 * 3600
-_PLAIN = (str, int, float, bool, type(None))
-
-
-def _is_literal(value: Any) -> bool:
-    """True for values fixed at parse time (not XComArg, not mapped, not a template)."""
-    if isinstance(value, str):
-        return "{{" not in value and "{%" not in value
-    if isinstance(value, _PLAIN):
-        return True
-    if isinstance(value, (list, tuple)):
-        return all(_is_literal(v) for v in value)
-    if isinstance(value, Mapping):
-        return all(isinstance(k, str) and _is_literal(v) for k, v in value.items())
-    return False
-
-
-def _is_number(value: Any) -> bool:
-    """A real, finite number: not a bool, not a string, not NaN or infinity."""
-    return not isinstance(value, bool) and isinstance(value, (int, float)) and math.isfinite(value)
-
-
-def check_task_settings(
-    *,
-    poll_interval: float,
-    timeout: float,
-    not_found_grace: float,
-    max_image_bytes: int | None,
-    max_cost_usd: float | None = None,
-    flags: Mapping[str, Any] | None = None,
-) -> None:
-    """Refuse timing, size, cost and switch settings no run could honour; the message names the parameter.
-
-    Checked when the operator is built: a NaN or infinite ``timeout`` would only fail once the
-    task is deferred -- after an async model's task was bought -- and a NaN ``max_cost_usd``
-    compares false with every estimate, so it would never refuse. A string switch
-    (``regenerate="False"``) is truthy: it would buy the request again.
-    """
-    if max_image_bytes is not None and (
-        isinstance(max_image_bytes, bool) or not isinstance(max_image_bytes, int) or max_image_bytes <= 0
-    ):
-        raise AIHubMixValidationError(
-            f"Parameter 'max_image_bytes' must be a positive integer, got {max_image_bytes!r}"
-        )
-    for name, value, zero_allowed in (
-        ("poll_interval", poll_interval, False),
-        ("timeout", timeout, False),
-        ("not_found_grace", not_found_grace, True),
-    ):
-        low_ok = _is_number(value) and (value >= 0 if zero_allowed else value > 0)
-        if not low_ok or value > MAX_WAIT_SECONDS:
-            raise AIHubMixValidationError(
-                f"Parameter '{name}' must be a number of seconds {'>= 0' if zero_allowed else '> 0'} and "
-                f"at most {MAX_WAIT_SECONDS:,} (366 days), got {value!r}"
-            )
-    if max_cost_usd is not None and (
-        isinstance(max_cost_usd, bool)
-        or not isinstance(max_cost_usd, (int, float))
-        or math.isnan(max_cost_usd)
-        or max_cost_usd < 0
-    ):
-        raise AIHubMixValidationError(
-            f"Parameter 'max_cost_usd' must be a number of USD >= 0, got {max_cost_usd!r}",
-            param="max_cost_usd",
-        )
-    for name, value in (flags or {}).items():
-        if not isinstance(value, bool):
-            raise AIHubMixValidationError(
-                f"Parameter {name!r} must be True or False, got {value!r} ({type(value).__name__})"
-            )
-
-
 # Request parameters every operator takes by their own names.
 REQUEST_PARAMS = ("prompt", "size", "n", "quality", "image", "seed")
 
@@ -250,7 +176,7 @@ class AIHubMixGenerateImageOperator(AIHubMixImageTaskMixin, BaseOperator):
         self.max_cost_usd = max_cost_usd
         self.allow_unknown_cost = allow_unknown_cost
         self.prices = prices
-        if prices is not None and _is_literal(prices):
+        if prices is not None and is_literal(prices):
             from airflow_provider_aihubmix.pricing import parse_overrides
 
             parse_overrides(prices, origin="operator parameter 'prices'")  # a typo fails at parse time
@@ -315,7 +241,7 @@ class AIHubMixGenerateImageOperator(AIHubMixImageTaskMixin, BaseOperator):
         own names, plus ``model``, ``extra_input`` and ``output_uri``.
         """
         output_uri = kwargs.get("output_uri")
-        if output_uri and _is_literal(output_uri):
+        if output_uri and is_literal(output_uri):
             from airflow_provider_aihubmix.locality import warn_if_local_output
             from airflow_provider_aihubmix.storage import parse_output_uri
 
@@ -331,21 +257,21 @@ class AIHubMixGenerateImageOperator(AIHubMixImageTaskMixin, BaseOperator):
                 f"'provider/model_id' path{default}"
             )
         model = given or cls.default_model
-        if model is None or not _is_literal(model):
+        if model is None or not is_literal(model):
             return
         spec = cls.spec_for(str(model))
         from airflow_provider_aihubmix.schemas import validate_params
 
         names = (*REQUEST_PARAMS, *cls.family_param_names())
-        params = {k: kwargs[k] for k in names if kwargs.get(k) is not None and _is_literal(kwargs[k])}
+        params = {k: kwargs[k] for k in names if kwargs.get(k) is not None and is_literal(kwargs[k])}
         params.pop("image", None)
         image = kwargs.get("image")
-        if image is not None and _is_literal(image):
+        if image is not None and is_literal(image):
             from airflow_provider_aihubmix.references import reference_strings
 
             # Checked as the locations they name (count, scheme); read only at run time.
             params["image"] = reference_strings(image) or None
-        extra = kwargs.get("extra_input") if _is_literal(kwargs.get("extra_input")) else None
+        extra = kwargs.get("extra_input") if is_literal(kwargs.get("extra_input")) else None
         validate_params(spec, params, extra, skip_templated=True)
 
     # -- collaborators ----------------------------------------------------------------------

@@ -1,0 +1,89 @@
+"""Checks an operator makes when it is built (DAG parse time), before any run could buy anything.
+
+Each error names the parameter and what is allowed. Values that are only known at run time
+(templates, XComArgs, mapped arguments) are left to the run, which validates them again.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+from airflow_provider_aihubmix.exceptions import AIHubMixValidationError
+
+# The longest wait a task may ask for: far beyond any generation, and well inside what a
+# timedelta (the deferral's timeout) and a sleep can hold, so a typo fails at parse time.
+MAX_WAIT_SECONDS = 366 * 24 * 3600
+_PLAIN = (str, int, float, bool, type(None))
+
+
+def is_literal(value: Any) -> bool:
+    """True for values fixed at parse time (not XComArg, not mapped, not a template)."""
+    if isinstance(value, str):
+        return "{{" not in value and "{%" not in value
+    if isinstance(value, _PLAIN):
+        return True
+    if isinstance(value, (list, tuple)):
+        return all(is_literal(v) for v in value)
+    if isinstance(value, Mapping):
+        return all(isinstance(k, str) and is_literal(v) for k, v in value.items())
+    return False
+
+
+def _is_number(value: Any) -> bool:
+    """A real, finite number: not a bool, not a string, not NaN or infinity."""
+    return not isinstance(value, bool) and isinstance(value, (int, float)) and math.isfinite(value)
+
+
+def check_task_settings(
+    *,
+    poll_interval: float,
+    timeout: float,
+    not_found_grace: float,
+    max_image_bytes: int | None,
+    max_cost_usd: float | None = None,
+    flags: Mapping[str, Any] | None = None,
+) -> None:
+    """Refuse timing, size, cost and switch settings no run could honour; the message names the parameter.
+
+    Checked when the operator is built: a NaN or infinite ``timeout`` would only fail once the
+    task is deferred -- after an async model's task was bought -- and a NaN ``max_cost_usd``
+    compares false with every estimate, so it would never refuse. A string switch
+    (``regenerate="False"``) is truthy: it would buy the request again.
+    """
+    if max_image_bytes is not None and (
+        isinstance(max_image_bytes, bool) or not isinstance(max_image_bytes, int) or max_image_bytes <= 0
+    ):
+        raise AIHubMixValidationError(
+            f"Parameter 'max_image_bytes' must be a positive integer, got {max_image_bytes!r}"
+        )
+    for name, value, zero_allowed in (
+        ("poll_interval", poll_interval, False),
+        ("timeout", timeout, False),
+        ("not_found_grace", not_found_grace, True),
+    ):
+        low_ok = _is_number(value) and (value >= 0 if zero_allowed else value > 0)
+        if not low_ok or value > MAX_WAIT_SECONDS:
+            raise AIHubMixValidationError(
+                f"Parameter '{name}' must be a number of seconds {'>= 0' if zero_allowed else '> 0'} and "
+                f"at most {MAX_WAIT_SECONDS:,} (366 days), got {value!r}"
+            )
+    if max_cost_usd is not None and (
+        isinstance(max_cost_usd, bool)
+        or not isinstance(max_cost_usd, (int, float))
+        or math.isnan(max_cost_usd)
+        or max_cost_usd < 0
+    ):
+        raise AIHubMixValidationError(
+            f"Parameter 'max_cost_usd' must be a number of USD >= 0, got {max_cost_usd!r}",
+            param="max_cost_usd",
+        )
+    for name, value in (flags or {}).items():
+        if not isinstance(value, bool):
+            raise AIHubMixValidationError(
+                f"Parameter {name!r} must be True or False, got {value!r} ({type(value).__name__})"
+            )
+
+
+__all__ = ["MAX_WAIT_SECONDS", "check_task_settings", "is_literal"]
