@@ -100,14 +100,18 @@ def test_flux_async_defers_survives_a_triggerer_crash_and_stores_on_s3(
     for task_id, map_index in DEFERRED:
         observer.wait_for_task_state(key(task_id, map_index), "deferred", timeout=120)
 
-    # Every trigger is running in the first triggerer (its own log line says so).
-    def all_waiting() -> bool:
+    # Every trigger is running in the first triggerer and has polled once (its log says so):
+    # the kill below lands mid-wait, after progress was seen, however slowly the triggers started.
+    def all_polled() -> bool:
         return all(
-            any("Waiting for AIHubMix task" in text for text in trigger_logs(cluster, run_id, t, i).values())
+            any(
+                "Waiting for AIHubMix task" in text and "progress" in text
+                for text in trigger_logs(cluster, run_id, t, i).values()
+            )
             for t, i in DEFERRED
         )
 
-    wait_for(all_waiting, 60, "the first triggerer to run every AIHubMix trigger")
+    wait_for(all_polled, 60, "the first triggerer to run and poll every AIHubMix trigger")
     observer.poll()
     assert [observer.state_of(key(t, i)) for t, i in DEFERRED] == ["deferred"] * 3, observer.task_states
     assert not any(r["path"].startswith("/images/") for r in sandbox.client.requests(host="storage"))
