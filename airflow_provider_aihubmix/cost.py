@@ -87,10 +87,8 @@ def check_budget(
     return found
 
 
-def check_cap(
-    found: Estimate, *, max_cost_usd: float, allow_unknown_cost: bool, what: str = "max_cost_usd"
-) -> None:
-    """Refuse an unknown cost under a cap unless ``allow_unknown_cost`` (then warn)."""
+def check_cap_value(max_cost_usd: Any, what: str = "max_cost_usd") -> None:
+    """Refuse a cap that is not a number of USD >= 0 (the operator checks it at parse time too)."""
     # NaN compares false with every estimate: a cap of NaN would never refuse.
     if (
         isinstance(max_cost_usd, bool)
@@ -101,6 +99,13 @@ def check_cap(
         raise AIHubMixValidationError(
             f"Parameter '{what}' must be a number of USD >= 0, got {max_cost_usd!r}", param=what
         )
+
+
+def check_cap(
+    found: Estimate, *, max_cost_usd: float, allow_unknown_cost: bool, what: str = "max_cost_usd"
+) -> None:
+    """Refuse an unknown cost under a cap unless ``allow_unknown_cost`` (then warn)."""
+    check_cap_value(max_cost_usd, what)
     if found.known:
         return
     if not allow_unknown_cost:
@@ -213,6 +218,7 @@ __all__ = [
     "catalog_default_images",
     "check_budget",
     "check_cap",
+    "check_cap_value",
     "cost_record",
     "estimate_request",
     "expected_image_count",

@@ -69,16 +69,10 @@ def check_task_settings(
                 f"Parameter '{name}' must be a number of seconds {'>= 0' if zero_allowed else '> 0'} and "
                 f"at most {MAX_WAIT_SECONDS:,} (366 days), got {value!r}"
             )
-    if max_cost_usd is not None and (
-        isinstance(max_cost_usd, bool)
-        or not isinstance(max_cost_usd, (int, float))
-        or math.isnan(max_cost_usd)
-        or max_cost_usd < 0
-    ):
-        raise AIHubMixValidationError(
-            f"Parameter 'max_cost_usd' must be a number of USD >= 0, got {max_cost_usd!r}",
-            param="max_cost_usd",
-        )
+    if max_cost_usd is not None:
+        from airflow_provider_aihubmix.cost import check_cap_value
+
+        check_cap_value(max_cost_usd)
     for name, value in (flags or {}).items():
         if not isinstance(value, bool):
             raise AIHubMixValidationError(

@@ -20,6 +20,7 @@ from airflow_provider_aihubmix.exceptions import AIHubMixValidationError
 from airflow_provider_aihubmix.finishing import AIHubMixImageTaskMixin
 from airflow_provider_aihubmix.hooks.aihubmix import AIHubMixHook
 from airflow_provider_aihubmix.links import AIHubMixImageLink
+from airflow_provider_aihubmix.operators._checks import is_literal
 from airflow_provider_aihubmix.polling import DEFER_TIMEOUT_MARGIN
 from airflow_provider_aihubmix.version_compat import AirflowSensorTimeout, conf
 
@@ -73,7 +74,7 @@ class AIHubMixTaskSensor(AIHubMixImageTaskMixin, BaseSensorOperator):
         self.poll_interval = poll_interval
         self.deferrable = deferrable
         self.lineage_include_prompt = lineage_include_prompt
-        if isinstance(output_uri, str) and output_uri and "{{" not in output_uri and "{%" not in output_uri:
+        if isinstance(output_uri, str) and output_uri and is_literal(output_uri):
             self.check_output_uri()  # a typo'd destination fails when the DAG is parsed
 
     @cached_property
