@@ -45,7 +45,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from airflow_provider_aihubmix.catalog import UnknownModelError
+from airflow_provider_aihubmix.catalog.models import UnknownModelError
 from airflow_provider_aihubmix.version_compat import AirflowFailException
 
 
@@ -226,7 +226,7 @@ class ManifestTransitionError(AIHubMixError):
     """A manifest was asked to move between states its state machine does not allow.
 
     Always a bug in the engine, never bad input: the "never pay twice" rule depends on the order
-    of manifest writes (see :data:`airflow_provider_aihubmix.manifest.TRANSITIONS`).
+    of manifest writes (see :data:`airflow_provider_aihubmix.engine.manifest.TRANSITIONS`).
     """
 
 

@@ -30,22 +30,22 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 from urllib.parse import urlsplit
 
-from airflow_provider_aihubmix.cost import cost_record, totals_line
 from airflow_provider_aihubmix.exceptions import (
     AIHubMixError,
     AIHubMixModerationError,
     AIHubMixTaskFailedError,
 )
 from airflow_provider_aihubmix.facets import FACET_NAME
+from airflow_provider_aihubmix.pricing.cost import cost_record, totals_line
 from airflow_provider_aihubmix.redaction import redact_input, without_secrets
 
 if TYPE_CHECKING:
     from airflow.providers.openlineage.extractors import OperatorLineage
     from openlineage.client.event_v2 import Dataset
 
-    from airflow_provider_aihubmix.collection import ImageCollector
+    from airflow_provider_aihubmix.engine.collection import ImageCollector
+    from airflow_provider_aihubmix.engine.manifest import Manifest
     from airflow_provider_aihubmix.facets.run import AIHubMixRunFacet
-    from airflow_provider_aihubmix.manifest import Manifest
     from airflow_provider_aihubmix.pricing import Estimate
 
 log = logging.getLogger(__name__)

@@ -53,7 +53,7 @@ CASES = {
 
 
 def _ours(base_url: str, model: str, params: dict[str, Any], n: int, out_dir: str) -> float:
-    from airflow_provider_aihubmix.generation import ImageCollector, TaskIdentity
+    from airflow_provider_aihubmix.engine.run import ImageCollector, TaskIdentity
     from airflow_provider_aihubmix.hooks.aihubmix import AIHubMixHook
     from airflow_provider_aihubmix.storage import open_store
 

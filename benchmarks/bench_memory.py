@@ -94,7 +94,7 @@ def serve_b64() -> None:
 
 
 def child(kind: str, size: int, base_url: str) -> dict[str, Any]:
-    from airflow_provider_aihubmix.generation import ImageCollector, TaskIdentity
+    from airflow_provider_aihubmix.engine.run import ImageCollector, TaskIdentity
     from airflow_provider_aihubmix.hooks.aihubmix import AIHubMixHook
     from airflow_provider_aihubmix.storage import open_store
 

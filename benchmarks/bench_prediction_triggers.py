@@ -82,7 +82,7 @@ def prepare_main(opts: argparse.Namespace) -> None:
 async def _run_all(rows: list[Any]) -> dict[str, Any]:
     from airflow.sdk.module_loading import import_string
 
-    from airflow_provider_aihubmix.hooks._clients import aclose_shared_clients
+    from airflow_provider_aihubmix.http.clients import aclose_shared_clients
 
     triggers = [import_string(classpath)(**kwargs) for classpath, kwargs in rows]
     # A triggerer that has run one such trigger before: imports and the TLS context are paid.

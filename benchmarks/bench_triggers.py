@@ -106,7 +106,7 @@ def _factory(
     ``fixed`` pins our trigger's schedule to ``interval`` (no back-off), the rate the others poll at.
     """
     if impl == "ours":
-        from airflow_provider_aihubmix.polling import PollSchedule
+        from airflow_provider_aihubmix.engine.polling import PollSchedule
         from airflow_provider_aihubmix.triggers.aihubmix import AIHubMixTaskTrigger
 
         _count_ours()

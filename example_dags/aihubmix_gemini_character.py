@@ -60,7 +60,7 @@ with DAG(
 
     @task
     def contact_sheet(*steps: list[dict[str, Any]], **context: Any) -> dict[str, Any]:
-        from airflow_provider_aihubmix.contact_sheet import render_contact_sheet
+        from airflow_provider_aihubmix.gallery.contact_sheet import render_contact_sheet
         from airflow_provider_aihubmix.storage import open_store, read_uri_bytes, task_prefix
 
         cells = [

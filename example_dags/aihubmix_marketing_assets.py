@@ -90,7 +90,7 @@ with DAG(
     def contact_sheet(
         briefs: list[dict[str, str]], *families: list[list[dict[str, Any]]], **context: Any
     ) -> dict[str, Any]:
-        from airflow_provider_aihubmix.contact_sheet import contact_sheet_for_records
+        from airflow_provider_aihubmix.gallery.contact_sheet import contact_sheet_for_records
         from airflow_provider_aihubmix.pricing.summary import summarize_run, total_line
         from airflow_provider_aihubmix.storage import open_store, read_uri_bytes, task_prefix
 

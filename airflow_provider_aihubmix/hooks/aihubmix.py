@@ -20,9 +20,7 @@ from typing import Any
 import httpx
 from airflow.sdk import BaseHook
 
-from airflow_provider_aihubmix import gemini
-from airflow_provider_aihubmix.answers import PredictionAnswer, send_prediction
-from airflow_provider_aihubmix.catalog import Endpoint, ModelSpec, resolve_model
+from airflow_provider_aihubmix.catalog.models import Endpoint, ModelSpec, resolve_model
 from airflow_provider_aihubmix.connection import UI_FIELD_BEHAVIOUR
 from airflow_provider_aihubmix.exceptions import (
     AIHubMixAuthenticationError,
@@ -31,17 +29,6 @@ from airflow_provider_aihubmix.exceptions import (
     AIHubMixValidationError,
     DownloadTruncatedError,
 )
-from airflow_provider_aihubmix.hooks._clients import (
-    Purpose,
-    aclose_shared_clients,
-    aload_ssl_context,
-    borrow_prediction_client,
-    build_client,
-    default_ssl_context,
-    request_gate,
-    shared_client_for,
-)
-from airflow_provider_aihubmix.hooks._downloads import DEFAULT_CHUNK_SIZE, AsyncImageDownload, ImageDownload
 from airflow_provider_aihubmix.http import (
     AIHubMixSettings,
     ByteBudget,
@@ -56,15 +43,28 @@ from airflow_provider_aihubmix.http import (
     system_resolver,
     task_url,
 )
+from airflow_provider_aihubmix.http.clients import (
+    Purpose,
+    aclose_shared_clients,
+    aload_ssl_context,
+    borrow_prediction_client,
+    build_client,
+    default_ssl_context,
+    request_gate,
+    shared_client_for,
+)
+from airflow_provider_aihubmix.http.sends import PredictionAnswer, send_prediction
+from airflow_provider_aihubmix.http.streams import DEFAULT_CHUNK_SIZE, AsyncImageDownload, ImageDownload
 from airflow_provider_aihubmix.redaction import amask_secret, mask_secret, scrub_text
-from airflow_provider_aihubmix.references import DEFAULT_MAX_REFERENCE_BYTES
-from airflow_provider_aihubmix.responses import (
+from airflow_provider_aihubmix.responses import gemini
+from airflow_provider_aihubmix.responses.shapes import (
     PredictionResult,
     TaskState,
     TaskStatus,
     parse_prediction,
     parse_task,
 )
+from airflow_provider_aihubmix.storage.references import DEFAULT_MAX_REFERENCE_BYTES
 from airflow_provider_aihubmix.version_compat import aextra_dejson
 
 log = logging.getLogger(__name__)
@@ -432,8 +432,8 @@ class AIHubMixHook(BaseHook):
         model: str | ModelSpec, params: Mapping[str, Any], aws_conn_id: str | None
     ) -> tuple[ModelSpec, dict[str, Any]]:
         """Read ``s3://`` URIs and local paths among the reference parameters into ``data:`` URIs."""
-        from airflow_provider_aihubmix.references import resolve_param_references
         from airflow_provider_aihubmix.schemas import schema_for
+        from airflow_provider_aihubmix.storage.references import resolve_param_references
 
         spec = model if isinstance(model, ModelSpec) else resolve_model(model)
         if not isinstance(params, Mapping):

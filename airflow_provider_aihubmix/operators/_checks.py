@@ -70,7 +70,7 @@ def check_task_settings(
                 f"at most {MAX_WAIT_SECONDS:,} (366 days), got {value!r}"
             )
     if max_cost_usd is not None:
-        from airflow_provider_aihubmix.cost import check_cap_value
+        from airflow_provider_aihubmix.pricing.cost import check_cap_value
 
         check_cap_value(max_cost_usd)
     for name, value in (flags or {}).items():

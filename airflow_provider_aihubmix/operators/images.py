@@ -2,7 +2,7 @@
 
 A family class only adds typed parameters and a default flagship model; validation,
 storage, idempotency, deferral and lineage live in the generic operator and the
-engine in :mod:`airflow_provider_aihubmix.generation`.
+engine in :mod:`airflow_provider_aihubmix.engine.run`.
 
 Over 500 lines on purpose: users import every family operator from this one module (the public
 names in DESIGN.md), and each family class is a dozen lines of typed parameters.
@@ -19,18 +19,18 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow.sdk import BaseOperator
 
-from airflow_provider_aihubmix.catalog import Family, ModelSpec, models_in_family, resolve_model
+from airflow_provider_aihubmix.catalog.models import Family, ModelSpec, models_in_family, resolve_model
 from airflow_provider_aihubmix.exceptions import AIHubMixValidationError
-from airflow_provider_aihubmix.finishing import AIHubMixImageTaskMixin
 from airflow_provider_aihubmix.links import AIHubMixImageLink
 from airflow_provider_aihubmix.operators._checks import check_task_settings, is_literal
-from airflow_provider_aihubmix.task_status import DEFAULT_NOT_FOUND_GRACE
+from airflow_provider_aihubmix.operators._finishing import AIHubMixImageTaskMixin
+from airflow_provider_aihubmix.responses.task_status import DEFAULT_NOT_FOUND_GRACE
 from airflow_provider_aihubmix.version_compat import conf
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
-    from airflow_provider_aihubmix.generation import GenerationRun
+    from airflow_provider_aihubmix.engine.run import GenerationRun
     from airflow_provider_aihubmix.hooks.aihubmix import AIHubMixHook
     from airflow_provider_aihubmix.lineage import LineageRequest
     from airflow_provider_aihubmix.pricing import PriceTable
@@ -242,8 +242,8 @@ class AIHubMixGenerateImageOperator(AIHubMixImageTaskMixin, BaseOperator):
         """
         output_uri = kwargs.get("output_uri")
         if output_uri and is_literal(output_uri):
-            from airflow_provider_aihubmix.locality import warn_if_local_output
             from airflow_provider_aihubmix.storage import parse_output_uri
+            from airflow_provider_aihubmix.storage.locality import warn_if_local_output
 
             parse_output_uri(output_uri)  # a typo'd destination fails when the DAG is parsed
             # Workers that share no disk cannot see each other's file:// images: say so now.
@@ -267,7 +267,7 @@ class AIHubMixGenerateImageOperator(AIHubMixImageTaskMixin, BaseOperator):
         params.pop("image", None)
         image = kwargs.get("image")
         if image is not None and is_literal(image):
-            from airflow_provider_aihubmix.references import reference_strings
+            from airflow_provider_aihubmix.storage.references import reference_strings
 
             # Checked as the locations they name (count, scheme); read only at run time.
             params["image"] = reference_strings(image) or None
@@ -283,7 +283,7 @@ class AIHubMixGenerateImageOperator(AIHubMixImageTaskMixin, BaseOperator):
         return AIHubMixHook(aihubmix_conn_id=self.aihubmix_conn_id)
 
     def resolve_output_uri(self) -> str:
-        from airflow_provider_aihubmix.locality import local_output_problem
+        from airflow_provider_aihubmix.storage.locality import local_output_problem
         from airflow_provider_aihubmix.storage.uris import resolve_output_uri
 
         uri, source = resolve_output_uri(self.output_uri, self.hook.output_uri, self.aihubmix_conn_id)
@@ -304,8 +304,8 @@ class AIHubMixGenerateImageOperator(AIHubMixImageTaskMixin, BaseOperator):
     def open_tracked_run(self, context: Context) -> GenerationRun:
         """This task instance's engine, recorded as lineage state (so a failure from here on
         reports its manifest) with its store location recorded for the gallery."""
-        from airflow_provider_aihubmix.generation import GenerationRun
-        from airflow_provider_aihubmix.manifest import TaskIdentity
+        from airflow_provider_aihubmix.engine.manifest import TaskIdentity
+        from airflow_provider_aihubmix.engine.run import GenerationRun
         from airflow_provider_aihubmix.pricing.budget import DagBudget
 
         spec = self.resolve_spec()
@@ -335,8 +335,8 @@ class AIHubMixGenerateImageOperator(AIHubMixImageTaskMixin, BaseOperator):
 
     # -- execution --------------------------------------------------------------------------
     def execute(self, context: Context) -> list[dict[str, Any]]:
-        from airflow_provider_aihubmix.generation import wait_for_task
-        from airflow_provider_aihubmix.polling import PollSchedule
+        from airflow_provider_aihubmix.engine.polling import PollSchedule
+        from airflow_provider_aihubmix.engine.run import wait_for_task
 
         run = self.open_tracked_run(context)
         outcome = run.start(
@@ -361,7 +361,7 @@ class AIHubMixGenerateImageOperator(AIHubMixImageTaskMixin, BaseOperator):
             ]
         if self.deferrable:
             # Imported here, like the hook: DAG parsing never needs them (benchmarks/bench_imports.py).
-            from airflow_provider_aihubmix.polling import DEFER_TIMEOUT_MARGIN
+            from airflow_provider_aihubmix.engine.polling import DEFER_TIMEOUT_MARGIN
             from airflow_provider_aihubmix.triggers.aihubmix import AIHubMixTaskTrigger
 
             self.defer(
@@ -390,7 +390,7 @@ class AIHubMixGenerateImageOperator(AIHubMixImageTaskMixin, BaseOperator):
 
     def defer_prediction(self, run: GenerationRun) -> None:
         """Hand the stored request to :class:`AIHubMixPredictionTrigger`; the slot is freed."""
-        from airflow_provider_aihubmix.polling import DEFER_TIMEOUT_MARGIN
+        from airflow_provider_aihubmix.engine.polling import DEFER_TIMEOUT_MARGIN
         from airflow_provider_aihubmix.triggers.aihubmix import AIHubMixPredictionTrigger
 
         # No request starts after ``timeout``; one that started may take the read timeout to answer.
@@ -412,14 +412,14 @@ class AIHubMixGenerateImageOperator(AIHubMixImageTaskMixin, BaseOperator):
 
     def execute_complete(self, context: Context, event: dict[str, Any]) -> list[dict[str, Any]]:
         """Finish after the triggerer: everything needed comes from the event and the manifest."""
-        from airflow_provider_aihubmix.events import (
+        from airflow_provider_aihubmix.engine.events import (
             is_prediction_event,
             validate_event,
             validate_prediction_event,
         )
 
         if is_prediction_event(event):
-            from airflow_provider_aihubmix.deferred import complete_deferred
+            from airflow_provider_aihubmix.engine.deferred import complete_deferred
 
             prediction = validate_prediction_event(event)
             self.log.info(
@@ -445,8 +445,8 @@ class AIHubMixGenerateImageOperator(AIHubMixImageTaskMixin, BaseOperator):
         if asked is not None:
             return asked, None
         try:
-            from airflow_provider_aihubmix.references import reference_strings
             from airflow_provider_aihubmix.schemas import build_input
+            from airflow_provider_aihubmix.storage.references import reference_strings
 
             spec = self.resolve_spec()
             params = self.request_params()
@@ -454,7 +454,7 @@ class AIHubMixGenerateImageOperator(AIHubMixImageTaskMixin, BaseOperator):
             input_ = build_input(spec, {**params, "image": references or None}, self.extra_input)
         except Exception as err:  # an invalid request still gets a START / FAIL event
             return LineageRequest(model=str(self.model or "unknown")), err
-        from airflow_provider_aihubmix.cost import estimate_request
+        from airflow_provider_aihubmix.pricing.cost import estimate_request
 
         estimate = estimate_request(spec, input_, references=len(references))
         return request_of(spec.path, spec.family.value, params, input_, references, estimate), None

@@ -267,7 +267,7 @@ class PriceTable:
 
 def canonical_model(model: str) -> str:
     """The catalog path for a name or alias; an unknown ``provider/model_id`` stays as given."""
-    from airflow_provider_aihubmix.catalog import UnknownModelError, resolve_model
+    from airflow_provider_aihubmix.catalog.models import UnknownModelError, resolve_model
 
     try:
         return resolve_model(model, warn=False).path

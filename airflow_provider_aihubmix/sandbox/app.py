@@ -20,7 +20,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 from starlette.types import ASGIApp
 
-from airflow_provider_aihubmix.catalog import CATALOG, UnknownModelError, resolve_model
+from airflow_provider_aihubmix.catalog.models import CATALOG, UnknownModelError, resolve_model
 from airflow_provider_aihubmix.sandbox.control import control_router
 from airflow_provider_aihubmix.sandbox.errors import ApiError, json_response
 from airflow_provider_aihubmix.sandbox.gemini import generate_content

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from airflow_provider_aihubmix.catalog import Family, ModelSpec
+from airflow_provider_aihubmix.catalog.models import Family, ModelSpec
 from airflow_provider_aihubmix.sandbox.errors import ApiError, moderation_error
 from airflow_provider_aihubmix.sandbox.images import SizeError, image_seed, padded_png, resolve_size
 from airflow_provider_aihubmix.sandbox.shapes import IMAGE_SHAPES, TASK_SHAPES, Answer, chosen_shape

@@ -29,7 +29,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from airflow_provider_aihubmix.catalog import Endpoint, Family, ModelSpec
+from airflow_provider_aihubmix.catalog.models import Endpoint, Family, ModelSpec
 from airflow_provider_aihubmix.exceptions import AIHubMixValidationError
 from airflow_provider_aihubmix.schemas._base import (
     JSON_VALUES,
@@ -122,9 +122,10 @@ def validate_params(
 
 def request_body(spec: ModelSpec, input_: dict[str, Any]) -> dict[str, Any]:
     """The JSON body for ``spec``'s endpoint: ``{"input": ...}``, the flat OpenAI-style body, or
-    Gemini's ``generateContent`` body (its first request; see :mod:`airflow_provider_aihubmix.gemini`)."""
+    Gemini's ``generateContent`` body (its first request; see
+    :mod:`airflow_provider_aihubmix.responses.gemini`)."""
     if spec.endpoint is Endpoint.GENERATE_CONTENT:
-        from airflow_provider_aihubmix import gemini
+        from airflow_provider_aihubmix.responses import gemini
 
         return gemini.request_body(input_)
     if spec.endpoint is Endpoint.GENERATIONS:

@@ -25,8 +25,8 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationInfo, model_validator
 
-from airflow_provider_aihubmix.catalog import Family, ModelSpec
-from airflow_provider_aihubmix.limits import PixelBounds
+from airflow_provider_aihubmix.catalog.limits import PixelBounds
+from airflow_provider_aihubmix.catalog.models import Family, ModelSpec
 
 MAX_PROMPT_LENGTH = 32_000
 INT32_MAX = 2_147_483_647

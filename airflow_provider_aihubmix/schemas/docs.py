@@ -16,9 +16,9 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from airflow_provider_aihubmix.catalog import CATALOG, Family, ModelSpec
+from airflow_provider_aihubmix.catalog.limits import SOURCES
+from airflow_provider_aihubmix.catalog.models import CATALOG, Family, ModelSpec
 from airflow_provider_aihubmix.generated_docs import page_command
-from airflow_provider_aihubmix.limits import SOURCES
 from airflow_provider_aihubmix.schemas import model_parameters, schema_for
 from airflow_provider_aihubmix.schemas._base import Reject, SchemaContext
 

@@ -15,7 +15,7 @@ from typing import Annotated, Any
 
 from pydantic import BeforeValidator, ValidationInfo, model_validator
 
-from airflow_provider_aihubmix.catalog import Family, ModelSpec
+from airflow_provider_aihubmix.catalog.models import Family, ModelSpec
 from airflow_provider_aihubmix.schemas._base import (
     INT64_MAX,
     Count,

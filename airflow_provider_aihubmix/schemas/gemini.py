@@ -2,7 +2,7 @@
 
 The validated ``input`` keeps Google's ``generationConfig`` names (``aspectRatio``,
 ``imageSize``, ``responseModalities``) in one flat object, so the manifest and the request
-fingerprint read like the other families; :mod:`airflow_provider_aihubmix.gemini` turns it
+fingerprint read like the other families; :mod:`airflow_provider_aihubmix.responses.gemini` turns it
 into the ``generateContent`` body. ``n`` is checked here and never sent: one request makes
 one image, so ``n`` images are ``n`` requests.
 
@@ -19,7 +19,7 @@ from typing import Annotated, Any, ClassVar
 
 from pydantic import BeforeValidator, ValidationInfo
 
-from airflow_provider_aihubmix.catalog import Family, ModelSpec
+from airflow_provider_aihubmix.catalog.models import Family, ModelSpec
 from airflow_provider_aihubmix.schemas._base import (
     INT32_MAX,
     Count,

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 
 from pydantic import BeforeValidator
 
-from airflow_provider_aihubmix.catalog import Family
+from airflow_provider_aihubmix.catalog.models import Family
 from airflow_provider_aihubmix.schemas._base import Count, FamilyInput, Images, Prompt, json_value
 
 Unchecked = Annotated[Any, BeforeValidator(json_value)]

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 
 from pydantic import BeforeValidator, ValidationInfo
 
-from airflow_provider_aihubmix.catalog import Family
+from airflow_provider_aihubmix.catalog.models import Family
 from airflow_provider_aihubmix.schemas._base import (
     Count,
     FamilyInput,

@@ -13,7 +13,7 @@ from typing import Annotated, Any
 
 from pydantic import BeforeValidator
 
-from airflow_provider_aihubmix.catalog import Family, ModelSpec
+from airflow_provider_aihubmix.catalog.models import Family, ModelSpec
 from airflow_provider_aihubmix.schemas._base import Count, FamilyInput, Prompt, as_ratio, one_of
 
 IMAGEN_ASPECT_RATIOS = ("1:1", "3:4", "4:3", "9:16", "16:9")

@@ -13,7 +13,7 @@ from typing import Annotated, Any
 
 from pydantic import BeforeValidator, ValidationInfo, model_validator
 
-from airflow_provider_aihubmix.catalog import GENERAL_SIZES, QIANFAN_PIXELS, Family, ModelSpec
+from airflow_provider_aihubmix.catalog.models import GENERAL_SIZES, QIANFAN_PIXELS, Family, ModelSpec
 from airflow_provider_aihubmix.schemas._base import (
     Count,
     FamilyInput,

@@ -1,7 +1,7 @@
 """OpenAI image models: gpt-image-* (text-to-image and edits) and dall-e-3 (text only).
 
 Qualities, styles, response formats and ``input_fidelity`` differ per model: they come from
-the catalog row (:class:`~airflow_provider_aihubmix.limits.ModelLimits`), sourced there.
+the catalog row (:class:`~airflow_provider_aihubmix.catalog.limits.ModelLimits`), sourced there.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from typing import Annotated, Any
 
 from pydantic import BeforeValidator, ValidationInfo, model_validator
 
-from airflow_provider_aihubmix.catalog import GENERAL_SIZES, GPT_IMAGE_QUALITIES, Family, ModelSpec
+from airflow_provider_aihubmix.catalog.models import GENERAL_SIZES, GPT_IMAGE_QUALITIES, Family, ModelSpec
 from airflow_provider_aihubmix.schemas._base import (
     Count,
     FamilyInput,

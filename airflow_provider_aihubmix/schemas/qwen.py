@@ -12,7 +12,7 @@ from typing import Annotated, Any
 
 from pydantic import BeforeValidator, ValidationInfo
 
-from airflow_provider_aihubmix.catalog import QWEN_SIZES, Family, ModelSpec
+from airflow_provider_aihubmix.catalog.models import QWEN_SIZES, Family, ModelSpec
 from airflow_provider_aihubmix.schemas._base import (
     Count,
     FamilyInput,

@@ -12,7 +12,7 @@ from typing import Annotated, Any
 
 from pydantic import BeforeValidator, ValidationInfo, model_validator
 
-from airflow_provider_aihubmix.catalog import (
+from airflow_provider_aihubmix.catalog.models import (
     GENERAL_SIZES,
     SEEDREAM_4_0_PIXELS,
     SEEDREAM_RESPONSE_FORMATS,

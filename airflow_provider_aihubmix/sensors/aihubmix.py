@@ -15,19 +15,19 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseSensorOperator, PokeReturnValue
 
-from airflow_provider_aihubmix.events import EventStatus, TaskEvent, validate_event
+from airflow_provider_aihubmix.engine.events import EventStatus, TaskEvent, validate_event
+from airflow_provider_aihubmix.engine.polling import DEFER_TIMEOUT_MARGIN
 from airflow_provider_aihubmix.exceptions import AIHubMixValidationError
-from airflow_provider_aihubmix.finishing import AIHubMixImageTaskMixin
 from airflow_provider_aihubmix.hooks.aihubmix import AIHubMixHook
 from airflow_provider_aihubmix.links import AIHubMixImageLink
 from airflow_provider_aihubmix.operators._checks import is_literal
-from airflow_provider_aihubmix.polling import DEFER_TIMEOUT_MARGIN
+from airflow_provider_aihubmix.operators._finishing import AIHubMixImageTaskMixin
 from airflow_provider_aihubmix.version_compat import AirflowSensorTimeout, conf
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
-    from airflow_provider_aihubmix.collection import ImageCollector
+    from airflow_provider_aihubmix.engine.collection import ImageCollector
     from airflow_provider_aihubmix.lineage import LineageRequest
 
 
@@ -120,7 +120,7 @@ class AIHubMixTaskSensor(AIHubMixImageTaskMixin, BaseSensorOperator):
         )
 
     def poke(self, context: Context) -> bool | PokeReturnValue:
-        from airflow_provider_aihubmix.polling import TRANSIENT_ERRORS, progress_text
+        from airflow_provider_aihubmix.engine.polling import TRANSIENT_ERRORS, progress_text
 
         try:
             state = self.hook.get_task(self.aihubmix_task_id)
@@ -150,8 +150,8 @@ class AIHubMixTaskSensor(AIHubMixImageTaskMixin, BaseSensorOperator):
         return self.collect(context, task_event)
 
     def collector(self, context: Context, model: str | None = None) -> ImageCollector:
-        from airflow_provider_aihubmix.collection import ImageCollector
-        from airflow_provider_aihubmix.manifest import TaskIdentity
+        from airflow_provider_aihubmix.engine.collection import ImageCollector
+        from airflow_provider_aihubmix.engine.manifest import TaskIdentity
         from airflow_provider_aihubmix.storage import open_store
         from airflow_provider_aihubmix.storage.uris import resolve_output_uri
 
@@ -179,7 +179,7 @@ class AIHubMixTaskSensor(AIHubMixImageTaskMixin, BaseSensorOperator):
 
     def lineage_request(self) -> tuple[LineageRequest, BaseException | None]:
         """The task this sensor waits for, and the model running it."""
-        from airflow_provider_aihubmix.catalog import UnknownModelError, resolve_model
+        from airflow_provider_aihubmix.catalog.models import UnknownModelError, resolve_model
         from airflow_provider_aihubmix.lineage import LineageRequest
 
         model = str(self.model or "unknown")

@@ -16,16 +16,9 @@ from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
-from airflow_provider_aihubmix.deferred import PurchaseLedger
-from airflow_provider_aihubmix.events import EventStatus, PredictionEvent, TaskEvent
-from airflow_provider_aihubmix.exceptions import (
-    AIHubMixError,
-    AIHubMixPossiblyBilledError,
-    AIHubMixResponseError,
-    AIHubMixUnreadableAnswerError,
-)
-from airflow_provider_aihubmix.hooks.aihubmix import AIHubMixHook
-from airflow_provider_aihubmix.polling import (
+from airflow_provider_aihubmix.engine.deferred import PurchaseLedger
+from airflow_provider_aihubmix.engine.events import EventStatus, PredictionEvent, TaskEvent
+from airflow_provider_aihubmix.engine.polling import (
     DEFAULT_MAX_TRANSIENT_FAILURES,
     DEFAULT_NOT_FOUND_GRACE,
     DEFAULT_POLL_INTERVAL,
@@ -33,6 +26,13 @@ from airflow_provider_aihubmix.polling import (
     TaskWait,
     utc_text,
 )
+from airflow_provider_aihubmix.exceptions import (
+    AIHubMixError,
+    AIHubMixPossiblyBilledError,
+    AIHubMixResponseError,
+    AIHubMixUnreadableAnswerError,
+)
+from airflow_provider_aihubmix.hooks.aihubmix import AIHubMixHook
 from airflow_provider_aihubmix.version_compat import AirflowNotFoundException
 
 
@@ -184,7 +184,7 @@ class AIHubMixPredictionTrigger(BaseTrigger):
     the send marker, POSTs through the pooled ``AsyncClient`` of the connection (read with
     the async connection API), streams the answer to a spool, then parses it and stores the
     images in a thread, and records them (``received``). The worker's ``execute_complete``
-    verifies and completes. See :mod:`airflow_provider_aihubmix.deferred` for the states.
+    verifies and completes. See :mod:`airflow_provider_aihubmix.engine.deferred` for the states.
 
     Paid once across triggerer restarts: ``run()`` starts again from the top on another
     triggerer, finds the send marker of the run that died, and does not send again -- it

@@ -21,7 +21,9 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from airflow_provider_aihubmix.events import EventStatus
+from airflow_provider_aihubmix.engine.events import EventStatus
+from airflow_provider_aihubmix.engine.polling import PollSchedule
+from airflow_provider_aihubmix.engine.run import wait_for_task
 from airflow_provider_aihubmix.exceptions import (
     AIHubMixError,
     AIHubMixModerationError,
@@ -29,9 +31,7 @@ from airflow_provider_aihubmix.exceptions import (
     AIHubMixUnreadableAnswerError,
     AIHubMixValidationError,
 )
-from airflow_provider_aihubmix.generation import wait_for_task
 from airflow_provider_aihubmix.hooks.aihubmix import AIHubMixHook
-from airflow_provider_aihubmix.polling import PollSchedule
 from airflow_provider_aihubmix.sandbox import SandboxServer
 from airflow_provider_aihubmix.version_compat import AirflowFailException
 

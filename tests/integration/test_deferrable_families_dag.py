@@ -13,7 +13,7 @@ import pendulum
 import pytest
 from airflow.sdk import DAG
 
-from airflow_provider_aihubmix.catalog import resolve_model
+from airflow_provider_aihubmix.catalog.models import resolve_model
 from airflow_provider_aihubmix.operators.images import (
     AIHubMixFluxOperator,
     AIHubMixGeminiImageOperator,

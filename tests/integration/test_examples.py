@@ -19,7 +19,7 @@ import pytest
 from airflow.sdk import DAG
 from PIL import Image
 
-from airflow_provider_aihubmix.catalog import resolve_model
+from airflow_provider_aihubmix.catalog.models import resolve_model
 from airflow_provider_aihubmix.sandbox import SandboxServer
 from airflow_provider_aihubmix.storage.uris import file_uri_to_path
 from tests.fixtures.airflow_db import DagTest, raw_xcom_json, task_states, xcom_values

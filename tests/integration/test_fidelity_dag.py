@@ -17,10 +17,10 @@ import pendulum
 import pytest
 from airflow.sdk import DAG
 
-from airflow_provider_aihubmix import responses
-from airflow_provider_aihubmix.answer_scan import ScanResult
 from airflow_provider_aihubmix.exceptions import AIHubMixUnreadableAnswerError
 from airflow_provider_aihubmix.operators.images import AIHubMixFluxOperator, AIHubMixQwenImageOperator
+from airflow_provider_aihubmix.responses import shapes
+from airflow_provider_aihubmix.responses.answer_scan import ScanResult
 from airflow_provider_aihubmix.sandbox import SandboxServer
 from tests.compat import needs_callback_exception
 from tests.fixtures.airflow_db import DagTest, task_states, try_numbers, xcom_values
@@ -64,7 +64,7 @@ def test_unreadable_answer_is_saved_and_a_later_run_collects_it_with_no_request(
     logical_date = pendulum.datetime(2026, 4, 1, tz="UTC")
     # An older reader: no last-resort scan, so an answer in unfamiliar keys reads as nothing.
     with pytest.MonkeyPatch.context() as older_reader:
-        older_reader.setattr(responses, "scan", lambda body: ScanResult())
+        older_reader.setattr(shapes, "scan", lambda body: ScanResult())
         run = dag_test(dag, logical_date=logical_date)
 
     assert task_states(run) == {"banner[-1]": "failed"}

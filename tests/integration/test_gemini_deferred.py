@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from airflow_provider_aihubmix.deferred import PurchaseLedger, StoredRequest
+from airflow_provider_aihubmix.engine.deferred import PurchaseLedger, StoredRequest
 from airflow_provider_aihubmix.exceptions import AIHubMixBadRequestError, AIHubMixRefusalError
 from airflow_provider_aihubmix.operators.images import AIHubMixGeminiImageOperator
 from airflow_provider_aihubmix.sandbox import SandboxServer

@@ -10,7 +10,7 @@ import time
 import pytest
 from PIL import Image
 
-from airflow_provider_aihubmix.catalog import CATALOG, ModelSpec
+from airflow_provider_aihubmix.catalog.models import CATALOG, ModelSpec
 from airflow_provider_aihubmix.exceptions import (
     AIHubMixAuthenticationError,
     AIHubMixBadRequestError,
@@ -22,7 +22,7 @@ from airflow_provider_aihubmix.exceptions import (
     AIHubMixValidationError,
 )
 from airflow_provider_aihubmix.hooks.aihubmix import AIHubMixHook, aclose_shared_clients
-from airflow_provider_aihubmix.responses import GeneratedImage, TaskState, TaskStatus
+from airflow_provider_aihubmix.responses.shapes import GeneratedImage, TaskState, TaskStatus
 from tests.cases.invalid_inputs import INVALID_INPUTS
 
 PREDICT_PATH = r"^(/v1/(models/.+/predictions|images/generations)|/gemini/v1beta/models/.+:generateContent)$"

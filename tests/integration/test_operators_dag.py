@@ -14,7 +14,7 @@ import pendulum
 import pytest
 from airflow.sdk import DAG
 
-from airflow_provider_aihubmix.catalog import resolve_model
+from airflow_provider_aihubmix.catalog.models import resolve_model
 from airflow_provider_aihubmix.exceptions import AIHubMixValidationError
 from airflow_provider_aihubmix.gallery import OUTPUT_LOCATION_XCOM_KEY
 from airflow_provider_aihubmix.gallery.urls import gallery_path

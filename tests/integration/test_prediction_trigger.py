@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from airflow_provider_aihubmix.deferred import StoredRequest
+from airflow_provider_aihubmix.engine.deferred import StoredRequest
 from airflow_provider_aihubmix.exceptions import (
     AIHubMixModerationError,
     AIHubMixPossiblyBilledError,

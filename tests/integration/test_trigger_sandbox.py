@@ -20,7 +20,7 @@ import httpx
 import pytest
 from airflow.sdk.module_loading import import_string
 
-from airflow_provider_aihubmix.events import EventStatus, TaskEvent
+from airflow_provider_aihubmix.engine.events import EventStatus, TaskEvent
 from airflow_provider_aihubmix.hooks.aihubmix import AIHubMixHook, aclose_shared_clients, default_ssl_context
 from airflow_provider_aihubmix.sandbox import SandboxServer
 from airflow_provider_aihubmix.triggers.aihubmix import AIHubMixTaskTrigger

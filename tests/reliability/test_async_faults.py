@@ -272,7 +272,7 @@ def test_worker_killed_while_the_post_is_in_flight(api, sandbox, operator_factor
 
 
 def test_worker_killed_after_the_answer_before_storing(api, sandbox, operator_factory, out_dir, report):
-    from airflow_provider_aihubmix.generation import ImageCollector
+    from airflow_provider_aihubmix.engine.run import ImageCollector
 
     build = operator_factory(model="qwen-image", prompt="a harbour killed before storing")
     original = ImageCollector.store_image

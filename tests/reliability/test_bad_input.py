@@ -19,7 +19,7 @@ from airflow.sdk import DAG
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from airflow_provider_aihubmix.catalog import CATALOG, Family, ModelSpec, resolve_model
+from airflow_provider_aihubmix.catalog.models import CATALOG, Family, ModelSpec, resolve_model
 from airflow_provider_aihubmix.exceptions import AIHubMixValidationError
 from airflow_provider_aihubmix.operators.images import AIHubMixGenerateImageOperator
 from airflow_provider_aihubmix.schemas import MAX_PROMPT_LENGTH, model_parameters

@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from airflow_provider_aihubmix.catalog import CATALOG
+from airflow_provider_aihubmix.catalog.models import CATALOG
 from airflow_provider_aihubmix.sandbox import SandboxServer
 from tests.sandbox.helpers import KEY, error_of, predict
 

@@ -8,11 +8,11 @@ import io
 import pytest
 from PIL import Image
 
-from airflow_provider_aihubmix.answer_scan import looks_like_image_b64, safety_verdicts, scan
-from airflow_provider_aihubmix.catalog import CATALOG
-from airflow_provider_aihubmix.cost import estimate_request
+from airflow_provider_aihubmix.catalog.models import CATALOG
 from airflow_provider_aihubmix.exceptions import AIHubMixModerationError, AIHubMixUnreadableAnswerError
-from airflow_provider_aihubmix.responses import parse_prediction
+from airflow_provider_aihubmix.pricing.cost import estimate_request
+from airflow_provider_aihubmix.responses.answer_scan import looks_like_image_b64, safety_verdicts, scan
+from airflow_provider_aihubmix.responses.shapes import parse_prediction
 
 
 def _png_b64() -> str:

@@ -6,8 +6,10 @@ import json
 
 import pytest
 
-from airflow_provider_aihubmix.catalog import CATALOG, resolve_model
-from airflow_provider_aihubmix.cost import (
+from airflow_provider_aihubmix.catalog.models import CATALOG, resolve_model
+from airflow_provider_aihubmix.exceptions import AIHubMixBudgetExceededError, AIHubMixValidationError
+from airflow_provider_aihubmix.pricing import PriceTable, estimate, package_prices
+from airflow_provider_aihubmix.pricing.cost import (
     check_budget,
     cost_record,
     estimate_request,
@@ -17,8 +19,6 @@ from airflow_provider_aihubmix.cost import (
     total_usage,
     totals_line,
 )
-from airflow_provider_aihubmix.exceptions import AIHubMixBudgetExceededError, AIHubMixValidationError
-from airflow_provider_aihubmix.pricing import PriceTable, estimate, package_prices
 
 UNPRICED = [spec for spec in CATALOG.values() if not package_prices()[spec.path].is_priced]
 OPENAI_USAGE = {

@@ -10,8 +10,7 @@ import httpx
 import pytest
 from PIL import Image
 
-from airflow_provider_aihubmix import gemini
-from airflow_provider_aihubmix.catalog import Family, UnknownModelError, resolve_model
+from airflow_provider_aihubmix.catalog.models import Family, UnknownModelError, resolve_model
 from airflow_provider_aihubmix.exceptions import (
     AIHubMixError,
     AIHubMixModerationError,
@@ -23,8 +22,9 @@ from airflow_provider_aihubmix.exceptions import (
 from airflow_provider_aihubmix.hooks.aihubmix import AIHubMixHook
 from airflow_provider_aihubmix.lineage import moderation_outcome
 from airflow_provider_aihubmix.operators.images import AIHubMixGeminiImageOperator
+from airflow_provider_aihubmix.responses import gemini
+from airflow_provider_aihubmix.responses.usage import merge_usage
 from airflow_provider_aihubmix.schemas import build_input, request_body
-from airflow_provider_aihubmix.usage import merge_usage
 
 KEY = "sk-gemini-unit-secret-0123456789"
 FLASH, PRO, FLASH_3 = "gemini-2.5-flash-image", "gemini-3-pro-image-preview", "gemini-3.1-flash-image-preview"
@@ -305,8 +305,8 @@ def test_hook_sends_the_key_only_in_x_goog_api_key():
 
 
 def test_series_records_each_request_and_lineage_reports_commentary_and_usage(tmp_path):
-    from airflow_provider_aihubmix.generation import GenerationRun
-    from airflow_provider_aihubmix.manifest import TaskIdentity
+    from airflow_provider_aihubmix.engine.manifest import TaskIdentity
+    from airflow_provider_aihubmix.engine.run import GenerationRun
     from airflow_provider_aihubmix.storage import LocalObjectStore
     from tests.unit.test_lineage import facet_dict
 

@@ -19,8 +19,10 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from airflow_provider_aihubmix.catalog import resolve_model
-from airflow_provider_aihubmix.events import EventStatus, TaskEvent
+from airflow_provider_aihubmix.catalog.models import resolve_model
+from airflow_provider_aihubmix.engine.events import EventStatus, TaskEvent
+from airflow_provider_aihubmix.engine.manifest import ManifestStatus
+from airflow_provider_aihubmix.engine.run import GenerationRun, TaskIdentity
 from airflow_provider_aihubmix.exceptions import (
     AIHubMixBadRequestError,
     AIHubMixDownloadError,
@@ -28,9 +30,7 @@ from airflow_provider_aihubmix.exceptions import (
     AIHubMixPossiblyBilledError,
     AIHubMixValidationError,
 )
-from airflow_provider_aihubmix.generation import GenerationRun, TaskIdentity
-from airflow_provider_aihubmix.manifest import ManifestStatus
-from airflow_provider_aihubmix.responses import GeneratedImage, PredictionResult, TaskHandle
+from airflow_provider_aihubmix.responses.shapes import GeneratedImage, PredictionResult, TaskHandle
 from airflow_provider_aihubmix.storage import LocalObjectStore, StoredObject
 
 SYNC_MODEL = resolve_model("imagen-4.0-fast-generate-001")
@@ -140,7 +140,7 @@ def test_complete_manifest_is_reused_without_calls(
 ) -> None:
     first = make_run(FakeHook(INLINE), store).start()
     hook = FakeHook(AIHubMixError("must not be called"))
-    caplog.set_level(logging.INFO, logger="airflow_provider_aihubmix.generation")
+    caplog.set_level(logging.INFO, logger="airflow_provider_aihubmix.engine.run")
     run = make_run(hook, store, try_number=2)
 
     outcome = run.start()

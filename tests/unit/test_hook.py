@@ -12,7 +12,7 @@ import httpx
 import pytest
 from PIL import Image
 
-from airflow_provider_aihubmix.catalog import resolve_model
+from airflow_provider_aihubmix.catalog.models import resolve_model
 from airflow_provider_aihubmix.connection import CONN_FIELDS
 from airflow_provider_aihubmix.exceptions import (
     AIHubMixAuthenticationError,
@@ -29,7 +29,7 @@ from airflow_provider_aihubmix.hooks.aihubmix import (
     shared_async_client,
 )
 from airflow_provider_aihubmix.http import AIHubMixSettings
-from airflow_provider_aihubmix.responses import TaskStatus
+from airflow_provider_aihubmix.responses.shapes import TaskStatus
 
 KEY = "sk-hook-unit-secret-abcdef123456"
 BASE = "https://aihubmix.com"

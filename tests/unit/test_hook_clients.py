@@ -6,9 +6,9 @@ import httpx
 import pytest
 
 from airflow_provider_aihubmix.exceptions import AIHubMixDownloadError, AIHubMixValidationError
-from airflow_provider_aihubmix.hooks._clients import build_client, shared_client_for
 from airflow_provider_aihubmix.hooks.aihubmix import AIHubMixHook, aclose_shared_clients
 from airflow_provider_aihubmix.http import AIHubMixSettings
+from airflow_provider_aihubmix.http.clients import build_client, shared_client_for
 
 KEY = "sk-clients-unit-0123456789"
 SETTINGS = AIHubMixSettings(api_key=KEY, base_url="https://aihubmix.com", conn_id="clients_unit")

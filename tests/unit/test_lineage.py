@@ -20,7 +20,8 @@ from openlineage.client.serde import Serde
 from PIL import Image
 from referencing import Registry, Resource
 
-from airflow_provider_aihubmix.catalog import Family, models_in_family, resolve_model
+from airflow_provider_aihubmix.catalog.models import Family, models_in_family, resolve_model
+from airflow_provider_aihubmix.engine.run import GenerationRun, TaskIdentity
 from airflow_provider_aihubmix.exceptions import (
     AIHubMixModerationError,
     AIHubMixTaskFailedError,
@@ -28,7 +29,6 @@ from airflow_provider_aihubmix.exceptions import (
     AIHubMixValidationError,
 )
 from airflow_provider_aihubmix.facets import FACET_NAME, SCHEMA_FILE, SCHEMA_URL
-from airflow_provider_aihubmix.generation import GenerationRun, TaskIdentity
 from airflow_provider_aihubmix.lineage import (
     AIHubMixLineageMixin,
     DatasetId,
@@ -43,7 +43,7 @@ from airflow_provider_aihubmix.operators.images import (
     AIHubMixOpenAIImageOperator,
     AIHubMixSeedreamOperator,
 )
-from airflow_provider_aihubmix.responses import GeneratedImage, PredictionResult
+from airflow_provider_aihubmix.responses.shapes import GeneratedImage, PredictionResult
 from airflow_provider_aihubmix.sensors.aihubmix import AIHubMixTaskSensor
 from airflow_provider_aihubmix.storage import LocalObjectStore
 

@@ -12,14 +12,14 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_aihubmix.catalog import resolve_model
-from airflow_provider_aihubmix.collection import ImageCollector
+from airflow_provider_aihubmix.catalog.models import resolve_model
+from airflow_provider_aihubmix.engine.collection import ImageCollector
+from airflow_provider_aihubmix.engine.manifest import Manifest, ManifestStatus, RemoteTask, TaskIdentity
+from airflow_provider_aihubmix.engine.run import GenerationRun
 from airflow_provider_aihubmix.exceptions import AIHubMixModerationError
-from airflow_provider_aihubmix.generation import GenerationRun
-from airflow_provider_aihubmix.manifest import Manifest, ManifestStatus, RemoteTask, TaskIdentity
 from airflow_provider_aihubmix.operators import images as operators
 from airflow_provider_aihubmix.operators.images import AIHubMixGenerateImageOperator
-from airflow_provider_aihubmix.responses import GeneratedImage, PredictionResult
+from airflow_provider_aihubmix.responses.shapes import GeneratedImage, PredictionResult
 from airflow_provider_aihubmix.sensors.aihubmix import AIHubMixTaskSensor
 from airflow_provider_aihubmix.storage import LocalObjectStore
 from tests.unit.test_lineage import facet_dict, png_bytes

@@ -6,14 +6,14 @@ import warnings
 
 import pytest
 
-from airflow_provider_aihubmix.locality import (
+from airflow_provider_aihubmix.operators.images import AIHubMixGenerateImageOperator
+from airflow_provider_aihubmix.storage.locality import (
     AIHubMixLocalOutputWarning,
     executor_names,
     filesystem_type,
     is_shared_directory,
     local_output_problem,
 )
-from airflow_provider_aihubmix.operators.images import AIHubMixGenerateImageOperator
 
 MOUNTS = [("/", "overlay"), ("/mnt/shared", "nfs4"), ("/mnt/shared/local", "ext4"), ("/data", "fuse.s3fs")]
 

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from airflow_provider_aihubmix.manifest import (
+from airflow_provider_aihubmix.engine.manifest import (
     Manifest,
     ManifestStatus,
     ReceivedImage,

@@ -11,9 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from airflow_provider_aihubmix.exceptions import ManifestTransitionError
-from airflow_provider_aihubmix.ledger import ManifestLedger
-from airflow_provider_aihubmix.manifest import (
+from airflow_provider_aihubmix.engine.ledger import ManifestLedger
+from airflow_provider_aihubmix.engine.manifest import (
     Attempt,
     Manifest,
     ManifestStatus,
@@ -21,7 +20,8 @@ from airflow_provider_aihubmix.manifest import (
     SendMarker,
     TaskIdentity,
 )
-from airflow_provider_aihubmix.responses import TaskHandle
+from airflow_provider_aihubmix.exceptions import ManifestTransitionError
+from airflow_provider_aihubmix.responses.shapes import TaskHandle
 from airflow_provider_aihubmix.storage import LocalObjectStore
 
 S = ManifestStatus

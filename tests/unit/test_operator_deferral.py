@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from airflow_provider_aihubmix.engine.polling import DEFER_TIMEOUT_MARGIN
 from airflow_provider_aihubmix.exceptions import (
     AIHubMixError,
     AIHubMixTaskFailedError,
@@ -28,7 +29,6 @@ from airflow_provider_aihubmix.operators.images import (
     AIHubMixFluxOperator,
     AIHubMixGenerateImageOperator,
 )
-from airflow_provider_aihubmix.polling import DEFER_TIMEOUT_MARGIN
 from airflow_provider_aihubmix.sandbox import SandboxServer
 from airflow_provider_aihubmix.triggers.aihubmix import AIHubMixTaskTrigger
 from airflow_provider_aihubmix.version_compat import TaskDeferred

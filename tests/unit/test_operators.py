@@ -10,7 +10,7 @@ import pendulum
 import pytest
 from airflow.sdk import DAG, task
 
-from airflow_provider_aihubmix.catalog import Family, resolve_model
+from airflow_provider_aihubmix.catalog.models import Family, resolve_model
 from airflow_provider_aihubmix.exceptions import AIHubMixValidationError
 from airflow_provider_aihubmix.operators.images import (
     AIHubMixFluxOperator,

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import re
 
-from airflow_provider_aihubmix.catalog import CATALOG
-from airflow_provider_aihubmix.limits import SOURCES
+from airflow_provider_aihubmix.catalog.limits import SOURCES
+from airflow_provider_aihubmix.catalog.models import CATALOG
 from airflow_provider_aihubmix.schemas import model_parameters
 from airflow_provider_aihubmix.schemas.docs import DOC_PATH, main, render
 

@@ -7,7 +7,7 @@ import contextlib
 
 import httpx
 
-from airflow_provider_aihubmix.hooks._clients import PREDICTION_SHARD, PredictionPools
+from airflow_provider_aihubmix.http.clients import PREDICTION_SHARD, PredictionPools
 
 
 async def test_requests_spread_over_shards_that_never_exceed_their_size() -> None:

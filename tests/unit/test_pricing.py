@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from airflow_provider_aihubmix.catalog import CATALOG
+from airflow_provider_aihubmix.catalog.models import CATALOG
 from airflow_provider_aihubmix.exceptions import AIHubMixValidationError
 from airflow_provider_aihubmix.pricing import PRICES_FILE, PriceTable, estimate, package_prices
 from airflow_provider_aihubmix.pricing import docs as price_docs

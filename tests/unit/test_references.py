@@ -10,7 +10,8 @@ import pytest
 from PIL import Image
 
 from airflow_provider_aihubmix.exceptions import AIHubMixValidationError
-from airflow_provider_aihubmix.references import (
+from airflow_provider_aihubmix.storage import ImageTooLargeError, NotAnImageError
+from airflow_provider_aihubmix.storage.references import (
     needs_reading,
     parse_rendered,
     reference_strings,
@@ -18,7 +19,6 @@ from airflow_provider_aihubmix.references import (
     resolve_reference,
     resolve_references,
 )
-from airflow_provider_aihubmix.storage import ImageTooLargeError, NotAnImageError
 
 
 def image_file(path: Path, fmt: str = "PNG") -> bytes:

@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from airflow_provider_aihubmix.exceptions import AIHubMixResponseError
-from airflow_provider_aihubmix.responses import (
+from airflow_provider_aihubmix.responses.shapes import (
     TaskStatus,
     decode_base64_image,
     parse_prediction,

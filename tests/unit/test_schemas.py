@@ -11,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from airflow_provider_aihubmix.catalog import (
+from airflow_provider_aihubmix.catalog.models import (
     CATALOG,
     Endpoint,
     Family,

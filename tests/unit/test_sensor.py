@@ -18,9 +18,9 @@ from urllib.parse import urlsplit
 import pytest
 from airflow.sdk import PokeReturnValue
 
+from airflow_provider_aihubmix.engine.polling import DEFER_TIMEOUT_MARGIN
 from airflow_provider_aihubmix.exceptions import AIHubMixTaskFailedError, AIHubMixValidationError
 from airflow_provider_aihubmix.hooks.aihubmix import AIHubMixHook
-from airflow_provider_aihubmix.polling import DEFER_TIMEOUT_MARGIN
 from airflow_provider_aihubmix.sandbox import SandboxServer
 from airflow_provider_aihubmix.sensors.aihubmix import AIHubMixTaskSensor
 from airflow_provider_aihubmix.triggers.aihubmix import AIHubMixTaskTrigger

@@ -15,7 +15,8 @@ import httpx
 import pytest
 from airflow.sdk.module_loading import import_string
 
-from airflow_provider_aihubmix.events import EventStatus, TaskEvent, validate_event
+from airflow_provider_aihubmix.engine.events import EventStatus, TaskEvent, validate_event
+from airflow_provider_aihubmix.engine.polling import PollSchedule, TaskWait, progress_text
 from airflow_provider_aihubmix.exceptions import (
     AIHubMixAuthenticationError,
     AIHubMixError,
@@ -23,8 +24,7 @@ from airflow_provider_aihubmix.exceptions import (
     AIHubMixResponseError,
     AIHubMixUpstreamError,
 )
-from airflow_provider_aihubmix.polling import PollSchedule, TaskWait, progress_text
-from airflow_provider_aihubmix.responses import TaskState, TaskStatus
+from airflow_provider_aihubmix.responses.shapes import TaskState, TaskStatus
 from airflow_provider_aihubmix.triggers.aihubmix import AIHubMixTaskTrigger
 
 CLASSPATH = "airflow_provider_aihubmix.triggers.aihubmix.AIHubMixTaskTrigger"

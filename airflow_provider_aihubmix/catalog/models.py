@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass, field
 from enum import Enum
 
-from airflow_provider_aihubmix.limits import ModelLimits, PixelBounds, PromptLimit
+from airflow_provider_aihubmix.catalog.limits import ModelLimits, PixelBounds, PromptLimit
 
 log = logging.getLogger(__name__)
 

@@ -12,9 +12,9 @@ call so that a retry never pays twice:
   retry finishes from the stored objects (or downloads the URLs again) without a call;
 * ``complete`` is written last, after every image is stored and verified.
 
-Storing and verifying (the half the sensor uses alone) is :mod:`airflow_provider_aihubmix.collection`;
-the states and their allowed moves are :mod:`airflow_provider_aihubmix.manifest`; the writes are
-:mod:`airflow_provider_aihubmix.ledger`.
+Storing and verifying (the half the sensor uses alone) is :mod:`airflow_provider_aihubmix.engine.collection`;
+the states and their allowed moves are :mod:`airflow_provider_aihubmix.engine.manifest`; the writes are
+:mod:`airflow_provider_aihubmix.engine.ledger`.
 """
 
 from __future__ import annotations
@@ -26,35 +26,35 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_aihubmix import request_series
-from airflow_provider_aihubmix.catalog import ModelSpec
-from airflow_provider_aihubmix.collection import (
+from airflow_provider_aihubmix.catalog.models import ModelSpec
+from airflow_provider_aihubmix.engine import series as request_series
+from airflow_provider_aihubmix.engine.collection import (
     DEFAULT_MAX_IMAGE_BYTES,
     DOWNLOAD_ATTEMPTS,
     EXPIRED_STATUSES,
     ImageCollector,
     image_record,
 )
-from airflow_provider_aihubmix.cost import check_budget, cost_record, estimate_request
-from airflow_provider_aihubmix.events import TaskEvent
+from airflow_provider_aihubmix.engine.events import TaskEvent
+from airflow_provider_aihubmix.engine.manifest import Manifest, ManifestStatus, TaskIdentity, fingerprint
+from airflow_provider_aihubmix.engine.polling import PollSchedule
+from airflow_provider_aihubmix.engine.saved_answers import (
+    ANSWER_NAME,
+    finish_from_saved,
+    save_unreadable,
+    unreadable_error,
+)
 from airflow_provider_aihubmix.exceptions import (
     AIHubMixError,
     AIHubMixPossiblyBilledError,
     AIHubMixResponseError,
     AIHubMixUnreadableAnswerError,
 )
-from airflow_provider_aihubmix.manifest import Manifest, ManifestStatus, TaskIdentity, fingerprint
-from airflow_provider_aihubmix.polling import PollSchedule
+from airflow_provider_aihubmix.pricing.cost import check_budget, cost_record, estimate_request
 from airflow_provider_aihubmix.redaction import redact_input
-from airflow_provider_aihubmix.references import reference_strings, resolve_param_references
-from airflow_provider_aihubmix.responses import TaskHandle
-from airflow_provider_aihubmix.saved_answers import (
-    ANSWER_NAME,
-    finish_from_saved,
-    save_unreadable,
-    unreadable_error,
-)
+from airflow_provider_aihubmix.responses.shapes import TaskHandle
 from airflow_provider_aihubmix.schemas import build_input
+from airflow_provider_aihubmix.storage.references import reference_strings, resolve_param_references
 
 if TYPE_CHECKING:
     from airflow_provider_aihubmix.hooks.aihubmix import AIHubMixHook
@@ -229,7 +229,7 @@ class GenerationRun(ImageCollector):
                 return outcome
         self.check_budget(max_cost_usd=max_cost_usd, allow_unknown_cost=allow_unknown_cost)
         if send_from_triggerer and not self.spec.is_async:
-            from airflow_provider_aihubmix.deferred import defer_purchase
+            from airflow_provider_aihubmix.engine.deferred import defer_purchase
 
             return Outcome(deferred=defer_purchase(self))
         return self.submit()
@@ -332,8 +332,8 @@ class GenerationRun(ImageCollector):
 
     def inline_url(self, url: str) -> str:
         """``url``'s image as a ``data:`` URI, fetched by the hook's credential-free download client."""
-        from airflow_provider_aihubmix.gemini import with_inlined_urls
-        from airflow_provider_aihubmix.references import DEFAULT_MAX_REFERENCE_BYTES
+        from airflow_provider_aihubmix.responses.gemini import with_inlined_urls
+        from airflow_provider_aihubmix.storage.references import DEFAULT_MAX_REFERENCE_BYTES
 
         data = self.hook.download(url, max_bytes=DEFAULT_MAX_REFERENCE_BYTES)
         return str(with_inlined_urls({"image": [url]}, {url: data})["image"][0])
@@ -388,7 +388,7 @@ def wait_for_task(
     ``submitted_at`` (wall-clock epoch seconds, from the manifest) starts the "Task not found"
     grace window; ``not_found_grace`` is its length in seconds.
     """
-    from airflow_provider_aihubmix.polling import DEFAULT_NOT_FOUND_GRACE, TaskWait
+    from airflow_provider_aihubmix.engine.polling import DEFAULT_NOT_FOUND_GRACE, TaskWait
 
     # Wall-clock, like the trigger's end_time.
     wait = TaskWait(

@@ -1,7 +1,7 @@
 """The last resort for an answer no known shape explains: find images, task ids and safety verdicts
 wherever they are.
 
-:mod:`airflow_provider_aihubmix.responses` reads every shape AIHubMix's own clients read. An
+:mod:`airflow_provider_aihubmix.responses.shapes` reads every shape AIHubMix's own clients read. An
 answer in none of them is usually paid for already, so before calling it unreadable this walks
 the whole body (depth-limited) and reports:
 

@@ -20,15 +20,15 @@ from typing import Any, Protocol
 
 import httpx
 
-from airflow_provider_aihubmix.events import EventStatus, TaskEvent
+from airflow_provider_aihubmix.engine.events import EventStatus, TaskEvent
 from airflow_provider_aihubmix.exceptions import (
     AIHubMixError,
     AIHubMixRateLimitError,
     AIHubMixResponseError,
     AIHubMixUpstreamError,
 )
-from airflow_provider_aihubmix.responses import TaskState, TaskStatus
-from airflow_provider_aihubmix.task_status import DEFAULT_NOT_FOUND_GRACE
+from airflow_provider_aihubmix.responses.shapes import TaskState, TaskStatus
+from airflow_provider_aihubmix.responses.task_status import DEFAULT_NOT_FOUND_GRACE
 
 DEFAULT_POLL_INTERVAL = 5.0
 # Airflow's defer(timeout=) is a backstop: the trigger's own deadline event, which says more,

@@ -11,10 +11,10 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from airflow_provider_aihubmix._http.settings import origin
+from airflow_provider_aihubmix.http.settings import origin
 
 if TYPE_CHECKING:
-    from airflow_provider_aihubmix._http.settings import AIHubMixSettings
+    from airflow_provider_aihubmix.http.settings import AIHubMixSettings
 
 USER_AGENT = "airflow-provider-aihubmix"
 

@@ -24,7 +24,7 @@ import logging
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from airflow_provider_aihubmix.catalog import ModelSpec
+from airflow_provider_aihubmix.catalog.models import ModelSpec
 from airflow_provider_aihubmix.exceptions import AIHubMixBudgetExceededError, AIHubMixValidationError
 from airflow_provider_aihubmix.pricing.actual import Actual, actual_cost
 from airflow_provider_aihubmix.pricing.estimate import Estimate, estimate, requested_images

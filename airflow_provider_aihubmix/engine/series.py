@@ -2,7 +2,7 @@
 
 Models whose request makes one image (:attr:`ModelSpec.one_image_per_request`) buy ``n``
 images with ``n`` billable requests. The worker moves the manifest through the ledger the
-same way the triggerer does (:mod:`airflow_provider_aihubmix.deferred`), request by request:
+same way the triggerer does (:mod:`airflow_provider_aihubmix.engine.deferred`), request by request:
 
 * before request ``k`` goes out: ``submitting`` with the send marker ``in_flight.request = k``
   (a worker killed mid-call leaves the trace; the retry refuses to buy request ``k`` blindly);
@@ -23,17 +23,23 @@ import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from airflow_provider_aihubmix.engine.manifest import (
+    Manifest,
+    ManifestStatus,
+    ReceivedImage,
+    SendMarker,
+    utcnow,
+)
 from airflow_provider_aihubmix.exceptions import (
     AIHubMixError,
     AIHubMixPossiblyBilledError,
     AIHubMixResponseError,
 )
-from airflow_provider_aihubmix.manifest import Manifest, ManifestStatus, ReceivedImage, SendMarker, utcnow
-from airflow_provider_aihubmix.usage import merge_usage
+from airflow_provider_aihubmix.responses.usage import merge_usage
 
 if TYPE_CHECKING:
-    from airflow_provider_aihubmix.generation import GenerationRun
-    from airflow_provider_aihubmix.responses import PredictionResult
+    from airflow_provider_aihubmix.engine.run import GenerationRun
+    from airflow_provider_aihubmix.responses.shapes import PredictionResult
 
 log = logging.getLogger(__name__)
 

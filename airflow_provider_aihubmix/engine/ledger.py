@@ -1,7 +1,7 @@
 """The ``manifest.json`` of one task instance, and the only place a stored manifest changes state.
 
 Each transition method sets what its state records, appends the attempt (checked against
-:data:`airflow_provider_aihubmix.manifest.TRANSITIONS`) and saves, in that order and in one call:
+:data:`airflow_provider_aihubmix.engine.manifest.TRANSITIONS`) and saves, in that order and in one call:
 the "never pay twice" rule rests on which state is on disk when a worker dies, so no caller may
 record without saving or save a half-made move.
 """
@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_aihubmix.manifest import (
+from airflow_provider_aihubmix.engine.manifest import (
     Manifest,
     ManifestStatus,
     ReceivedImage,
@@ -21,7 +21,7 @@ from airflow_provider_aihubmix.manifest import (
 )
 
 if TYPE_CHECKING:
-    from airflow_provider_aihubmix.responses import TaskHandle
+    from airflow_provider_aihubmix.responses.shapes import TaskHandle
     from airflow_provider_aihubmix.storage import ObjectStore
 
 

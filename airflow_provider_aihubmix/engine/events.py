@@ -11,7 +11,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field, ValidationError
 
 from airflow_provider_aihubmix.exceptions import AIHubMixError
-from airflow_provider_aihubmix.responses import TaskState
+from airflow_provider_aihubmix.responses.shapes import TaskState
 
 
 class EventStatus(str, Enum):

@@ -3,7 +3,7 @@
 :class:`ImageCollector` records the API's answer (``received``), stores every image under the
 task instance's prefix -- from the answer, from a verified stored object, or by downloading its
 URL again -- and completes the manifest. It never calls the billable endpoint; buying is
-:mod:`airflow_provider_aihubmix.generation`.
+:mod:`airflow_provider_aihubmix.engine.run`.
 """
 
 from __future__ import annotations
@@ -14,8 +14,17 @@ import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_aihubmix.cost import settle
-from airflow_provider_aihubmix.events import EventStatus, TaskEvent
+from airflow_provider_aihubmix.engine.events import EventStatus, TaskEvent
+from airflow_provider_aihubmix.engine.ledger import ManifestLedger
+from airflow_provider_aihubmix.engine.manifest import (
+    Manifest,
+    ManifestStatus,
+    ReceivedImage,
+    RemoteTask,
+    TaskIdentity,
+    fingerprint,
+    utcnow,
+)
 from airflow_provider_aihubmix.exceptions import (
     AIHubMixDownloadError,
     AIHubMixError,
@@ -25,17 +34,8 @@ from airflow_provider_aihubmix.exceptions import (
     AIHubMixTaskNotFoundError,
     AIHubMixTaskTimeoutError,
 )
-from airflow_provider_aihubmix.ledger import ManifestLedger
-from airflow_provider_aihubmix.manifest import (
-    Manifest,
-    ManifestStatus,
-    ReceivedImage,
-    RemoteTask,
-    TaskIdentity,
-    fingerprint,
-    utcnow,
-)
-from airflow_provider_aihubmix.responses import (
+from airflow_provider_aihubmix.pricing.cost import settle
+from airflow_provider_aihubmix.responses.shapes import (
     GeneratedImage,
     PredictionResult,
     TaskStatus,
@@ -49,7 +49,7 @@ if TYPE_CHECKING:
     from airflow_provider_aihubmix.storage import ObjectStore, StoredObject
 
 # The engine's one logger name, whichever half logs: deployments filter on it.
-log = logging.getLogger("airflow_provider_aihubmix.generation")
+log = logging.getLogger("airflow_provider_aihubmix.engine.run")
 
 DOWNLOAD_ATTEMPTS = 3
 EXPIRED_STATUSES = frozenset({401, 403, 404, 410})

@@ -14,16 +14,16 @@ from urllib.parse import quote, urlsplit
 
 import httpx
 
-from airflow_provider_aihubmix._http.retries import (
+from airflow_provider_aihubmix.connection import DEFAULT_BASE_URL, DEFAULT_TASKS_BASE_URL
+from airflow_provider_aihubmix.exceptions import AIHubMixAuthenticationError, AIHubMixValidationError
+from airflow_provider_aihubmix.http.retries import (
     DEFAULT_BACKOFF_BASE,
     DEFAULT_BACKOFF_CAP,
     DEFAULT_MAX_RETRIES,
     DEFAULT_MAX_RETRY_AFTER,
     RetryPolicy,
 )
-from airflow_provider_aihubmix._http.ssrf import check_download_url, is_loopback_host
-from airflow_provider_aihubmix.connection import DEFAULT_BASE_URL, DEFAULT_TASKS_BASE_URL
-from airflow_provider_aihubmix.exceptions import AIHubMixAuthenticationError, AIHubMixValidationError
+from airflow_provider_aihubmix.http.ssrf import check_download_url, is_loopback_host
 
 if TYPE_CHECKING:
     from airflow.sdk.definitions.connection import Connection

@@ -27,13 +27,13 @@ from typing import Any
 
 import httpx
 
-from airflow_provider_aihubmix._http.errors import RETRYABLE_STATUS, decode_json, retryable_error_body
 from airflow_provider_aihubmix.exceptions import (
     AIHubMixDownloadError,
     AIHubMixError,
     AIHubMixPossiblyBilledError,
     AIHubMixUpstreamError,
 )
+from airflow_provider_aihubmix.http.errors import RETRYABLE_STATUS, decode_json, retryable_error_body
 from airflow_provider_aihubmix.redaction import redact_url, scrub_text
 
 log = logging.getLogger("airflow_provider_aihubmix.http")

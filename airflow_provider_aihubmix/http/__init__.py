@@ -16,7 +16,9 @@ Everything that decides something lives once in a small private module under ``_
 
 from __future__ import annotations
 
-from airflow_provider_aihubmix._http.clients import (
+from airflow_provider_aihubmix.connection import DEFAULT_BASE_URL, DEFAULT_TASKS_BASE_URL
+from airflow_provider_aihubmix.exceptions import DownloadTruncatedError
+from airflow_provider_aihubmix.http.auth import (
     GEMINI_KEY_HEADER,
     GEMINI_PATH_MARKER,
     USER_AGENT,
@@ -24,15 +26,15 @@ from airflow_provider_aihubmix._http.clients import (
     api_client_kwargs,
     download_client_kwargs,
 )
-from airflow_provider_aihubmix._http.downloads import ByteBudget, content_length_of, download_error_for_status
-from airflow_provider_aihubmix._http.errors import (
+from airflow_provider_aihubmix.http.downloads import ByteBudget, content_length_of, download_error_for_status
+from airflow_provider_aihubmix.http.errors import (
     RETRYABLE_STATUS,
     error_for,
     json_or_raise,
     models_from_body,
     retryable_error_body,
 )
-from airflow_provider_aihubmix._http.retries import (
+from airflow_provider_aihubmix.http.retries import (
     DEFAULT_BACKOFF_BASE,
     DEFAULT_BACKOFF_CAP,
     DEFAULT_MAX_RETRIES,
@@ -44,7 +46,7 @@ from airflow_provider_aihubmix._http.retries import (
     Sleep,
     parse_retry_after,
 )
-from airflow_provider_aihubmix._http.settings import (
+from airflow_provider_aihubmix.http.settings import (
     DEFAULT_CONNECT_TIMEOUT,
     DEFAULT_POOL_TIMEOUT,
     DEFAULT_READ_TIMEOUT,
@@ -56,7 +58,7 @@ from airflow_provider_aihubmix._http.settings import (
     predictions_path,
     task_url,
 )
-from airflow_provider_aihubmix._http.ssrf import (
+from airflow_provider_aihubmix.http.ssrf import (
     Resolver,
     check_download_url,
     is_ip_literal,
@@ -64,8 +66,6 @@ from airflow_provider_aihubmix._http.ssrf import (
     refused_address,
     system_resolver,
 )
-from airflow_provider_aihubmix.connection import DEFAULT_BASE_URL, DEFAULT_TASKS_BASE_URL
-from airflow_provider_aihubmix.exceptions import DownloadTruncatedError
 from airflow_provider_aihubmix.redaction import redact_url, scrub_text
 
 __all__ = [

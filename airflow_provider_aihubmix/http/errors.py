@@ -27,7 +27,7 @@ from airflow_provider_aihubmix.exceptions import (
 from airflow_provider_aihubmix.redaction import scrub_text
 
 if TYPE_CHECKING:
-    from airflow_provider_aihubmix._http.retries import RetryState
+    from airflow_provider_aihubmix.http.retries import RetryState
 
 # Statuses that mean "try again later": retried by the hook, and an HTTP 200 error body standing
 # for one of them is retried too.

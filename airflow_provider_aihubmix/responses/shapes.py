@@ -19,14 +19,14 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from airflow_provider_aihubmix.answer_scan import ScanResult, is_pending_status, scan
 from airflow_provider_aihubmix.exceptions import (
     AIHubMixModerationError,
     AIHubMixResponseError,
     AIHubMixUnreadableAnswerError,
 )
 from airflow_provider_aihubmix.redaction import scrub_text
-from airflow_provider_aihubmix.task_status import TaskStatus, status_from_string
+from airflow_provider_aihubmix.responses.answer_scan import ScanResult, is_pending_status, scan
+from airflow_provider_aihubmix.responses.task_status import TaskStatus, status_from_string
 
 log = logging.getLogger(__name__)
 

@@ -31,24 +31,30 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field
 
+from airflow_provider_aihubmix.engine.ledger import ManifestLedger
+from airflow_provider_aihubmix.engine.manifest import (
+    Manifest,
+    ManifestStatus,
+    ReceivedImage,
+    SendMarker,
+    utcnow,
+)
 from airflow_provider_aihubmix.exceptions import (
     AIHubMixError,
     AIHubMixPossiblyBilledError,
     AIHubMixResponseError,
     AIHubMixUnreadableAnswerError,
 )
-from airflow_provider_aihubmix.ledger import ManifestLedger
-from airflow_provider_aihubmix.manifest import Manifest, ManifestStatus, ReceivedImage, SendMarker, utcnow
-from airflow_provider_aihubmix.usage import merge_usage
+from airflow_provider_aihubmix.responses.usage import merge_usage
 
 if TYPE_CHECKING:
-    from airflow_provider_aihubmix.answers import PredictionAnswer
-    from airflow_provider_aihubmix.catalog import ModelSpec
-    from airflow_provider_aihubmix.collection import ImageCollector
-    from airflow_provider_aihubmix.events import PredictionEvent
-    from airflow_provider_aihubmix.generation import GenerationRun
+    from airflow_provider_aihubmix.catalog.models import ModelSpec
+    from airflow_provider_aihubmix.engine.collection import ImageCollector
+    from airflow_provider_aihubmix.engine.events import PredictionEvent
+    from airflow_provider_aihubmix.engine.run import GenerationRun
     from airflow_provider_aihubmix.hooks.aihubmix import AIHubMixHook
     from airflow_provider_aihubmix.http import AIHubMixSettings
+    from airflow_provider_aihubmix.http.sends import PredictionAnswer
     from airflow_provider_aihubmix.storage import ObjectStore
 
 log = logging.getLogger(__name__)
@@ -86,7 +92,7 @@ def prepared_requests(
     if not spec.one_image_per_request:
         _, path, body = AIHubMixHook.prepare_prediction(spec, params, extra_input)
         return [PreparedRequest(path=path, body=body)]
-    from airflow_provider_aihubmix.request_series import requests_wanted
+    from airflow_provider_aihubmix.engine.series import requests_wanted
     from airflow_provider_aihubmix.schemas import build_input
 
     # Gemini: one request per image, request i sending seed + i (references already inline).
@@ -191,9 +197,9 @@ class PurchaseLedger:
 
     def collector(self, manifest: Manifest) -> ImageCollector:
         if self._collector is None:
-            from airflow_provider_aihubmix.collection import DEFAULT_MAX_IMAGE_BYTES, ImageCollector
+            from airflow_provider_aihubmix.engine.collection import DEFAULT_MAX_IMAGE_BYTES, ImageCollector
+            from airflow_provider_aihubmix.engine.manifest import TaskIdentity
             from airflow_provider_aihubmix.hooks.aihubmix import AIHubMixHook
-            from airflow_provider_aihubmix.manifest import TaskIdentity
 
             hook: AIHubMixHook = AIHubMixHook.from_settings(self.settings)  # no connection lookup
             identity = TaskIdentity(
@@ -347,7 +353,11 @@ class PurchaseLedger:
             and manifest.requests_total <= 1
             and manifest.requests_answered == 0
         ):
-            from airflow_provider_aihubmix.saved_answers import ANSWER_NAME, unreadable_error, write_answer
+            from airflow_provider_aihubmix.engine.saved_answers import (
+                ANSWER_NAME,
+                unreadable_error,
+                write_answer,
+            )
 
             error = unreadable_error(error, write_answer(self.store, self.prefix, self.model, error, secrets))
             self.ledger.ambiguous(
@@ -412,7 +422,7 @@ def complete_deferred(run: GenerationRun, event: PredictionEvent) -> list[dict[s
     (a URL image the trigger could not store is downloaded now); a failure event raises the
     same typed error the blocking path raises.
     """
-    from airflow_provider_aihubmix.events import EventStatus
+    from airflow_provider_aihubmix.engine.events import EventStatus
 
     if event.status is not EventStatus.SUCCESS:
         if event.status is EventStatus.TIMEOUT:

@@ -14,12 +14,12 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
+from airflow_provider_aihubmix.engine.manifest import Manifest, utcnow
 from airflow_provider_aihubmix.exceptions import AIHubMixModerationError, AIHubMixUnreadableAnswerError
-from airflow_provider_aihubmix.manifest import Manifest, utcnow
-from airflow_provider_aihubmix.responses import PredictionResult, parse_prediction
+from airflow_provider_aihubmix.responses.shapes import PredictionResult, parse_prediction
 
 if TYPE_CHECKING:
-    from airflow_provider_aihubmix.generation import GenerationRun
+    from airflow_provider_aihubmix.engine.run import GenerationRun
     from airflow_provider_aihubmix.storage import ObjectStore
 
 log = logging.getLogger(__name__)

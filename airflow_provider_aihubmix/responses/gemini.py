@@ -16,8 +16,8 @@ pointed at ``https://aihubmix.com/gemini``). Written from Google's public API re
   ``finishReason`` is a safety reason (or ``NO_IMAGE``) and that carries no image.
 
 One request makes one image, so ``n`` images are ``n`` requests
-(:mod:`airflow_provider_aihubmix.request_series`; from the triggerer,
-:mod:`airflow_provider_aihubmix.deferred`); request ``i`` sends ``seed + i`` so the images of
+(:mod:`airflow_provider_aihubmix.engine.series`; from the triggerer,
+:mod:`airflow_provider_aihubmix.engine.deferred`); request ``i`` sends ``seed + i`` so the images of
 one task differ while the task stays reproducible.
 """
 
@@ -35,7 +35,7 @@ from airflow_provider_aihubmix.exceptions import (
     AIHubMixTextOnlyError,
     AIHubMixValidationError,
 )
-from airflow_provider_aihubmix.responses import (
+from airflow_provider_aihubmix.responses.shapes import (
     GeneratedImage,
     PredictionResult,
     decode_base64_image,

@@ -20,7 +20,7 @@ The states and the moves between them (:data:`TRANSITIONS`; anything else raises
              deferred ─> deferred              (a fan-out deferred again where it stopped)
     failed ─> submitting | deferred            (a Gemini series resumed at its failed request)
 
-Only :class:`airflow_provider_aihubmix.ledger.ManifestLedger` moves a stored manifest: it records
+Only :class:`airflow_provider_aihubmix.engine.ledger.ManifestLedger` moves a stored manifest: it records
 the attempt and saves in one step.
 """
 

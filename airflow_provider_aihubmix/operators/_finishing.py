@@ -17,8 +17,8 @@ if TYPE_CHECKING:
 
     from airflow.sdk import Context
 
-    from airflow_provider_aihubmix.collection import ImageCollector
-    from airflow_provider_aihubmix.events import TaskEvent
+    from airflow_provider_aihubmix.engine.collection import ImageCollector
+    from airflow_provider_aihubmix.engine.events import TaskEvent
     from airflow_provider_aihubmix.storage import ObjectStore
 
 

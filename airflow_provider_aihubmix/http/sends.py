@@ -24,7 +24,7 @@ import httpx
 
 from airflow_provider_aihubmix.exceptions import AIHubMixUpstreamError
 from airflow_provider_aihubmix.http import GEMINI_PATH_MARKER, RetryState, json_or_raise
-from airflow_provider_aihubmix.responses import PredictionResult, parse_prediction
+from airflow_provider_aihubmix.responses.shapes import PredictionResult, parse_prediction
 
 if TYPE_CHECKING:
     from airflow_provider_aihubmix.hooks.aihubmix import AsyncSleep
@@ -80,7 +80,7 @@ class PredictionAnswer:
         data = json_or_raise(response, self.call)
         del body, response
         if GEMINI_PATH_MARKER in self.request.url.path:
-            from airflow_provider_aihubmix import gemini
+            from airflow_provider_aihubmix.responses import gemini
 
             return gemini.parse_answer(data, request_id=self.request_id, seed=gemini.sent_seed(self.request))
         return parse_prediction(data, request_id=self.request_id)

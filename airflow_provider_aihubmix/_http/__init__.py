@@ -1,1 +1,0 @@
-"""The private modules behind :mod:`airflow_provider_aihubmix.http`; import from there."""
