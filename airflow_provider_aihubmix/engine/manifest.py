@@ -53,6 +53,12 @@ class ManifestStatus(str, Enum):
 
 
 # Where a new manifest may start: buying (operators) or collecting a task bought elsewhere (sensor).
+# The money rule every reader shares: a manifest in one of these states stands for a request that
+# may already be billed -- a retry never sends it again, and the DAG budget counts its estimate.
+MAY_BE_BILLED = frozenset(
+    {ManifestStatus.SUBMITTING, ManifestStatus.SUBMITTED, ManifestStatus.RECEIVED, ManifestStatus.AMBIGUOUS}
+)
+
 # Deferrable sync models start ``deferred``: the request is stored for the triggerer to send.
 INITIAL_STATES = frozenset({ManifestStatus.SUBMITTING, ManifestStatus.SUBMITTED, ManifestStatus.DEFERRED})
 TRANSITIONS: dict[ManifestStatus, frozenset[ManifestStatus]] = {

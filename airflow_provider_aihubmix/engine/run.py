@@ -36,7 +36,13 @@ from airflow_provider_aihubmix.engine.collection import (
     image_record,
 )
 from airflow_provider_aihubmix.engine.events import TaskEvent
-from airflow_provider_aihubmix.engine.manifest import Manifest, ManifestStatus, TaskIdentity, fingerprint
+from airflow_provider_aihubmix.engine.manifest import (
+    MAY_BE_BILLED,
+    Manifest,
+    ManifestStatus,
+    TaskIdentity,
+    fingerprint,
+)
 from airflow_provider_aihubmix.engine.polling import PollSchedule
 from airflow_provider_aihubmix.engine.saved_answers import (
     ANSWER_NAME,
@@ -57,10 +63,10 @@ from airflow_provider_aihubmix.schemas import build_input
 from airflow_provider_aihubmix.storage.references import reference_strings, resolve_param_references
 
 if TYPE_CHECKING:
+    from airflow_provider_aihubmix.engine.budget import DagBudget
     from airflow_provider_aihubmix.hooks.aihubmix import AIHubMixHook
     from airflow_provider_aihubmix.lineage import LineageRequest
     from airflow_provider_aihubmix.pricing import Estimate, PriceTable
-    from airflow_provider_aihubmix.pricing.budget import DagBudget
     from airflow_provider_aihubmix.storage import ObjectStore
 
 log = logging.getLogger(__name__)
@@ -75,12 +81,6 @@ class Outcome:
     reused: bool = False
     # A sync request stored for the triggerer to send (deferrable): its manifest, status ``deferred``.
     deferred: Manifest | None = None
-
-
-# A manifest in one of these states stands for money that may already be spent.
-IN_FLIGHT = frozenset(
-    {ManifestStatus.SUBMITTING, ManifestStatus.SUBMITTED, ManifestStatus.RECEIVED, ManifestStatus.AMBIGUOUS}
-)
 
 
 class GenerationRun(ImageCollector):
@@ -244,7 +244,7 @@ class GenerationRun(ImageCollector):
         """
         if previous.fingerprint != self.fingerprint:
             # A deferred fan-out with answered requests holds bought images too.
-            paid = previous.status in IN_FLIGHT or previous.requests_answered > 0
+            paid = previous.status in MAY_BE_BILLED or previous.requests_answered > 0
             if paid and previous.status is not ManifestStatus.COMPLETE and not regenerate:
                 raise AIHubMixPossiblyBilledError(
                     f"{self.manifest_uri} records a paid request ({previous.status.value}, model "
@@ -415,7 +415,6 @@ __all__ = [
     "DEFAULT_MAX_IMAGE_BYTES",
     "DOWNLOAD_ATTEMPTS",
     "EXPIRED_STATUSES",
-    "IN_FLIGHT",
     "GenerationRun",
     "ImageCollector",
     "Outcome",

@@ -304,9 +304,9 @@ class AIHubMixGenerateImageOperator(AIHubMixImageTaskMixin, BaseOperator):
     def open_tracked_run(self, context: Context) -> GenerationRun:
         """This task instance's engine, recorded as lineage state (so a failure from here on
         reports its manifest) with its store location recorded for the gallery."""
+        from airflow_provider_aihubmix.engine.budget import DagBudget
         from airflow_provider_aihubmix.engine.manifest import TaskIdentity
         from airflow_provider_aihubmix.engine.run import GenerationRun
-        from airflow_provider_aihubmix.pricing.budget import DagBudget
 
         spec = self.resolve_spec()
         run = GenerationRun(

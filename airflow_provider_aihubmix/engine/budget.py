@@ -20,6 +20,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from airflow_provider_aihubmix.engine.manifest import MAY_BE_BILLED
 from airflow_provider_aihubmix.exceptions import AIHubMixBudgetExceededError, AIHubMixValidationError
 
 if TYPE_CHECKING:
@@ -30,7 +31,6 @@ log = logging.getLogger(__name__)
 
 DAG_PARAM = "max_cost_usd"
 VARIABLE_PREFIX = "aihubmix_budget_"
-_IN_FLIGHT = frozenset({"submitting", "submitted", "received", "ambiguous"})
 
 
 def variable_name(dag_id: str) -> str:
@@ -79,7 +79,7 @@ def manifest_spend(manifest: Mapping[str, Any]) -> TaskSpend:
         usd, how = 0.0, "failed"
     elif status == "complete" and actual is not None:
         usd, how = float(actual), "actual"
-    elif (status == "complete" or status in _IN_FLIGHT) and estimated is not None:
+    elif (status == "complete" or status in MAY_BE_BILLED) and estimated is not None:
         usd, how = float(estimated), "estimated"
     else:
         usd, how = None, "unknown"
