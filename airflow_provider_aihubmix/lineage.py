@@ -37,7 +37,7 @@ from airflow_provider_aihubmix.exceptions import (
 )
 from airflow_provider_aihubmix.facets import FACET_NAME
 from airflow_provider_aihubmix.pricing.cost import cost_record, totals_line
-from airflow_provider_aihubmix.redaction import redact_input, without_secrets
+from airflow_provider_aihubmix.redaction import PROMPT_FIELDS, redact_input, without_secrets
 
 if TYPE_CHECKING:
     from airflow.providers.openlineage.extractors import OperatorLineage
@@ -52,8 +52,6 @@ log = logging.getLogger(__name__)
 
 MODERATION_PASSED = "passed"
 MODERATION_OUTCOMES = ("request_moderated", "content_moderated")
-# Request fields holding prompt text: kept out of the facet unless lineage_include_prompt=True.
-PROMPT_FIELDS = frozenset({"prompt", "negative_prompt"})
 _ERROR_MESSAGE_LIMIT = 2000
 COMMENTARY_LIMIT = 1000  # characters of the model's text kept per image (Gemini)
 

@@ -25,6 +25,10 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
+# Request fields that hold the prompt's text: what a task that hides its prompt keeps out of
+# lineage facets and the gallery (both read this one set).
+PROMPT_FIELDS = frozenset({"prompt", "negative_prompt"})
+
 EXCERPT_LIMIT = 300
 _LONG_TOKEN_RE = re.compile(r"[A-Za-z0-9+/=_-]{120,}")
 _QUERY_RE = re.compile(r"(https?://[^\s\"'?#]+)\?[^\s\"'#]*")
@@ -126,6 +130,7 @@ async def amask_secret(secret: str) -> None:
 
 __all__ = [
     "EXCERPT_LIMIT",
+    "PROMPT_FIELDS",
     "SENSITIVE_MARKERS",
     "amask_secret",
     "is_sensitive_name",

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow_provider_aihubmix.engine.manifest import MAY_BE_BILLED
 from airflow_provider_aihubmix.exceptions import AIHubMixBudgetExceededError, AIHubMixValidationError
+from airflow_provider_aihubmix.storage import MANIFEST_NAME, run_prefix
 
 if TYPE_CHECKING:
     from airflow_provider_aihubmix.pricing.estimate import Estimate
@@ -95,8 +96,6 @@ def manifest_spend(manifest: Mapping[str, Any]) -> TaskSpend:
 
 def run_spend(store: ObjectStore, dag_id: str, run_id: str, *, exclude_prefix: str | None = None) -> RunSpend:
     """Read every manifest of the run under ``store`` (but the one under ``exclude_prefix``)."""
-    from airflow_provider_aihubmix.storage import MANIFEST_NAME, run_prefix
-
     tasks = []
     for key in store.list_keys(run_prefix(dag_id, run_id)):
         if not key.endswith("/" + MANIFEST_NAME):

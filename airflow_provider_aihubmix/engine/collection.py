@@ -34,6 +34,7 @@ from airflow_provider_aihubmix.exceptions import (
     AIHubMixTaskNotFoundError,
     AIHubMixTaskTimeoutError,
 )
+from airflow_provider_aihubmix.pricing import estimate
 from airflow_provider_aihubmix.pricing.cost import settle
 from airflow_provider_aihubmix.responses.shapes import (
     GeneratedImage,
@@ -41,10 +42,19 @@ from airflow_provider_aihubmix.responses.shapes import (
     TaskStatus,
     status_from_string,
 )
+from airflow_provider_aihubmix.storage import (
+    SNIFF_HEAD_BYTES,
+    AIHubMixStorageError,
+    NotAnImageError,
+    StoredObject,
+    image_key_stem,
+    sniff_image,
+    task_prefix,
+)
+from airflow_provider_aihubmix.storage.base import READ_CHUNK_BYTES
 
 if TYPE_CHECKING:
     from airflow_provider_aihubmix.hooks.aihubmix import AIHubMixHook
-    from airflow_provider_aihubmix.lineage import LineageRequest
     from airflow_provider_aihubmix.pricing import Estimate, PriceTable
     from airflow_provider_aihubmix.storage import ObjectStore, StoredObject
 
@@ -72,8 +82,6 @@ class ImageCollector:
         identity: TaskIdentity,
         max_image_bytes: int = DEFAULT_MAX_IMAGE_BYTES,
     ) -> None:
-        from airflow_provider_aihubmix.storage import task_prefix
-
         self.hook = hook
         self.store = store
         self.model = model
@@ -106,10 +114,6 @@ class ImageCollector:
     def save_manifest(self, manifest: Manifest) -> None:
         self.ledger.save(manifest)
 
-    def lineage_request(self) -> LineageRequest | None:
-        """What was asked, for lineage: a collector alone does not know (the sensor says)."""
-        return None
-
     def reuse(self, manifest: Manifest) -> Manifest:
         """Adopt a manifest an earlier try left, for work it already paid for."""
         self.reused = True
@@ -134,8 +138,6 @@ class ImageCollector:
             return ReceivedImage(
                 index=index, url=image.url, seed=image.seed, revised_prompt=image.revised_prompt
             )
-        from airflow_provider_aihubmix.storage import SNIFF_HEAD_BYTES, NotAnImageError, sniff_image
-
         try:
             # The store names the object by its sniffed type, so the key is known before the write.
             key: str | None = (
@@ -198,8 +200,6 @@ class ImageCollector:
     def cost_estimate(self) -> Estimate:
         """The estimate the actual cost is set against; a collected task's own is model-only."""
         if self.estimate is None:
-            from airflow_provider_aihubmix.pricing import estimate
-
             self.estimate = estimate(self.model, {}, self.prices)
         return self.estimate
 
@@ -231,14 +231,6 @@ class ImageCollector:
 
     def verified_object(self, key: str, sha256: str) -> StoredObject | None:
         """The object at ``key`` if it exists and its content hashes to ``sha256``, else None."""
-        from airflow_provider_aihubmix.storage import (
-            SNIFF_HEAD_BYTES,
-            AIHubMixStorageError,
-            StoredObject,
-            sniff_image,
-        )
-        from airflow_provider_aihubmix.storage.base import READ_CHUNK_BYTES
-
         if not self.store.exists(key):
             return None
         digest, size, head = hashlib.sha256(), 0, bytearray()
@@ -326,8 +318,6 @@ class ImageCollector:
         return self.collect(manifest, event)
 
     def image_stem(self, index: int) -> str:
-        from airflow_provider_aihubmix.storage import image_key_stem
-
         return image_key_stem(self.prefix, index)
 
     def metadata(self, index: int) -> dict[str, str]:

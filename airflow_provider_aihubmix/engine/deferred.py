@@ -31,31 +31,33 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field
 
+from airflow_provider_aihubmix import exceptions
+from airflow_provider_aihubmix.engine.collection import DEFAULT_MAX_IMAGE_BYTES, ImageCollector
 from airflow_provider_aihubmix.engine.ledger import ManifestLedger
 from airflow_provider_aihubmix.engine.manifest import (
     Manifest,
     ManifestStatus,
-    ReceivedImage,
     SendMarker,
+    TaskIdentity,
     utcnow,
 )
+from airflow_provider_aihubmix.engine.outcomes import SaveAnswer, record_answer, record_failure
+from airflow_provider_aihubmix.engine.saved_answers import write_answer
+from airflow_provider_aihubmix.engine.series import requests_wanted
 from airflow_provider_aihubmix.exceptions import (
     AIHubMixError,
     AIHubMixPossiblyBilledError,
-    AIHubMixResponseError,
     AIHubMixUnreadableAnswerError,
 )
-from airflow_provider_aihubmix.responses.usage import merge_usage
+from airflow_provider_aihubmix.hooks.aihubmix import AIHubMixHook
+from airflow_provider_aihubmix.schemas import build_input
+from airflow_provider_aihubmix.schemas.wire import wire_request
+from airflow_provider_aihubmix.storage import ObjectStore, join_key, open_store
 
 if TYPE_CHECKING:
     from airflow_provider_aihubmix.catalog.models import ModelSpec
-    from airflow_provider_aihubmix.engine.collection import ImageCollector
-    from airflow_provider_aihubmix.engine.events import PredictionEvent
-    from airflow_provider_aihubmix.engine.run import GenerationRun
-    from airflow_provider_aihubmix.hooks.aihubmix import AIHubMixHook
     from airflow_provider_aihubmix.http import AIHubMixSettings
     from airflow_provider_aihubmix.http.sends import PredictionAnswer
-    from airflow_provider_aihubmix.storage import ObjectStore
 
 log = logging.getLogger(__name__)
 
@@ -78,59 +80,19 @@ class StoredRequest(BaseModel):
 
 
 def request_key(prefix: str) -> str:
-    from airflow_provider_aihubmix.storage import join_key
-
     return join_key(prefix, REQUEST_NAME)
 
 
 def prepared_requests(
     spec: ModelSpec, params: Mapping[str, Any], extra_input: Mapping[str, Any] | None
 ) -> list[PreparedRequest]:
-    """The requests a purchase is made of, validated; no HTTP."""
-    from airflow_provider_aihubmix.hooks.aihubmix import AIHubMixHook
-
-    if not spec.one_image_per_request:
-        _, path, body = AIHubMixHook.prepare_prediction(spec, params, extra_input)
-        return [PreparedRequest(path=path, body=body)]
-    from airflow_provider_aihubmix.engine.series import requests_wanted
-    from airflow_provider_aihubmix.schemas import build_input
-
-    # Gemini: one request per image, request i sending seed + i (references already inline).
-    prepared = []
-    for index in range(requests_wanted(build_input(spec, params, extra_input))):
-        _, path, body = AIHubMixHook.prepare_prediction(spec, params, extra_input, request_index=index)
-        prepared.append(PreparedRequest(path=path, body=body))
-    return prepared
-
-
-def defer_purchase(run: GenerationRun) -> Manifest:
-    """Write the request beside the manifest and record it ``deferred``; nothing is sent.
-
-    A deferred (or failed) manifest of the same request with answered requests (a Gemini
-    fan-out cut short) is continued, not restarted: what was bought stays bought.
-    """
-    requests = prepared_requests(run.spec, run.readable_params(), run.extra_input)
-    previous = run.load_manifest()
-    if (
-        previous is not None
-        and previous.fingerprint == run.fingerprint
-        and previous.status in (ManifestStatus.DEFERRED, ManifestStatus.FAILED)
-        and previous.requests_answered
-    ):
-        manifest = previous
-        manifest.try_number = run.identity.try_number
-    else:
-        manifest = run.new_manifest(ManifestStatus.DEFERRED)
-    key = request_key(run.prefix)
-    run.store.write_json(key, StoredRequest(model=run.spec.path, requests=requests).model_dump(mode="json"))
-    run.ledger.deferred(manifest, request_key=key, requests_total=len(requests))
-    log.info(
-        "Stored %d request(s) for model %s at %s; the triggerer sends them",
-        len(requests),
-        run.spec.path,
-        run.store.uri_for(key),
-    )
-    return manifest
+    """The requests a purchase is made of: validated once, each put on the wire by
+    :func:`~.schemas.wire.wire_request` (Gemini: one per image, request i sending seed + i,
+    references already inline); no HTTP."""
+    input_ = build_input(spec, params, extra_input)
+    count = requests_wanted(input_) if spec.one_image_per_request else 1
+    requests = (wire_request(spec, input_, index) for index in range(count))
+    return [PreparedRequest(path=request.path, body=request.body) for request in requests]
 
 
 @dataclass
@@ -175,8 +137,6 @@ class PurchaseLedger:
     @property
     def store(self) -> ObjectStore:
         if self._store is None:
-            from airflow_provider_aihubmix.storage import open_store
-
             self._store = open_store(self.output_uri, aws_conn_id=self.output_conn_id)
         return self._store
 
@@ -197,10 +157,6 @@ class PurchaseLedger:
 
     def collector(self, manifest: Manifest) -> ImageCollector:
         if self._collector is None:
-            from airflow_provider_aihubmix.engine.collection import DEFAULT_MAX_IMAGE_BYTES, ImageCollector
-            from airflow_provider_aihubmix.engine.manifest import TaskIdentity
-            from airflow_provider_aihubmix.hooks.aihubmix import AIHubMixHook
-
             hook: AIHubMixHook = AIHubMixHook.from_settings(self.settings)  # no connection lookup
             identity = TaskIdentity(
                 dag_id=manifest.dag_id,
@@ -216,6 +172,7 @@ class PurchaseLedger:
                 identity=identity,
                 max_image_bytes=self.max_image_bytes or DEFAULT_MAX_IMAGE_BYTES,
             )
+            self._collector.ledger = self.ledger  # one ledger for every move of this send
         return self._collector
 
     def load(self) -> Manifest:
@@ -290,87 +247,27 @@ class PurchaseLedger:
             result = answer.parse()
         finally:
             answer.close()
-        if not result.images:
-            raise AIHubMixResponseError(
-                f"AIHubMix answered request {index + 1} for model {self.model} with no image",
-                request_id=result.request_id,
-            )
         manifest = self.load()
-        collector = self.collector(manifest)
-        received, records = list(manifest.received), list(manifest.records)
-        start = len(received)
-        for offset, image in enumerate(result.images):
-            position = start + offset
-            item = ReceivedImage(
-                index=position,
-                url=image.url,
-                seed=image.seed,
-                revised_prompt=image.revised_prompt,
-                request_index=index,
-                commentary=image.commentary,
-            )
-            try:
-                record = collector.store_image(position, image, None)
-            except AIHubMixError as err:
-                if image.url is None:
-                    # The answer was billed and its inline image cannot be fetched again: this is
-                    # a lost answer, not a refusal, and must never be sent again.
-                    raise AIHubMixPossiblyBilledError(
-                        f"AIHubMix answered request {index + 1} for model {self.model}, but image "
-                        f"{position} could not be stored ({err.message}); it was billed and is lost",
-                        request_id=result.request_id,
-                    ) from err
-                # A URL can be fetched again: the worker downloads it when it completes.
-                log.warning("Image %d not stored yet (%s); the worker downloads it again", position, err)
-            else:
-                item.key = self.store.key_for(record["uri"])
-                item.sha256 = record["sha256"]
-                records.append(record)
-            received.append(item)
-            del image
-        self.ledger.answered(
-            manifest,
-            index,
-            received=received,
-            records=records,
-            usage=merge_usage(manifest.usage, result.usage),
-            request_id=result.request_id,
-        )
+        # A URL image the triggerer cannot store now is downloaded by the worker when it completes.
+        record_answer(self.collector(manifest), manifest, index, result, url_later=True)
         return len(result.images)
 
     def record_failure(
-        self, index: int, error: AIHubMixError, *, ambiguous: bool, secrets: tuple[str, ...] = ()
+        self, index: int, error: AIHubMixError, *, secrets: tuple[str, ...] = ()
     ) -> AIHubMixError:
-        """A refusal (nothing billed: ``failed``) or a lost / unreadable answer (``ambiguous``).
+        """Record why request ``index`` ended (:func:`~.outcomes.record_failure`); -> the error to report.
 
         An unreadable answer to a one-request purchase is saved beside the manifest (without
-        ``secrets``), so a later run finishes from it with no request; returns the error to report.
+        ``secrets``), so a later run finishes from it with no request.
         """
         manifest = self.load()
-        if (
-            ambiguous
-            and isinstance(error, AIHubMixUnreadableAnswerError)
-            and manifest.requests_total <= 1
-            and manifest.requests_answered == 0
-        ):
-            from airflow_provider_aihubmix.engine.saved_answers import (
-                ANSWER_NAME,
-                unreadable_error,
-                write_answer,
-            )
+        save: SaveAnswer | None = None
+        if manifest.requests_total <= 1 and manifest.requests_answered == 0:
 
-            error = unreadable_error(error, write_answer(self.store, self.prefix, self.model, error, secrets))
-            self.ledger.ambiguous(
-                manifest,
-                error=error.message,
-                request_id=error.request_id,
-                error_type=type(error).__name__,
-                saved_answer=ANSWER_NAME,
-            )
-            log.warning("Request %d for model %s ended: %s", index + 1, self.model, error)
-            return error
-        end = self.ledger.ambiguous if ambiguous else self.ledger.failed
-        end(manifest, error=error.message, request_id=error.request_id, error_type=type(error).__name__)
+            def save(err: AIHubMixUnreadableAnswerError) -> str:
+                return write_answer(self.store, self.prefix, self.model, err, secrets)
+
+        error = record_failure(self.ledger, manifest, error, save_answer=save)
         log.warning("Request %d for model %s ended: %s", index + 1, self.model, error)
         return error
 
@@ -391,8 +288,6 @@ def error_from(
     name: str | None, message: str, *, default: type[AIHubMixError] = AIHubMixError, **kwargs: Any
 ) -> AIHubMixError:
     """An instance of the exceptions-module class ``name`` (only AIHubMix errors), else ``default``."""
-    from airflow_provider_aihubmix import exceptions
-
     cls = getattr(exceptions, name or "", None)
     if not (isinstance(cls, type) and issubclass(cls, AIHubMixError)):
         cls = default
@@ -405,57 +300,8 @@ __all__ = [
     "PurchaseLedger",
     "Resume",
     "StoredRequest",
-    "complete_deferred",
-    "defer_purchase",
     "error_from",
-    "merge_usage",
     "prepared_requests",
     "recorded_error",
     "request_key",
 ]
-
-
-def complete_deferred(run: GenerationRun, event: PredictionEvent) -> list[dict[str, Any]]:
-    """The worker's part after the triggerer: verify the stored images, complete, or raise.
-
-    Each stored object is read back and checked against the sha256 the trigger recorded
-    (a URL image the trigger could not store is downloaded now); a failure event raises the
-    same typed error the blocking path raises.
-    """
-    from airflow_provider_aihubmix.engine.events import EventStatus
-
-    if event.status is not EventStatus.SUCCESS:
-        if event.status is EventStatus.TIMEOUT:
-            from airflow_provider_aihubmix.exceptions import AIHubMixTaskTimeoutError
-
-            raise AIHubMixTaskTimeoutError(event.message or "The request was not sent before the deadline")
-        raise error_from(
-            event.error_type,
-            event.message or f"Sending the request for model {event.model} failed in the triggerer",
-            status_code=event.status_code,
-            code=event.code,
-            request_id=event.request_id,
-        )
-    manifest = run.load_manifest()
-    if manifest is None or manifest.status not in (ManifestStatus.RECEIVED, ManifestStatus.COMPLETE):
-        state = manifest.status.value if manifest else "missing"
-        raise AIHubMixError(
-            f"The triggerer reported the answer stored, but {run.manifest_uri} is {state}; "
-            "not completing (nothing is sent again)"
-        )
-    if manifest.fingerprint != run.fingerprint:
-        log.warning(
-            "The request renders differently than when it was deferred; completing the recorded one "
-            "(fingerprint %s, now %s)",
-            manifest.fingerprint[:12],
-            run.fingerprint[:12],
-        )
-    if manifest.status is ManifestStatus.COMPLETE:
-        records = run.ledger.adopt(manifest, run.identity.try_number).records
-    else:
-        manifest.try_number = run.identity.try_number
-        records = run.finish_received(manifest)
-    if manifest.request_key:
-        # The request may hold private reference images; the manifest keeps its fingerprint.
-        run.store.delete(manifest.request_key)
-    return records

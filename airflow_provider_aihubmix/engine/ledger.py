@@ -19,6 +19,7 @@ from airflow_provider_aihubmix.engine.manifest import (
     SendMarker,
     utcnow,
 )
+from airflow_provider_aihubmix.storage import manifest_key
 
 if TYPE_CHECKING:
     from airflow_provider_aihubmix.responses.shapes import TaskHandle
@@ -33,8 +34,6 @@ class ManifestLedger:
     """
 
     def __init__(self, store: ObjectStore, prefix: str) -> None:
-        from airflow_provider_aihubmix.storage import manifest_key
-
         self.store = store
         self.key = manifest_key(prefix)
         self.manifest: Manifest | None = None

@@ -6,7 +6,8 @@ fan-out of hundreds of tasks submitted together does not poll in lock-step.
 
 :class:`TaskWait` holds what a wait decides between polls -- which status ends it, which
 failure is worth another poll, when the deadline has passed -- without doing any I/O, so
-the trigger (async, in the triggerer) and the blocking worker loop cannot drift apart.
+the trigger (async, in the triggerer) and the blocking worker loop (:func:`wait_for_task`)
+cannot drift apart.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import random
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import httpx
 
@@ -29,6 +30,9 @@ from airflow_provider_aihubmix.exceptions import (
 )
 from airflow_provider_aihubmix.responses.shapes import TaskState, TaskStatus
 from airflow_provider_aihubmix.responses.task_status import DEFAULT_NOT_FOUND_GRACE
+
+if TYPE_CHECKING:
+    from airflow_provider_aihubmix.hooks.aihubmix import AIHubMixHook
 
 DEFAULT_POLL_INTERVAL = 5.0
 # Airflow's defer(timeout=) is a backstop: the trigger's own deadline event, which says more,
@@ -220,3 +224,39 @@ class TaskWait:
         """The jittered, backed-off pause before the next poll, never past the deadline."""
         remaining = self.end_time - (time.time() if now is None else now)
         return max(0.0, min(self.schedule.interval(self.polls + self.failures - 1), remaining))
+
+
+def wait_for_task(
+    hook: AIHubMixHook,
+    task_id: str,
+    *,
+    model: str | None,
+    schedule: PollSchedule,
+    timeout: float,
+    submitted_at: float | None = None,
+    not_found_grace: float | None = None,
+) -> TaskEvent:
+    """Poll in the worker (non-deferrable mode) with the trigger's decisions (:class:`TaskWait`).
+
+    ``submitted_at`` (wall-clock epoch seconds, from the manifest) starts the "Task not found"
+    grace window; ``not_found_grace`` is its length in seconds.
+    """
+    # Wall-clock, like the trigger's end_time.
+    wait = TaskWait(
+        task_id,
+        end_time=time.time() + timeout,
+        schedule=schedule,
+        model=model,
+        log=logging.getLogger("airflow_provider_aihubmix.engine.run"),
+        submitted_at=submitted_at,
+        not_found_grace=DEFAULT_NOT_FOUND_GRACE if not_found_grace is None else not_found_grace,
+    )
+    while True:
+        try:
+            event = wait.on_state(hook.get_task(task_id))
+        except AIHubMixError as err:
+            event = wait.on_error(err)
+        event = event or wait.check_deadline()
+        if event is not None:
+            return event
+        time.sleep(wait.next_delay())

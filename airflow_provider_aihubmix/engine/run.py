@@ -27,7 +27,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_aihubmix.catalog.models import ModelSpec
-from airflow_provider_aihubmix.engine import series as request_series
+from airflow_provider_aihubmix.engine import series
 from airflow_provider_aihubmix.engine.collection import (
     DEFAULT_MAX_IMAGE_BYTES,
     DOWNLOAD_ATTEMPTS,
@@ -35,37 +35,42 @@ from airflow_provider_aihubmix.engine.collection import (
     ImageCollector,
     image_record,
 )
-from airflow_provider_aihubmix.engine.events import TaskEvent
+from airflow_provider_aihubmix.engine.decide import Action, decide
+from airflow_provider_aihubmix.engine.deferred import (
+    StoredRequest,
+    error_from,
+    prepared_requests,
+    request_key,
+)
+from airflow_provider_aihubmix.engine.events import EventStatus, PredictionEvent, TaskEvent
 from airflow_provider_aihubmix.engine.manifest import (
-    MAY_BE_BILLED,
     Manifest,
     ManifestStatus,
     TaskIdentity,
     fingerprint,
 )
-from airflow_provider_aihubmix.engine.polling import PollSchedule
-from airflow_provider_aihubmix.engine.saved_answers import (
-    ANSWER_NAME,
-    finish_from_saved,
-    save_unreadable,
-    unreadable_error,
-)
+from airflow_provider_aihubmix.engine.outcomes import record_failure
+from airflow_provider_aihubmix.engine.saved_answers import finish_from_saved, save_unreadable
 from airflow_provider_aihubmix.exceptions import (
     AIHubMixError,
     AIHubMixPossiblyBilledError,
-    AIHubMixResponseError,
-    AIHubMixUnreadableAnswerError,
+    AIHubMixTaskTimeoutError,
 )
+from airflow_provider_aihubmix.lineage import LineageRequest, request_of
 from airflow_provider_aihubmix.pricing.cost import check_budget, cost_record, estimate_request
 from airflow_provider_aihubmix.redaction import redact_input
-from airflow_provider_aihubmix.responses.shapes import TaskHandle
+from airflow_provider_aihubmix.responses.gemini import with_inlined_urls
+from airflow_provider_aihubmix.responses.shapes import PredictionResult, TaskHandle
 from airflow_provider_aihubmix.schemas import build_input
-from airflow_provider_aihubmix.storage.references import reference_strings, resolve_param_references
+from airflow_provider_aihubmix.storage.references import (
+    DEFAULT_MAX_REFERENCE_BYTES,
+    reference_strings,
+    resolve_param_references,
+)
 
 if TYPE_CHECKING:
     from airflow_provider_aihubmix.engine.budget import DagBudget
     from airflow_provider_aihubmix.hooks.aihubmix import AIHubMixHook
-    from airflow_provider_aihubmix.lineage import LineageRequest
     from airflow_provider_aihubmix.pricing import Estimate, PriceTable
     from airflow_provider_aihubmix.storage import ObjectStore
 
@@ -133,12 +138,25 @@ class GenerationRun(ImageCollector):
 
     def lineage_request(self) -> LineageRequest:
         """What this run asks for, as lineage reports it (validated input, references as given)."""
-        from airflow_provider_aihubmix.lineage import request_of
-
         spec = self.spec
         return request_of(
             spec.path, spec.family.value, self.params, self.input, self.references, self.estimate
         )
+
+    def warn_if_rendered_differently(self, manifest: Manifest, when: str) -> None:
+        """Warn that templates rendered again on resume differ from ``manifest``'s request.
+
+        The recorded request is finished anyway: a clock macro or a changed upstream XCom must not
+        orphan work that is already paid for.
+        """
+        if manifest.fingerprint != self.fingerprint:
+            log.warning(
+                "The request renders differently than when %s; finishing the recorded one anyway "
+                "(fingerprint %s, now %s)",
+                when,
+                manifest.fingerprint[:12],
+                self.fingerprint[:12],
+            )
 
     def collect_event(self, event: TaskEvent) -> list[dict[str, Any]]:
         """Collect the task this task instance recorded, found by its id.
@@ -152,14 +170,7 @@ class GenerationRun(ImageCollector):
                 f"No manifest at {self.manifest_uri}; cannot collect a task that this task instance "
                 "did not submit"
             )
-        if manifest.fingerprint != self.fingerprint:
-            log.warning(
-                "The request renders differently than when AIHubMix task %s was submitted; collecting "
-                "the recorded task anyway (fingerprint %s, now %s)",
-                event.remote_task_id,
-                manifest.fingerprint[:12],
-                self.fingerprint[:12],
-            )
+        self.warn_if_rendered_differently(manifest, f"AIHubMix task {event.remote_task_id} was submitted")
         manifest.try_number = self.identity.try_number
         recorded = [task.task_id for task in manifest.remote_tasks]
         if event.remote_task_id not in recorded:
@@ -213,49 +224,34 @@ class GenerationRun(ImageCollector):
         stores the request for :class:`AIHubMixPredictionTrigger` instead of sending it here.
         """
         previous = self.load_manifest()
-        if (
-            previous is not None
-            and self.spec.one_image_per_request
-            and not (send_from_triggerer or regenerate)
-            and request_series.is_resumable(previous, self.fingerprint)
-        ):
-            # n requests of one image each: keep the answered ones, buy only the rest.
-            self.check_budget(max_cost_usd=max_cost_usd, allow_unknown_cost=allow_unknown_cost)
-            manifest = self.ledger.adopt(previous, self.identity.try_number)
-            return Outcome(records=request_series.resume_series(self, manifest, self.readable_params()))
-        if previous is not None:
-            outcome = self.resume(previous, regenerate=regenerate)
-            if outcome is not None:
-                return outcome
+        series_here = self.spec.one_image_per_request and not send_from_triggerer
+        action = decide(previous, self.fingerprint, regenerate=regenerate, series=series_here)
+        if previous is not None and not action.buys:
+            return self.resume(previous, action)
         self.check_budget(max_cost_usd=max_cost_usd, allow_unknown_cost=allow_unknown_cost)
+        if action is Action.RESUME_SERIES and previous is not None:
+            # n requests of one image each: keep the answered ones, buy only the rest.
+            manifest = self.ledger.adopt(previous, self.identity.try_number)
+            return Outcome(records=series.resume_series(self, manifest, self.requests_total, self.sender()))
+        if previous is not None and previous.fingerprint != self.fingerprint:
+            log.info("Stored manifest answers a different request; generating anew")
         if send_from_triggerer and not self.spec.is_async:
-            from airflow_provider_aihubmix.engine.deferred import defer_purchase
-
-            return Outcome(deferred=defer_purchase(self))
+            return Outcome(deferred=self.defer())
         return self.submit()
 
-    def resume(self, previous: Manifest, *, regenerate: bool) -> Outcome | None:
-        """What the manifest an earlier try left says to do instead of buying; ``None``: buy.
+    def resume(self, previous: Manifest, action: Action) -> Outcome:
+        """Carry out an action :func:`~.decide.decide` chose that buys nothing.
 
-        One branch per state: complete -> reuse, received -> finish storing, submitted ->
-        re-attach, submitting / ambiguous -> refuse (maybe billed), failed -> buy again,
-        deferred -> send again from the triggerer (:func:`~.deferred.defer_purchase` continues a
-        fan-out where it stopped).
+        complete -> reuse, received -> finish storing, submitted -> re-attach, an unreadable
+        answer saved -> read it again; a request that may have been billed -> refuse.
         """
-        if previous.fingerprint != self.fingerprint:
-            # A deferred fan-out with answered requests holds bought images too.
-            paid = previous.status in MAY_BE_BILLED or previous.requests_answered > 0
-            if paid and previous.status is not ManifestStatus.COMPLETE and not regenerate:
-                raise AIHubMixPossiblyBilledError(
-                    f"{self.manifest_uri} records a paid request ({previous.status.value}, model "
-                    f"{previous.model}) that differs from this one and was never completed. Not "
-                    "replacing it; set regenerate=True to buy the new request anyway."
-                )
-            log.info("Stored manifest answers a different request; generating anew")
-            return None
-        if regenerate:
-            return None
-        if previous.status is ManifestStatus.COMPLETE:
+        if action is Action.REFUSE_CHANGED:
+            raise AIHubMixPossiblyBilledError(
+                f"{self.manifest_uri} records a paid request ({previous.status.value}, model "
+                f"{previous.model}) that differs from this one and was never completed. Not "
+                "replacing it; set regenerate=True to buy the new request anyway."
+            )
+        if action is Action.REUSE:
             log.info(
                 "Reusing %d stored image(s) from %s (same request fingerprint %s); no API call made. "
                 "Set regenerate=True to generate again.",
@@ -264,7 +260,7 @@ class GenerationRun(ImageCollector):
                 self.fingerprint[:12],
             )
             return Outcome(records=self.reuse(previous).records, reused=True)
-        if previous.status is ManifestStatus.RECEIVED and previous.received:
+        if action is Action.FINISH_RECEIVED:
             log.info(
                 "Finishing from %s: the API already answered with %d image(s) in try %s; storing "
                 "them from the stored objects or their URLs, no API call made.",
@@ -274,22 +270,20 @@ class GenerationRun(ImageCollector):
             )
             # Nothing is bought in this try: lineage and cost report it as reused.
             return Outcome(records=self.finish_received(self.reuse(previous)), reused=True)
-        if previous.status is ManifestStatus.SUBMITTED and previous.remote_tasks:
+        if action is Action.REATTACH:
             task = previous.remote_tasks[-1]
             log.info("Re-attaching to AIHubMix task %s recorded in %s", task.task_id, self.manifest_uri)
             return Outcome(task=TaskHandle(task_id=task.task_id, polling_url=task.polling_url))
-        if previous.status is ManifestStatus.AMBIGUOUS and previous.saved_answer:
+        if action is Action.FINISH_SAVED:
             return self.finish_saved(self.reuse(previous))
-        if previous.status in (ManifestStatus.SUBMITTING, ManifestStatus.AMBIGUOUS):
-            last = previous.attempts[-1] if previous.attempts else None
-            raise AIHubMixPossiblyBilledError(
-                f"A previous attempt (try {last.try_number if last else '?'} at "
-                f"{last.at if last else '?'}) sent this request but its answer was lost, so it "
-                f"may have been billed (see {self.manifest_uri}). Not submitting again; set "
-                "regenerate=True to buy a new generation.",
-                request_id=last.request_id if last else None,
-            )
-        return None
+        last = previous.attempts[-1] if previous.attempts else None
+        raise AIHubMixPossiblyBilledError(
+            f"A previous attempt (try {last.try_number if last else '?'} at "
+            f"{last.at if last else '?'}) sent this request but its answer was lost, so it "
+            f"may have been billed (see {self.manifest_uri}). Not submitting again; set "
+            "regenerate=True to buy a new generation.",
+            request_id=last.request_id if last else None,
+        )
 
     def finish_saved(self, manifest: Manifest) -> Outcome:
         """Finish from the answer saved beside the manifest (images or a task): no request is sent."""
@@ -332,38 +326,42 @@ class GenerationRun(ImageCollector):
 
     def inline_url(self, url: str) -> str:
         """``url``'s image as a ``data:`` URI, fetched by the hook's credential-free download client."""
-        from airflow_provider_aihubmix.responses.gemini import with_inlined_urls
-        from airflow_provider_aihubmix.storage.references import DEFAULT_MAX_REFERENCE_BYTES
-
         data = self.hook.download(url, max_bytes=DEFAULT_MAX_REFERENCE_BYTES)
         return str(with_inlined_urls({"image": [url]}, {url: data})["image"][0])
 
+    @property
+    def requests_total(self) -> int:
+        """How many billable requests this purchase is: ``n`` for one-image-per-request models, else 1."""
+        return series.requests_wanted(self.input) if self.spec.one_image_per_request else 1
+
+    def sender(self) -> series.SendRequest:
+        """Sends request ``index`` of a series, references read and inlined once for all of them."""
+        params = self.readable_params()
+
+        def send(index: int) -> PredictionResult:
+            return self.hook.predict(self.spec, params, extra_input=self.extra_input, request_index=index)
+
+        return send
+
     def submit(self) -> Outcome:
         """Buy once: ``submitting`` is on disk before the billable call, its outcome right after."""
-        params = self.readable_params()
         if self.spec.one_image_per_request:
-            return Outcome(records=request_series.buy_series(self, self.new_manifest(), params))
+            return Outcome(
+                records=series.buy_series(self, self.new_manifest(), self.requests_total, self.sender())
+            )
+        params = self.readable_params()
         manifest = self.new_manifest()
         self.ledger.submitting(manifest)
         started = time.monotonic()
         try:
             result = self.hook.predict(self.spec, params, extra_input=self.extra_input)
-        except AIHubMixUnreadableAnswerError as err:
-            # A 2xx answer nothing reads: keep it, so a later run finishes from it with no request.
-            error = unreadable_error(err, save_unreadable(self, err))
-            self.ledger.ambiguous(
-                manifest, error=error.message, request_id=err.request_id, saved_answer=ANSWER_NAME
-            )
-            raise error from None
-        except (AIHubMixPossiblyBilledError, AIHubMixResponseError) as err:
-            # A lost answer, or a 2xx answer nothing can read (malformed JSON, unknown shape):
-            # the gateway may have accepted and billed it, so a retry must not buy it again.
-            self.ledger.ambiguous(manifest, error=str(err), request_id=err.request_id)
-            raise
         except AIHubMixError as err:
-            # The API answered with a refusal: nothing was billed, a retry may submit again.
-            self.ledger.failed(manifest, error=str(err), request_id=err.request_id)
-            raise
+            # Billed or not is decided in one place; an unreadable 2xx answer is kept beside the
+            # manifest, so a later run finishes from it with no request.
+            error = record_failure(self.ledger, manifest, err, save_answer=lambda e: save_unreadable(self, e))
+            if error is err:
+                raise
+            raise error from None
         manifest.timings["api_seconds"] = round(time.monotonic() - started, 3)
         if result.task is not None:
             self.ledger.submitted(manifest, result.task, usage=result.usage, request_id=result.request_id)
@@ -372,43 +370,74 @@ class GenerationRun(ImageCollector):
         manifest.usage = result.usage
         return Outcome(records=self.store_result(manifest, result))
 
+    # -- a sync model sent by the triggerer (deferrable) -----------------------------------------
+    def defer(self) -> Manifest:
+        """Write the request beside the manifest and record it ``deferred``; nothing is sent.
 
-def wait_for_task(
-    hook: AIHubMixHook,
-    task_id: str,
-    *,
-    model: str | None,
-    schedule: PollSchedule,
-    timeout: float,
-    submitted_at: float | None = None,
-    not_found_grace: float | None = None,
-) -> TaskEvent:
-    """Poll in the worker (non-deferrable mode) with the trigger's decisions (:class:`TaskWait`).
+        A deferred (or failed) manifest of the same request with answered requests (a Gemini
+        fan-out cut short) is continued, not restarted: what was bought stays bought.
+        """
+        requests = prepared_requests(self.spec, self.readable_params(), self.extra_input)
+        previous = self.load_manifest()
+        if (
+            previous is not None
+            and previous.fingerprint == self.fingerprint
+            and previous.status in (ManifestStatus.DEFERRED, ManifestStatus.FAILED)
+            and previous.requests_answered
+        ):
+            manifest = previous
+            manifest.try_number = self.identity.try_number
+        else:
+            manifest = self.new_manifest(ManifestStatus.DEFERRED)
+        key = request_key(self.prefix)
+        self.store.write_json(
+            key, StoredRequest(model=self.spec.path, requests=requests).model_dump(mode="json")
+        )
+        self.ledger.deferred(manifest, request_key=key, requests_total=len(requests))
+        log.info(
+            "Stored %d request(s) for model %s at %s; the triggerer sends them",
+            len(requests),
+            self.spec.path,
+            self.store.uri_for(key),
+        )
+        return manifest
 
-    ``submitted_at`` (wall-clock epoch seconds, from the manifest) starts the "Task not found"
-    grace window; ``not_found_grace`` is its length in seconds.
-    """
-    from airflow_provider_aihubmix.engine.polling import DEFAULT_NOT_FOUND_GRACE, TaskWait
+    def complete_deferred(self, event: PredictionEvent) -> list[dict[str, Any]]:
+        """The worker's part after the triggerer: verify the stored images, complete, or raise.
 
-    # Wall-clock, like the trigger's end_time.
-    wait = TaskWait(
-        task_id,
-        end_time=time.time() + timeout,
-        schedule=schedule,
-        model=model,
-        log=log,
-        submitted_at=submitted_at,
-        not_found_grace=DEFAULT_NOT_FOUND_GRACE if not_found_grace is None else not_found_grace,
-    )
-    while True:
-        try:
-            event = wait.on_state(hook.get_task(task_id))
-        except AIHubMixError as err:
-            event = wait.on_error(err)
-        event = event or wait.check_deadline()
-        if event is not None:
-            return event
-        time.sleep(wait.next_delay())
+        Each stored object is read back and checked against the sha256 the trigger recorded
+        (a URL image the trigger could not store is downloaded now); a failure event raises the
+        same typed error the blocking path raises.
+        """
+        if event.status is not EventStatus.SUCCESS:
+            if event.status is EventStatus.TIMEOUT:
+                raise AIHubMixTaskTimeoutError(
+                    event.message or "The request was not sent before the deadline"
+                )
+            raise error_from(
+                event.error_type,
+                event.message or f"Sending the request for model {event.model} failed in the triggerer",
+                status_code=event.status_code,
+                code=event.code,
+                request_id=event.request_id,
+            )
+        manifest = self.load_manifest()
+        if manifest is None or manifest.status not in (ManifestStatus.RECEIVED, ManifestStatus.COMPLETE):
+            state = manifest.status.value if manifest else "missing"
+            raise AIHubMixError(
+                f"The triggerer reported the answer stored, but {self.manifest_uri} is {state}; "
+                "not completing (nothing is sent again)"
+            )
+        self.warn_if_rendered_differently(manifest, "it was deferred")
+        if manifest.status is ManifestStatus.COMPLETE:
+            records = self.ledger.adopt(manifest, self.identity.try_number).records
+        else:
+            manifest.try_number = self.identity.try_number
+            records = self.finish_received(manifest)
+        if manifest.request_key:
+            # The request may hold private reference images; the manifest keeps its fingerprint.
+            self.store.delete(manifest.request_key)
+        return records
 
 
 __all__ = [
@@ -420,5 +449,4 @@ __all__ = [
     "Outcome",
     "TaskIdentity",
     "image_record",
-    "wait_for_task",
 ]

@@ -17,9 +17,10 @@ from typing import TYPE_CHECKING, Any
 from airflow_provider_aihubmix.engine.manifest import Manifest, utcnow
 from airflow_provider_aihubmix.exceptions import AIHubMixModerationError, AIHubMixUnreadableAnswerError
 from airflow_provider_aihubmix.responses.shapes import PredictionResult, parse_prediction
+from airflow_provider_aihubmix.storage.keys import join_key
 
 if TYPE_CHECKING:
-    from airflow_provider_aihubmix.engine.run import GenerationRun
+    from airflow_provider_aihubmix.engine.collection import ImageCollector
     from airflow_provider_aihubmix.storage import ObjectStore
 
 log = logging.getLogger(__name__)
@@ -29,8 +30,6 @@ _REDACTED = "***"
 
 
 def answer_key(prefix: str) -> str:
-    from airflow_provider_aihubmix.storage.keys import join_key
-
     return join_key(prefix, ANSWER_NAME)
 
 
@@ -57,9 +56,9 @@ def write_answer(
     return store.uri_for(key)
 
 
-def save_unreadable(run: GenerationRun, err: AIHubMixUnreadableAnswerError) -> str:
+def save_unreadable(run: ImageCollector, err: AIHubMixUnreadableAnswerError) -> str:
     """Write the answer beside the run's manifest; return the saved object's URI."""
-    return write_answer(run.store, run.prefix, run.spec.path, err, (run.hook.settings.api_key,))
+    return write_answer(run.store, run.prefix, run.model, err, (run.hook.settings.api_key,))
 
 
 def unreadable_error(
@@ -84,7 +83,7 @@ def unreadable_error(
     return error
 
 
-def read_saved(run: GenerationRun, manifest: Manifest) -> PredictionResult:
+def read_saved(run: ImageCollector, manifest: Manifest) -> PredictionResult:
     """Parse the saved answer with today's reader; raises as the live answer would have."""
     key = answer_key(run.prefix)
     saved = run.store.read_json(key)
@@ -100,7 +99,7 @@ def read_saved(run: GenerationRun, manifest: Manifest) -> PredictionResult:
         raise unreadable_error(err, run.store.uri_for(key), again=True) from None
 
 
-def finish_from_saved(run: GenerationRun, manifest: Manifest) -> PredictionResult:
+def finish_from_saved(run: ImageCollector, manifest: Manifest) -> PredictionResult:
     """Turn the saved answer into what the purchase would have produced, without a request.
 
     A task id is recorded as submitted (at the time the answer came) and waited for; images are

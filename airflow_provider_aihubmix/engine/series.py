@@ -12,39 +12,33 @@ same way the triggerer does (:mod:`airflow_provider_aihubmix.engine.deferred`), 
 * a refusal or an API error: ``failed``, keeping the answered requests and their images; a
   retry resumes at request ``k``. A lost answer: ``ambiguous`` (the retry refuses).
 
-The step a caller repeats is :func:`buy_request` (:func:`begin_request`, the call, then
-:func:`record_answer` or :func:`record_failure`).
+The step a caller repeats is :func:`buy_request`: :func:`begin_request`, the call (``send``,
+handed in by the caller), then :func:`~.outcomes.record_answer` or :func:`~.outcomes.record_failure`,
+the one recorder the triggerer uses too.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_aihubmix.engine.manifest import (
-    Manifest,
-    ManifestStatus,
-    ReceivedImage,
-    SendMarker,
-    utcnow,
-)
-from airflow_provider_aihubmix.exceptions import (
-    AIHubMixError,
-    AIHubMixPossiblyBilledError,
-    AIHubMixResponseError,
-)
-from airflow_provider_aihubmix.responses.usage import merge_usage
+from airflow_provider_aihubmix.engine.manifest import Manifest, ManifestStatus, SendMarker, utcnow
+from airflow_provider_aihubmix.engine.outcomes import record_answer, record_failure
+from airflow_provider_aihubmix.exceptions import AIHubMixError
 
 if TYPE_CHECKING:
-    from airflow_provider_aihubmix.engine.run import GenerationRun
+    from airflow_provider_aihubmix.engine.collection import ImageCollector
     from airflow_provider_aihubmix.responses.shapes import PredictionResult
 
 log = logging.getLogger(__name__)
 
 # States with answered requests and nothing in flight: a retry continues from requests_answered.
 RESUMABLE = frozenset({ManifestStatus.DEFERRED, ManifestStatus.FAILED})
+
+# Sends request ``index`` of the series (the billable call) and returns its parsed answer.
+SendRequest = Callable[[int], "PredictionResult"]
 
 
 def requests_wanted(input_: Mapping[str, Any]) -> int:
@@ -63,98 +57,60 @@ def is_resumable(manifest: Manifest, fingerprint: str) -> bool:
     )
 
 
-def begin_request(run: GenerationRun, manifest: Manifest, index: int) -> None:
+def begin_request(collector: ImageCollector, manifest: Manifest, index: int) -> None:
     """``submitting`` with the send marker for request ``index``: on disk before the call."""
     marker = SendMarker(request=index, at=utcnow(), trigger_run=f"worker try {manifest.try_number}")
-    run.ledger.submitting(manifest, marker)
+    collector.ledger.submitting(manifest, marker)
 
 
-def record_failure(run: GenerationRun, manifest: Manifest, err: AIHubMixError) -> None:
-    """A lost or unreadable answer may be billed (``ambiguous``); a refusal is not (``failed``)."""
-    error, request_id, error_type = str(err), err.request_id, type(err).__name__
-    if isinstance(err, (AIHubMixPossiblyBilledError, AIHubMixResponseError)):
-        run.ledger.ambiguous(manifest, error=error, request_id=request_id, error_type=error_type)
-    else:
-        run.ledger.failed(manifest, error=error, request_id=request_id, error_type=error_type)
-
-
-def record_answer(
-    run: GenerationRun, manifest: Manifest, index: int, result: PredictionResult
-) -> list[dict[str, Any]]:
-    """Store request ``index``'s images, then record them and ``requests_answered`` in one move."""
-    if not result.images:
-        raise AIHubMixError(f"AIHubMix returned no image for request {index + 1} of model {run.model}")
-    received, records = list(manifest.received), list(manifest.records)
-    new_records = []
-    for image in result.images:
-        position = len(received)
-        record = run.store_image(position, image, None)
-        received.append(
-            ReceivedImage(
-                index=position,
-                key=run.store.key_for(record["uri"]),
-                sha256=record["sha256"],
-                seed=image.seed,
-                request_index=index,
-                commentary=image.commentary,
-            )
-        )
-        new_records.append(record)
-    run.ledger.answered(
-        manifest,
-        index,
-        received=received,
-        records=records + new_records,
-        usage=merge_usage(manifest.usage, result.usage),
-        request_id=result.request_id,
-    )
-    return new_records
-
-
-def buy_request(run: GenerationRun, manifest: Manifest, index: int, params: Mapping[str, Any]) -> None:
-    """Send request ``index`` (``params`` with references already inline) and record its outcome."""
-    begin_request(run, manifest, index)
+def buy_request(collector: ImageCollector, manifest: Manifest, index: int, send: SendRequest) -> None:
+    """Send request ``index`` and record its outcome (images stored first, then recorded)."""
+    begin_request(collector, manifest, index)
     started = time.monotonic()
     try:
-        result = run.hook.predict(run.spec, params, extra_input=run.extra_input, request_index=index)
+        result = send(index)
     except AIHubMixError as err:
-        record_failure(run, manifest, err)
+        record_failure(collector.ledger, manifest, err)
         raise
     manifest.timings["api_seconds"] = round(
         (manifest.timings.get("api_seconds") or 0.0) + time.monotonic() - started, 3
     )
-    record_answer(run, manifest, index, result)
+    record_answer(collector, manifest, index, result)
 
 
-def buy_series(run: GenerationRun, manifest: Manifest, params: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """Buy every request not answered yet, one after the other, then complete the manifest."""
-    manifest.requests_total = requests_wanted(run.input)
+def buy_series(
+    collector: ImageCollector, manifest: Manifest, total: int, send: SendRequest
+) -> list[dict[str, Any]]:
+    """Buy every one of ``total`` requests not answered yet, in order, then complete the manifest."""
+    manifest.requests_total = total
     while manifest.requests_answered < manifest.requests_total:
         index = manifest.requests_answered
-        log.info("Sending request %d of %d for model %s", index + 1, manifest.requests_total, run.model)
-        buy_request(run, manifest, index, params)
+        log.info("Sending request %d of %d for model %s", index + 1, manifest.requests_total, collector.model)
+        buy_request(collector, manifest, index, send)
     # Every image is stored; this verifies them, prices them and writes ``complete``.
-    return run.finish_received(manifest)
+    return collector.finish_received(manifest)
 
 
-def resume_series(run: GenerationRun, manifest: Manifest, params: Mapping[str, Any]) -> list[dict[str, Any]]:
+def resume_series(
+    collector: ImageCollector, manifest: Manifest, total: int, send: SendRequest
+) -> list[dict[str, Any]]:
     """Continue a series an earlier try left: keep what it bought, buy only the rest."""
     log.info(
         "Resuming from %s: %d of %d request(s) already answered and paid for; buying only the rest",
-        run.manifest_uri,
+        collector.manifest_uri,
         manifest.requests_answered,
-        requests_wanted(run.input),
+        total,
     )
-    return buy_series(run, manifest, params)
+    return buy_series(collector, manifest, total, send)
 
 
 __all__ = [
+    "RESUMABLE",
+    "SendRequest",
     "begin_request",
     "buy_request",
     "buy_series",
     "is_resumable",
-    "record_answer",
-    "record_failure",
     "requests_wanted",
     "resume_series",
 ]

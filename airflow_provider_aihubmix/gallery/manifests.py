@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from airflow_provider_aihubmix.exceptions import ImageNotServedError
+from airflow_provider_aihubmix.redaction import PROMPT_FIELDS
 from airflow_provider_aihubmix.storage import (
     AIHubMixStorageError,
     ObjectStore,
@@ -29,7 +30,6 @@ from airflow_provider_aihubmix.storage import (
 
 #: What an image's file name may look like: the engine's ``image-NNN`` plus a sniffed extension.
 IMAGE_NAME = re.compile(r"^image-[0-9]{3,6}\.(?:png|jpg|jpeg|webp|gif)$")
-PROMPT_FIELDS = ("prompt", "negative_prompt")
 # Where a request names its size, by family (wire names as the manifest records them).
 _SIZE_KEYS = ("size", "aspect_ratio", "aspectRatio", "image_size", "imageSize", "resolution")
 _COST_KEYS = ("actual_cost_usd", "cost_usd", "estimated_cost_usd")

@@ -20,7 +20,7 @@ from typing import Any
 import httpx
 from airflow.sdk import BaseHook
 
-from airflow_provider_aihubmix.catalog.models import Endpoint, ModelSpec, resolve_model
+from airflow_provider_aihubmix.catalog.models import ModelSpec, resolve_model
 from airflow_provider_aihubmix.connection import UI_FIELD_BEHAVIOUR
 from airflow_provider_aihubmix.exceptions import (
     AIHubMixAuthenticationError,
@@ -39,7 +39,6 @@ from airflow_provider_aihubmix.http import (
     download_error_for_status,
     json_or_raise,
     models_from_body,
-    predictions_path,
     system_resolver,
     task_url,
 )
@@ -64,6 +63,7 @@ from airflow_provider_aihubmix.responses.shapes import (
     parse_prediction,
     parse_task,
 )
+from airflow_provider_aihubmix.schemas.wire import wire_request
 from airflow_provider_aihubmix.storage.references import DEFAULT_MAX_REFERENCE_BYTES
 from airflow_provider_aihubmix.version_compat import aextra_dejson
 
@@ -425,7 +425,8 @@ class AIHubMixHook(BaseHook):
         the body is for; other models ignore it.
         """
         spec, input_ = _validated(model, params, extra_input, require_resolved=require_resolved)
-        return spec, *_path_and_body(spec, input_, request_index)
+        request = wire_request(spec, input_, request_index)
+        return spec, request.path, request.body
 
     @staticmethod
     def _inline_references(
@@ -468,9 +469,9 @@ class AIHubMixHook(BaseHook):
         if urls:
             fetched = {url: self.download(url, max_bytes=DEFAULT_MAX_REFERENCE_BYTES) for url in urls}
             input_ = gemini.with_inlined_urls(input_, fetched)
-        path, body = _path_and_body(spec, input_, request_index)
-        data, response = self._call("POST", path, json=body, billable=True)
-        return self._finish_prediction(spec, data, response, seed=_seed_of(spec, input_, request_index))
+        request = wire_request(spec, input_, request_index)
+        data, response = self._call("POST", request.path, json=request.body, billable=True)
+        return self._finish_prediction(spec, data, response, seed=request.seed)
 
     async def apredict(
         self,
@@ -488,9 +489,9 @@ class AIHubMixHook(BaseHook):
         if urls:
             fetched = {url: await self.adownload(url, max_bytes=DEFAULT_MAX_REFERENCE_BYTES) for url in urls}
             input_ = gemini.with_inlined_urls(input_, fetched)
-        path, body = _path_and_body(spec, input_, request_index)
-        data, response = await self._acall("POST", path, json=body, billable=True)
-        return self._finish_prediction(spec, data, response, seed=_seed_of(spec, input_, request_index))
+        request = wire_request(spec, input_, request_index)
+        data, response = await self._acall("POST", request.path, json=request.body, billable=True)
+        return self._finish_prediction(spec, data, response, seed=request.seed)
 
     async def asend_prediction(
         self, path: str, content: bytes, *, deadline: float | None = None
@@ -676,22 +677,6 @@ def _validated(
 
     spec = model if isinstance(model, ModelSpec) else resolve_model(model)
     return spec, build_input(spec, params, extra_input, require_resolved=require_resolved)
-
-
-def _path_and_body(spec: ModelSpec, input_: dict[str, Any], request_index: int) -> tuple[str, dict[str, Any]]:
-    if spec.one_image_per_request:
-        body = gemini.request_body(input_, request_index=request_index)
-        return gemini.generate_content_path(spec.model_id), body
-    from airflow_provider_aihubmix.schemas import request_body
-
-    body = request_body(spec, input_)
-    if spec.endpoint is Endpoint.GENERATIONS:
-        return "/v1/images/generations", body
-    return predictions_path(spec.path), body
-
-
-def _seed_of(spec: ModelSpec, input_: Mapping[str, Any], request_index: int) -> int | None:
-    return gemini.request_seed(input_, request_index) if spec.one_image_per_request else None
 
 
 def _task_not_found(task_id: str, exc: AIHubMixError) -> TaskState:

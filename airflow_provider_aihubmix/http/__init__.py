@@ -55,7 +55,6 @@ from airflow_provider_aihubmix.http.settings import (
     default_tasks_base_url,
     normalise_base_url,
     origin,
-    predictions_path,
     task_url,
 )
 from airflow_provider_aihubmix.http.ssrf import (
@@ -67,6 +66,7 @@ from airflow_provider_aihubmix.http.ssrf import (
     system_resolver,
 )
 from airflow_provider_aihubmix.redaction import redact_url, scrub_text
+from airflow_provider_aihubmix.schemas.wire import predictions_path
 
 __all__ = [
     "DEFAULT_BACKOFF_BASE",

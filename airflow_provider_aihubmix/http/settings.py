@@ -250,9 +250,5 @@ class AIHubMixSettings:
         return cls(**values)
 
 
-def predictions_path(model_path: str) -> str:
-    return f"/v1/models/{quote(model_path, safe='/:._-')}/predictions"
-
-
 def task_url(settings: AIHubMixSettings, task_id: str) -> str:
     return f"{settings.tasks_url}/v1/tasks/{quote(task_id, safe='')}"

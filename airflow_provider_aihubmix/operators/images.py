@@ -335,8 +335,7 @@ class AIHubMixGenerateImageOperator(AIHubMixImageTaskMixin, BaseOperator):
 
     # -- execution --------------------------------------------------------------------------
     def execute(self, context: Context) -> list[dict[str, Any]]:
-        from airflow_provider_aihubmix.engine.polling import PollSchedule
-        from airflow_provider_aihubmix.engine.run import wait_for_task
+        from airflow_provider_aihubmix.engine.polling import PollSchedule, wait_for_task
 
         run = self.open_tracked_run(context)
         outcome = run.start(
@@ -419,8 +418,6 @@ class AIHubMixGenerateImageOperator(AIHubMixImageTaskMixin, BaseOperator):
         )
 
         if is_prediction_event(event):
-            from airflow_provider_aihubmix.engine.deferred import complete_deferred
-
             prediction = validate_prediction_event(event)
             self.log.info(
                 "The triggerer sent %d request(s) for model %s: %s, %d image(s)",
@@ -430,7 +427,7 @@ class AIHubMixGenerateImageOperator(AIHubMixImageTaskMixin, BaseOperator):
                 prediction.images,
             )
             run = self.open_tracked_run(context)
-            return self.finish_task(run, complete_deferred(run, prediction))
+            return self.finish_task(run, run.complete_deferred(prediction))
         task_event = validate_event(event)
         self.log_task_event(task_event)
         run = self.open_tracked_run(context)
@@ -438,10 +435,11 @@ class AIHubMixGenerateImageOperator(AIHubMixImageTaskMixin, BaseOperator):
 
     def lineage_request(self) -> tuple[LineageRequest, BaseException | None]:
         """The request as the run validated it, else as this operator would; never raises."""
+        from airflow_provider_aihubmix.engine.run import GenerationRun
         from airflow_provider_aihubmix.lineage import LineageRequest, request_of
 
         run = self._lineage_run
-        asked = run.lineage_request() if run is not None else None
+        asked = run.lineage_request() if isinstance(run, GenerationRun) else None
         if asked is not None:
             return asked, None
         try:

@@ -18,6 +18,7 @@ from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_provider_aihubmix.engine.deferred import PurchaseLedger
 from airflow_provider_aihubmix.engine.events import EventStatus, PredictionEvent, TaskEvent
+from airflow_provider_aihubmix.engine.outcomes import may_be_billed
 from airflow_provider_aihubmix.engine.polling import (
     DEFAULT_MAX_TRANSIENT_FAILURES,
     DEFAULT_NOT_FOUND_GRACE,
@@ -29,7 +30,6 @@ from airflow_provider_aihubmix.engine.polling import (
 from airflow_provider_aihubmix.exceptions import (
     AIHubMixError,
     AIHubMixPossiblyBilledError,
-    AIHubMixResponseError,
     AIHubMixUnreadableAnswerError,
 )
 from airflow_provider_aihubmix.hooks.aihubmix import AIHubMixHook
@@ -318,13 +318,13 @@ class AIHubMixPredictionTrigger(BaseTrigger):
                 async with _answer_gate():
                     images += await asyncio.to_thread(ledger.record_answer, index, answer)
             except AIHubMixError as err:
-                # A lost or unreadable answer may have been billed; any other error is a refusal.
-                ambiguous = isinstance(err, (AIHubMixPossiblyBilledError, AIHubMixResponseError))
+                billed = may_be_billed(err)
                 secrets = ((await hook.aget_settings()).api_key,)  # already loaded for the send
                 err = await asyncio.to_thread(
-                    functools.partial(ledger.record_failure, index, err, ambiguous=ambiguous, secrets=secrets)
+                    functools.partial(ledger.record_failure, index, err, secrets=secrets)
                 )
-                if ambiguous and not isinstance(
+                # The worker rebuilds the error from its type name: say "may have been billed".
+                if billed and not isinstance(
                     err, (AIHubMixPossiblyBilledError, AIHubMixUnreadableAnswerError)
                 ):
                     err = AIHubMixPossiblyBilledError(

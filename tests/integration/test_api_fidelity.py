@@ -22,8 +22,7 @@ import pytest
 from PIL import Image
 
 from airflow_provider_aihubmix.engine.events import EventStatus
-from airflow_provider_aihubmix.engine.polling import PollSchedule
-from airflow_provider_aihubmix.engine.run import wait_for_task
+from airflow_provider_aihubmix.engine.polling import PollSchedule, wait_for_task
 from airflow_provider_aihubmix.exceptions import (
     AIHubMixError,
     AIHubMixModerationError,

@@ -1,0 +1,62 @@
+"""A validated input on the wire: the one builder of a request's path and JSON body.
+
+Every sender uses it -- the hook's :meth:`~.hooks.aihubmix.AIHubMixHook.predict`, the Gemini
+series in the worker, and the request a worker stores for the triggerer to send -- so a request
+is put together one way wherever it is sent. Paths are relative to the connection's base URL:
+
+* ``/v1/models/<path>/predictions`` (AIHubMix's unified predictions endpoint) with
+  ``{"input": ...}``;
+* ``/v1/images/generations`` (OpenAI-style models) with the flat body and the catalog's model;
+* ``/gemini/v1beta/models/<id>:generateContent`` (Gemini) with the ``generateContent`` body of
+  request ``request_index`` of ``n`` (seed + ``request_index``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
+
+from airflow_provider_aihubmix.catalog.models import Endpoint, ModelSpec
+from airflow_provider_aihubmix.responses import gemini
+from airflow_provider_aihubmix.schemas import request_body
+
+GENERATIONS_PATH = "/v1/images/generations"
+
+
+@dataclass(frozen=True)
+class WireRequest:
+    """One billable request as it goes out: ``path`` (relative to the base URL) and JSON ``body``.
+
+    ``seed`` is the seed request ``request_index`` sends (Gemini), to label its image; else ``None``.
+    """
+
+    path: str
+    body: dict[str, Any]
+    seed: int | None = None
+
+
+def predictions_path(model_path: str) -> str:
+    """``/v1/models/<model path>/predictions``, the path quoted as AIHubMix's clients quote it."""
+    return f"/v1/models/{quote(model_path, safe='/:._-')}/predictions"
+
+
+def wire_request(spec: ModelSpec, input_: Mapping[str, Any], request_index: int = 0) -> WireRequest:
+    """Request ``request_index`` for ``spec`` from an input :func:`~.build_input` validated.
+
+    ``request_index`` counts only for one-image-per-request models (Gemini); others send one request.
+    """
+    if spec.one_image_per_request:
+        return WireRequest(
+            path=gemini.generate_content_path(spec.model_id),
+            body=gemini.request_body(input_, request_index=request_index),
+            seed=gemini.request_seed(input_, request_index),
+        )
+    body = request_body(spec, dict(input_))
+    if spec.endpoint is Endpoint.GENERATIONS:
+        return WireRequest(path=GENERATIONS_PATH, body=body)
+    return WireRequest(path=predictions_path(spec.path), body=body)
+
+
+__all__ = ["GENERATIONS_PATH", "WireRequest", "predictions_path", "wire_request"]
