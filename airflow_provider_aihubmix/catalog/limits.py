@@ -88,6 +88,8 @@ class ModelLimits:
     safety_tolerance: int | None = None  # the maximum, 0..N
     safety_tolerance_with_image: int | None = None  # the maximum with an input image, where a source says
     rendering_speeds: tuple[str, ...] | None = None
+    backgrounds: tuple[str, ...] | None = None
+    output_formats: tuple[str, ...] | None = None
     options: frozenset[str] = frozenset()  # optional parameters only this model takes
     sources: tuple[tuple[str, str], ...] = ()
 
@@ -112,4 +114,17 @@ SOURCES: dict[str, str] = {
     "lobe-chat-wenxin": "lobehub/lobe-chat model-runtime wenxin createImage.ts",
     "dashscope-qwen-image": "DashScope qwen-image reference",
     "gemini-api": "ai.google.dev Gemini API: image generation guide, GenerateContentRequest, ImageConfig",
+    "aihubmix-calls-2026-06": (
+        "a public write-up of real AIHubMix calls, 2026-06 (predictions for openai/gpt-image-2 and "
+        "doubao/doubao-seedream-5.0-lite, Gemini :streamGenerateContent with thoughtSignature)"
+    ),
+    "openai-gpt-image-2": (
+        "OpenAI gpt-image-2 model page and image generation guide, as republished (sizes in 16 px "
+        "steps, longest side 3840, at most 8,294,400 pixels, ratio up to 3:1; no transparent background)"
+    ),
+    "ark-seedream-5-lite": (
+        "Volcengine Ark / BytePlus Seedream 5.0 lite reference, as republished (2K/3K, 4K on some "
+        "gateways; 3,686,400.. pixels; output_format png/jpeg; tools web_search)"
+    ),
+    "ark-model-ids": "Volcengine Ark dated ids (doubao-seedream-4-5-251128, doubao-seedream-4-0-250828)",
 }

@@ -6,83 +6,17 @@ The catalog changes monthly upstream, so :func:`resolve_model` lets an unknown
 
 from __future__ import annotations
 
-import logging
 import re
-from dataclasses import dataclass, field
-from enum import Enum
 
 from airflow_provider_aihubmix.catalog.limits import ModelLimits, PixelBounds, PromptLimit
-
-log = logging.getLogger(__name__)
-
-
-class Family(str, Enum):
-    """Model families; each has its own request schema and family operator."""
-
-    OPENAI = "openai"
-    IMAGEN = "imagen"
-    QWEN = "qwen"
-    SEEDREAM = "seedream"
-    FLUX = "flux"
-    IRAG = "irag"
-    IDEOGRAM = "ideogram"
-    GEMINI = "gemini"  # Google's "Nano Banana" models on the Gemini generateContent route
-    GENERIC = "generic"  # an unknown model passed through
-
-
-class Endpoint(str, Enum):
-    PREDICTIONS = "predictions"  # POST /v1/models/<path>/predictions {"input": {...}}
-    GENERATIONS = "generations"  # POST /v1/images/generations {"model", "prompt", ...}
-    # POST /gemini/v1beta/models/<model>:generateContent; one image per request, key in x-goog-api-key
-    GENERATE_CONTENT = "generate_content"
-
-
-@dataclass(frozen=True)
-class ModelSpec:
-    """One model as the provider knows it.
-
-    ``max_reference_images`` is 0 for text-only models. ``sizes`` is ``None`` where the
-    family accepts any size string the API takes (for Gemini: the ``imageSize`` values).
-    Prices are data, not code: ``pricing/prices.json`` (see :mod:`airflow_provider_aihubmix.pricing`).
-    ``limits`` holds what differs from the rest of the family (:class:`ModelLimits`).
-    """
-
-    path: str
-    family: Family
-    endpoint: Endpoint = Endpoint.PREDICTIONS
-    is_async: bool = False
-    text_to_image: bool = True
-    edit: bool = False
-    max_reference_images: int = 0
-    max_n: int = 10
-    sizes: tuple[str, ...] | None = None
-    known: bool = True
-    aliases: tuple[str, ...] = field(default=())
-    limits: ModelLimits = field(default_factory=ModelLimits)
-
-    @property
-    def provider(self) -> str | None:
-        return self.path.split("/", 1)[0] if "/" in self.path else None
-
-    @property
-    def model_id(self) -> str:
-        return self.path.split("/", 1)[-1]
-
-    @property
-    def one_image_per_request(self) -> bool:
-        """True where ``n`` images take ``n`` requests, each bought and recorded on its own (Gemini)."""
-        return self.endpoint is Endpoint.GENERATE_CONTENT
-
-    @property
-    def name(self) -> str:
-        """The short name users write, e.g. ``gpt-image-1.5``."""
-        return self.model_id
-
-    @property
-    def default_n(self) -> int:
-        """Images the upstream makes when the request sends no count (Imagen: 4)."""
-        return self.limits.default_n
-
+from airflow_provider_aihubmix.catalog.passthrough import (
+    FAMILY_PROVIDERS,
+    PATH_RE,
+    PROVIDER_ASYNC,
+    family_model,
+    warn_once,
+)
+from airflow_provider_aihubmix.catalog.spec import Endpoint, Family, ModelSpec
 
 GENERAL_SIZES = ("1K", "2K", "4K", "auto")
 QWEN_SIZES = ("512*1024", "768*512", "768*1024", "1024*576", "576*1024", "1024*1024")
@@ -92,6 +26,10 @@ QWEN_SIZES = ("512*1024", "768*512", "768*1024", "1024*576", "576*1024", "1024*1
 SEEDREAM_4_0_PIXELS = PixelBounds(min_pixels=1280 * 720, max_pixels=4096 * 4096, max_ratio=16)
 SEEDREAM_4_5_PIXELS = PixelBounds(min_pixels=2560 * 1440, max_pixels=4096 * 4096, max_ratio=16)
 SEEDREAM_RESPONSE_FORMATS = ("url", "base64_json", "b64_json")  # doc + MCP | Ark + Dify plugin
+# Seedream 5.0 lite: 2K/3K (Ark), 4K on some gateways -- the union; at least 2560x1440 pixels, at
+# most 4096x4096 (the 4K tier), ratio 1:16..16:1; output_format png/jpeg and the web_search tool
+# are 5.0-lite only [ark-seedream-5-lite].
+SEEDREAM_5_LITE_PIXELS = PixelBounds(min_pixels=2560 * 1440, max_pixels=4096 * 4096, max_ratio=16)
 # Qianfan: width and height 512..2048 each [qianfan-image][lobe-chat-wenxin].
 QIANFAN_PIXELS = PixelBounds(min_side=512, max_side=2048)
 GPT_IMAGE_QUALITIES = ("low", "medium", "high", "auto")
@@ -109,6 +47,24 @@ _GPT_IMAGE = ModelLimits(
     qualities=GPT_IMAGE_QUALITIES, options=frozenset({"input_fidelity"}), sources=_OPENAI_SOURCES
 )
 _GPT_IMAGE_MINI = ModelLimits(qualities=GPT_IMAGE_QUALITIES, sources=_OPENAI_SOURCES)
+# gpt-image-2: any size in 16 px steps, longest side 3840, at most 8,294,400 pixels, ratio up to
+# 3:1; no transparent background [openai-gpt-image-2]. Called through predictions with OpenAI-style
+# input (size, n, quality, moderation, background) [aihubmix-calls-2026-06].
+GPT_IMAGE_2_PIXELS = PixelBounds(
+    min_side=16, max_side=3840, max_pixels=8_294_400, max_ratio=3, multiple_of=16
+)
+_GPT_IMAGE_2 = ModelLimits(
+    qualities=GPT_IMAGE_QUALITIES,
+    pixels=GPT_IMAGE_2_PIXELS,
+    backgrounds=("opaque", "auto"),
+    sources=(
+        ("size", "openai-gpt-image-2 (16 px steps, <= 3840 a side, <= 8,294,400 px, <= 3:1); aihubmix-doc"),
+        ("background", "openai-gpt-image-2 (transparent not supported)"),
+        ("quality", "openai-gpt-image-2; aihubmix-calls-2026-06 (high)"),
+        ("moderation", "aihubmix-calls-2026-06 (low)"),
+        ("prompt", "openai-openapi (32,000 characters for GPT image models)"),
+    ),
+)
 _DALL_E_3 = ModelLimits(
     prompt=PromptLimit(4_000),  # [openai-openapi]
     qualities=DALL_E_3_QUALITIES,
@@ -194,6 +150,9 @@ _SEEDREAM_SOURCES = (
 
 _SPECS: tuple[ModelSpec, ...] = (
     # OpenAI: token-billed (usage in the response), so no per-image price.
+    # gpt-image-2: POST /v1/models/openai/gpt-image-2/predictions, answer output.b64_json[].bytesBase64
+    # and usage with output_tokens_details.image_tokens; ~90 s at high quality [aihubmix-calls-2026-06].
+    ModelSpec("openai/gpt-image-2", Family.OPENAI, edit=True, max_reference_images=16, limits=_GPT_IMAGE_2),
     ModelSpec("openai/gpt-image-1.5", Family.OPENAI, edit=True, max_reference_images=16, limits=_GPT_IMAGE),
     ModelSpec("openai/gpt-image-1", Family.OPENAI, edit=True, max_reference_images=16, limits=_GPT_IMAGE),
     ModelSpec(
@@ -245,6 +204,28 @@ _SPECS: tuple[ModelSpec, ...] = (
     ),
     # Seedream: n is 1-10 like every model (the API reference); reference images + generated
     # images <= 15 (max_images, checked in the schema); 4.5 has no 1K and needs >= 2560x1440.
+    # 5.0 lite: POST /v1/models/doubao/doubao-seedream-5.0-lite/predictions, answer output[].url
+    # (signed, short-lived), input like 4.x plus tools [{"type": "web_search"}] [aihubmix-calls-2026-06].
+    ModelSpec(
+        "doubao/doubao-seedream-5.0-lite",
+        Family.SEEDREAM,
+        edit=True,
+        max_reference_images=14,
+        max_n=10,
+        sizes=("2K", "3K", "4K"),
+        limits=ModelLimits(
+            pixels=SEEDREAM_5_LITE_PIXELS,
+            response_formats=SEEDREAM_RESPONSE_FORMATS,
+            output_formats=("png", "jpeg"),
+            options=frozenset({"output_format", "tools"}),
+            sources=(
+                *_SEEDREAM_SOURCES,
+                ("size", "ark-seedream-5-lite (2K/3K; 4K on some gateways; >= 3,686,400 pixels)"),
+                ("output_format", "ark-seedream-5-lite (png, jpeg; 5.0 lite only)"),
+                ("tools", "aihubmix-calls-2026-06; ark-seedream-5-lite ([{'type': 'web_search'}])"),
+            ),
+        ),
+    ),
     ModelSpec(
         "doubao/doubao-seedream-4-5",
         Family.SEEDREAM,
@@ -252,6 +233,7 @@ _SPECS: tuple[ModelSpec, ...] = (
         max_reference_images=14,
         max_n=10,
         sizes=("2K", "4K", "auto"),
+        aliases=("doubao-seedream-4-5-251128",),  # Ark's dated id [ark-model-ids]
         limits=ModelLimits(
             pixels=SEEDREAM_4_5_PIXELS,
             response_formats=SEEDREAM_RESPONSE_FORMATS,
@@ -265,6 +247,7 @@ _SPECS: tuple[ModelSpec, ...] = (
         max_reference_images=14,
         max_n=10,
         sizes=GENERAL_SIZES,
+        aliases=("doubao-seedream-4-0-250828",),  # Ark's dated id [ark-model-ids]
         limits=ModelLimits(
             pixels=SEEDREAM_4_0_PIXELS,
             response_formats=SEEDREAM_RESPONSE_FORMATS,
@@ -378,13 +361,11 @@ CATALOG: dict[str, ModelSpec] = {spec.path: spec for spec in _SPECS}
 
 _BY_NAME: dict[str, ModelSpec] = {}
 for _spec in _SPECS:
-    for _key in (_spec.path, _spec.model_id, *_spec.aliases):
+    # An alias is found bare and under the row's provider (doubao/doubao-seedream-4-5-251128).
+    _prefixed = tuple(f"{_spec.provider}/{a}" for a in _spec.aliases if _spec.provider)
+    for _key in (_spec.path, _spec.model_id, *_spec.aliases, *_prefixed):
         _BY_NAME[_key.lower()] = _spec
 
-# A passed-through model's family is guessed from its provider prefix so the right
-# response handling applies; its input is validated only for the general parameters.
-_PROVIDER_ASYNC = {"bfl"}
-_PATH_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._:-]*$")
 # A Gemini image model the catalog does not list yet ("gemini-3.5-flash-image"): the Gemini route.
 _GEMINI_IMAGE_RE = re.compile(r"^gemini-[a-z0-9._-]*image[a-z0-9._-]*$", re.IGNORECASE)
 GEMINI_PASS_THROUGH_SIZES = ("512", "1K", "2K", "4K")
@@ -399,11 +380,15 @@ def catalog_models() -> list[str]:
     return sorted(CATALOG)
 
 
-def resolve_model(model: str, *, warn: bool = True) -> ModelSpec:
+def resolve_model(model: str, *, warn: bool = True, family: Family | None = None) -> ModelSpec:
     """Return the spec for ``model`` (short name, alias or ``provider/model_id``).
 
-    An unknown ``provider/model_id`` is passed through as a generic model with a
-    warning; anything else unknown raises :class:`UnknownModelError` listing the catalog.
+    With ``family`` (a family operator), a model of that family's provider that the catalog does
+    not list (``openai/gpt-image-3`` or bare ``gpt-image-3``) gets that family's schema and wire
+    names with the family's widest limits (warned once per process); a catalog model of another
+    family or a path of another provider is returned as the catalog or pass-through has it, for the
+    caller to refuse. Without ``family``, an unknown ``provider/model_id`` is passed through as a
+    generic model (warned once); anything else unknown raises :class:`UnknownModelError`.
     """
     if not isinstance(model, str) or not model.strip():
         raise UnknownModelError(
@@ -413,9 +398,15 @@ def resolve_model(model: str, *, warn: bool = True) -> ModelSpec:
     spec = _BY_NAME.get(key.lower())
     if spec is not None:
         return spec
+    if family is not None and family is not Family.GEMINI:
+        found = family_model(key, family, models_in_family(family), warn=warn)
+        if found is not None:
+            return found
     if _GEMINI_IMAGE_RE.match(key):
         if warn:
-            log.warning(
+            warn_once(
+                "gemini",
+                key,
                 "Gemini model %r is not in the AIHubMix catalog; sending it to the Gemini route with "
                 "the widest Gemini limits.",
                 key,
@@ -429,9 +420,11 @@ def resolve_model(model: str, *, warn: bool = True) -> ModelSpec:
             sizes=GEMINI_PASS_THROUGH_SIZES,
             known=False,
         )
-    if _PATH_RE.match(key):
+    if PATH_RE.match(key):
         if warn:
-            log.warning(
+            warn_once(
+                "generic",
+                key,
                 "Model %r is not in the AIHubMix catalog; passing it through with only general "
                 "parameter checks.",
                 key,
@@ -440,7 +433,7 @@ def resolve_model(model: str, *, warn: bool = True) -> ModelSpec:
         return ModelSpec(
             key,
             Family.GENERIC,
-            is_async=provider in _PROVIDER_ASYNC,
+            is_async=provider in PROVIDER_ASYNC,
             edit=True,
             max_reference_images=16,
             known=False,
@@ -454,3 +447,16 @@ def resolve_model(model: str, *, warn: bool = True) -> ModelSpec:
 
 def models_in_family(family: Family) -> list[ModelSpec]:
     return [spec for spec in _SPECS if spec.family is family]
+
+
+__all__ = [
+    "CATALOG",
+    "FAMILY_PROVIDERS",
+    "Endpoint",
+    "Family",
+    "ModelSpec",
+    "UnknownModelError",
+    "catalog_models",
+    "models_in_family",
+    "resolve_model",
+]

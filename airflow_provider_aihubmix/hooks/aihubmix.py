@@ -11,6 +11,7 @@ Airflow's dbt Cloud hook), so a change to one is made next to the other.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
@@ -55,7 +56,7 @@ from airflow_provider_aihubmix.http.clients import (
 from airflow_provider_aihubmix.http.sends import PredictionAnswer, send_prediction
 from airflow_provider_aihubmix.http.streams import DEFAULT_CHUNK_SIZE, AsyncImageDownload, ImageDownload
 from airflow_provider_aihubmix.redaction import amask_secret, mask_secret, scrub_text
-from airflow_provider_aihubmix.responses import gemini
+from airflow_provider_aihubmix.responses import gemini, gemini_stream
 from airflow_provider_aihubmix.responses.shapes import (
     PredictionResult,
     TaskState,
@@ -470,8 +471,34 @@ class AIHubMixHook(BaseHook):
             fetched = {url: self.download(url, max_bytes=DEFAULT_MAX_REFERENCE_BYTES) for url in urls}
             input_ = gemini.with_inlined_urls(input_, fetched)
         request = wire_request(spec, input_, request_index)
+        if spec.one_image_per_request:
+            return self._gemini_prediction(spec, request.path, request.body, seed=request.seed)
         data, response = self._call("POST", request.path, json=request.body, billable=True)
         return self._finish_prediction(spec, data, response, seed=request.seed)
+
+    def _gemini_prediction(
+        self, spec: ModelSpec, path: str, body: dict[str, Any], *, seed: int | None
+    ) -> PredictionResult:
+        """POST a Gemini request and read its answer as it streams (plain or ``:streamGenerateContent``):
+        one image's base64 at a time, ``thoughtSignature`` skipped (:mod:`.responses.gemini_stream`)."""
+        client = self.get_conn()
+        request = client.build_request("POST", path, json=body)
+        call = self._retry_state(self.settings, "POST", str(request.url), billable=True)
+        response = self._send(client, request, call, stream=True)
+        try:
+            if response.status_code >= 300:
+                response.read()
+                json_or_raise(response, call)
+            result = gemini_stream.read_answer(
+                _read_or_lost(response.iter_bytes(), call),
+                request_id=response.headers.get("X-Request-Id"),
+                seed=seed,
+                raise_error=lambda skeleton: _raise_body_error(response, call, skeleton),
+            )
+        finally:
+            response.close()
+        self._log_prediction(spec, result)
+        return result
 
     async def apredict(
         self,
@@ -489,9 +516,26 @@ class AIHubMixHook(BaseHook):
         if urls:
             fetched = {url: await self.adownload(url, max_bytes=DEFAULT_MAX_REFERENCE_BYTES) for url in urls}
             input_ = gemini.with_inlined_urls(input_, fetched)
-        request = wire_request(spec, input_, request_index)
-        data, response = await self._acall("POST", request.path, json=request.body, billable=True)
-        return self._finish_prediction(spec, data, response, seed=request.seed)
+        wire = wire_request(spec, input_, request_index)
+        if spec.one_image_per_request:
+            # Small next to the triggerer's path (send_prediction spools the answer); read in memory.
+            settings = await self.aget_settings()
+            client = self._async_client(settings, "api")
+            request = client.build_request("POST", wire.path, json=wire.body)
+            call = self._retry_state(settings, "POST", str(request.url), billable=True)
+            response = await self._asend(client, request, call)
+            if response.status_code >= 300:
+                json_or_raise(response, call)
+            result = gemini_stream.read_answer(
+                [response.content],
+                request_id=response.headers.get("X-Request-Id"),
+                seed=wire.seed,
+                raise_error=lambda skeleton: _raise_body_error(response, call, skeleton),
+            )
+            self._log_prediction(spec, result)
+            return result
+        data, response = await self._acall("POST", wire.path, json=wire.body, billable=True)
+        return self._finish_prediction(spec, data, response, seed=wire.seed)
 
     async def asend_prediction(
         self, path: str, content: bytes, *, deadline: float | None = None
@@ -523,6 +567,10 @@ class AIHubMixHook(BaseHook):
             result = gemini.parse_answer(data, request_id=request_id, seed=seed)
         else:
             result = parse_prediction(data, request_id=request_id)
+        self._log_prediction(spec, result)
+        return result
+
+    def _log_prediction(self, spec: ModelSpec, result: PredictionResult) -> None:
         if result.task is not None:
             self.log.info("AIHubMix accepted %s as async task %s", spec.path, result.task.task_id)
         else:
@@ -530,9 +578,8 @@ class AIHubMixHook(BaseHook):
                 "AIHubMix %s returned %d image(s) (X-Request-Id=%s)",
                 spec.path,
                 len(result.images),
-                request_id,
+                result.request_id,
             )
-        return result
 
     # -- async tasks --------------------------------------------------------------------------
 
@@ -677,6 +724,29 @@ def _validated(
 
     spec = model if isinstance(model, ModelSpec) else resolve_model(model)
     return spec, build_input(spec, params, extra_input, require_resolved=require_resolved)
+
+
+def _read_or_lost(chunks: Iterator[bytes], call: Any) -> Iterator[bytes]:
+    """The answer's chunks; a connection lost mid-answer was billed: PossiblyBilled, never a resend."""
+    try:
+        yield from chunks
+    except httpx.TransportError as exc:
+        call.after_exception(exc)
+        raise
+
+
+def _raise_body_error(response: httpx.Response, call: Any, skeleton: Any) -> None:
+    """Map an ``error`` object answered with HTTP 2xx, from the skeleton (no image or signature in it)."""
+    headers = {k: v for k, v in response.headers.items() if k.lower() == "x-request-id"}
+    json_or_raise(
+        httpx.Response(
+            response.status_code,
+            headers={**headers, "Content-Type": "application/json"},
+            content=json.dumps(skeleton).encode(),
+            request=response.request,
+        ),
+        call,
+    )
 
 
 def _task_not_found(task_id: str, exc: AIHubMixError) -> TaskState:

@@ -16,8 +16,10 @@ trigger's wall-clock deadline; a lost or cut-short answer raises
 from __future__ import annotations
 
 import asyncio
+import json
 import tempfile
 import time
+from collections.abc import Iterator
 from typing import IO, TYPE_CHECKING, Any
 
 import httpx
@@ -68,6 +70,8 @@ class PredictionAnswer:
 
     def parse(self) -> PredictionResult:
         """The normalised images; raises the same typed errors as the blocking path would."""
+        if GEMINI_PATH_MARKER in self.request.url.path:
+            return self._parse_gemini()
         body = self._body
         if body is None and self._spool is not None:
             self._spool.seek(0)
@@ -79,11 +83,49 @@ class PredictionAnswer:
         )
         data = json_or_raise(response, self.call)
         del body, response
-        if GEMINI_PATH_MARKER in self.request.url.path:
-            from airflow_provider_aihubmix.responses import gemini
-
-            return gemini.parse_answer(data, request_id=self.request_id, seed=gemini.sent_seed(self.request))
         return parse_prediction(data, request_id=self.request_id)
+
+    def _parse_gemini(self) -> PredictionResult:
+        """A Gemini answer read from the spool chunk by chunk: one image's base64 at a time, its
+        ``thoughtSignature`` never kept (:mod:`airflow_provider_aihubmix.responses.gemini_stream`)."""
+        from airflow_provider_aihubmix.responses import gemini, gemini_stream
+
+        def chunks() -> Iterator[bytes]:
+            if self._body is not None:
+                yield self._body
+            elif self._spool is not None:
+                self._spool.seek(0)
+                while block := self._spool.read(SPOOL_WRITE_BYTES):
+                    yield block
+
+        # A Response over the spool, so a Content-Encoding is decoded as the blocking path does.
+        response = httpx.Response(
+            self.status_code, headers=self.headers, content=chunks(), request=self.request
+        )
+
+        def raise_error(skeleton: Any) -> None:
+            json_or_raise(
+                httpx.Response(
+                    self.status_code,
+                    headers={
+                        "Content-Type": "application/json",
+                        **({"X-Request-Id": self.request_id} if self.request_id else {}),
+                    },
+                    content=json.dumps(skeleton).encode(),
+                    request=self.request,
+                ),
+                self.call,
+            )
+
+        try:
+            return gemini_stream.read_answer(
+                response.iter_bytes(),
+                request_id=self.request_id,
+                seed=gemini.sent_seed(self.request),
+                raise_error=raise_error,
+            )
+        finally:
+            self.close()
 
     def close(self) -> None:
         self._body = None

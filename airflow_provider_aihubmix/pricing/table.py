@@ -262,7 +262,13 @@ class PriceTable:
         return cls(rows=rows)
 
     def row_for(self, model: str) -> PriceRow | None:
-        return self.rows.get(canonical_model(model))
+        """The row for ``model``; a model the catalog does not list is also found by its bare id
+        (``prices={"gpt-image-3": ...}`` prices ``openai/gpt-image-3``)."""
+        path = canonical_model(model)
+        row = self.rows.get(path)
+        if row is None and "/" in path:
+            row = self.rows.get(path.split("/", 1)[1])
+        return row
 
 
 def canonical_model(model: str) -> str:

@@ -24,7 +24,7 @@ one task differ while the task stays reproducible.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import quote
 
@@ -51,6 +51,7 @@ MAX_INLINE_BYTES = 20 * 1024 * 1024
 # Input keys this module places itself; any other key came through extra_input.
 _MODELLED = frozenset(
     {"prompt", "n", "image", "aspectRatio", "imageSize", "responseModalities", "seed", "temperature"}
+    | {"stream"}
 )
 _IMAGE_CONFIG = frozenset({"aspectRatio", "imageSize"})
 # GenerateContentRequest fields beside contents/generationConfig: extra_input keys sent top-level.
@@ -75,11 +76,15 @@ REFUSAL_FINISH_REASONS = frozenset(
 # Finish reasons of a normal end: text without an image then means "answered with text only".
 NORMAL_FINISH_REASONS = frozenset({"STOP", "FINISH_REASON_UNSPECIFIED", ""})
 _QUOTE_LIMIT = 200
+# What responses.gemini_stream leaves in inlineData.data for an image it decoded (then its index).
+INLINE_PLACEHOLDER = "\x00image:"
 
 
-def generate_content_path(model: str) -> str:
-    """``/gemini/v1beta/models/<model>:generateContent`` (relative to the connection's base URL)."""
-    return f"{API_PREFIX}/models/{quote(model, safe='._-')}:generateContent"
+def generate_content_path(model: str, *, stream: bool = False) -> str:
+    """``/gemini/v1beta/models/<model>:generateContent`` (relative to the connection's base URL), or
+    ``:streamGenerateContent`` -- answered as a JSON array of ``GenerateContentResponse`` chunks."""
+    method = "streamGenerateContent" if stream else "generateContent"
+    return f"{API_PREFIX}/models/{quote(model, safe='._-')}:{method}"
 
 
 def request_seed(input_: Mapping[str, Any], request_index: int) -> int | None:
@@ -200,17 +205,33 @@ def _parts_of(candidate: Mapping[str, Any]) -> list[Mapping[str, Any]]:
     return [p for p in parts if isinstance(p, Mapping)] if isinstance(parts, list) else []
 
 
-def _image_of(part: Mapping[str, Any], seed: int | None, commentary: str | None) -> GeneratedImage | None:
+def _image_of(
+    part: Mapping[str, Any], seed: int | None, commentary: str | None, inline_images: Sequence[bytes]
+) -> GeneratedImage | None:
     inline = part.get("inlineData") or part.get("inline_data")
     if not isinstance(inline, Mapping) or not isinstance(inline.get("data"), str) or part.get("thought"):
         return None  # thought images are drafts, not the answer
-    data, _ = decode_base64_image(inline["data"])
+    text = inline["data"]
+    if text.startswith(INLINE_PLACEHOLDER) and text[len(INLINE_PLACEHOLDER) :].isdigit():
+        data = inline_images[int(text[len(INLINE_PLACEHOLDER) :])]  # decoded while streaming
+    else:
+        data, _ = decode_base64_image(text)
     mime = normalise_mime(inline.get("mimeType") or inline.get("mime_type"))
     return GeneratedImage(data=data, content_type=mime, seed=seed, commentary=commentary)
 
 
-def parse_answer(body: Any, *, request_id: str | None = None, seed: int | None = None) -> PredictionResult:
+def parse_answer(
+    body: Any,
+    *,
+    request_id: str | None = None,
+    seed: int | None = None,
+    inline_images: Sequence[bytes] = (),
+) -> PredictionResult:
     """Images, commentary and usage of one ``generateContent`` answer.
+
+    ``inline_images`` are images already decoded by
+    :class:`~airflow_provider_aihubmix.responses.gemini_stream.AnswerScanner`, which leaves
+    placeholders in ``inlineData.data``.
 
     :raises AIHubMixRefusalError: ``promptFeedback.blockReason``, or no image and a refusal
         ``finishReason`` (:data:`REFUSAL_FINISH_REASONS`); not retried, the reason in the message.
@@ -246,7 +267,7 @@ def parse_answer(body: Any, *, request_id: str | None = None, seed: int | None =
         ).strip()
         texts.append(commentary)
         for part in parts:
-            image = _image_of(part, seed, commentary or None)
+            image = _image_of(part, seed, commentary or None, inline_images)
             if image is not None:
                 images.append(image)
     if images:

@@ -40,7 +40,15 @@ def _is_dall_e(spec: ModelSpec) -> bool:
 
 
 def _size(value: Any, info: ValidationInfo) -> str:
-    return as_size(value, DALL_E_3_SIZES if _is_dall_e(context_of(info).spec) else GPT_IMAGE_SIZES)
+    spec = context_of(info).spec
+    if _is_dall_e(spec):
+        return as_size(value, DALL_E_3_SIZES)
+    # gpt-image-2 takes any size within its pixel bounds (catalog data, sourced there).
+    return as_size(value, GPT_IMAGE_SIZES, spec.limits.pixels)
+
+
+def _background(value: Any, info: ValidationInfo) -> str:
+    return as_choice(value, context_of(info).spec.limits.backgrounds or ("transparent", "opaque", "auto"))
 
 
 def _quality(value: Any, info: ValidationInfo) -> str:
@@ -66,7 +74,7 @@ class OpenAIInput(FamilyInput):
     input_fidelity: Annotated[str | None, BeforeValidator(one_of("high", "low"))] = None
     moderation: Annotated[str | None, BeforeValidator(one_of("auto", "low"))] = None
     output_format: Annotated[str | None, BeforeValidator(one_of("png", "jpeg", "webp"))] = None
-    background: Annotated[str | None, BeforeValidator(one_of("transparent", "opaque", "auto"))] = None
+    background: Annotated[str | None, BeforeValidator(_background)] = None
     output_compression: Annotated[int | None, BeforeValidator(int_range(0, 100))] = None
     style: Annotated[str | None, BeforeValidator(_style)] = None
     response_format: Annotated[str | None, BeforeValidator(_response_format)] = None

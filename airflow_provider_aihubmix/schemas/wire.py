@@ -8,7 +8,8 @@ is put together one way wherever it is sent. Paths are relative to the connectio
   ``{"input": ...}``;
 * ``/v1/images/generations`` (OpenAI-style models) with the flat body and the catalog's model;
 * ``/gemini/v1beta/models/<id>:generateContent`` (Gemini) with the ``generateContent`` body of
-  request ``request_index`` of ``n`` (seed + ``request_index``).
+  request ``request_index`` of ``n`` (seed + ``request_index``); ``:streamGenerateContent`` when the
+  input asks for ``stream`` (answered as a JSON array of chunks).
 """
 
 from __future__ import annotations
@@ -49,7 +50,7 @@ def wire_request(spec: ModelSpec, input_: Mapping[str, Any], request_index: int 
     """
     if spec.one_image_per_request:
         return WireRequest(
-            path=gemini.generate_content_path(spec.model_id),
+            path=gemini.generate_content_path(spec.model_id, stream=input_.get("stream") is True),
             body=gemini.request_body(input_, request_index=request_index),
             seed=gemini.request_seed(input_, request_index),
         )

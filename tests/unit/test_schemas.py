@@ -95,6 +95,34 @@ VALID: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
             "output_compression": 80,
         },
     ),
+    "openai/gpt-image-2": (
+        {
+            "prompt": P,
+            "size": "2048x1152",
+            "n": 1,
+            "quality": "high",
+            "moderation": "low",
+            "background": "auto",
+        },
+        {
+            "prompt": P,
+            "size": "2048x1152",
+            "n": 1,
+            "quality": "high",
+            "moderation": "low",
+            "background": "auto",
+        },
+    ),
+    "doubao/doubao-seedream-5.0-lite": (
+        {"prompt": P, "size": "3K", "image": [CAT, DOG], "max_images": 3},
+        {
+            "prompt": P,
+            "size": "3K",
+            "image": [CAT, DOG],
+            "sequential_image_generation": "auto",
+            "sequential_image_generation_options": {"max_images": 3},
+        },
+    ),
     "openai/gpt-image-1": (
         {"prompt": P, "size": "auto", "image": CAT, "input_fidelity": "low"},
         {"prompt": P, "size": "auto", "image": CAT, "input_fidelity": "low"},
