@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -43,19 +42,15 @@ from airflow_provider_aihubmix.engine.manifest import (
 )
 from airflow_provider_aihubmix.engine.outcomes import SaveAnswer, record_answer, record_failure
 from airflow_provider_aihubmix.engine.saved_answers import write_answer
-from airflow_provider_aihubmix.engine.series import requests_wanted
 from airflow_provider_aihubmix.exceptions import (
     AIHubMixError,
     AIHubMixPossiblyBilledError,
     AIHubMixUnreadableAnswerError,
 )
 from airflow_provider_aihubmix.hooks.aihubmix import AIHubMixHook
-from airflow_provider_aihubmix.schemas import build_input
-from airflow_provider_aihubmix.schemas.wire import wire_request
 from airflow_provider_aihubmix.storage import ObjectStore, join_key, open_store
 
 if TYPE_CHECKING:
-    from airflow_provider_aihubmix.catalog.models import ModelSpec
     from airflow_provider_aihubmix.http import AIHubMixSettings
     from airflow_provider_aihubmix.http.sends import PredictionAnswer
 
@@ -81,18 +76,6 @@ class StoredRequest(BaseModel):
 
 def request_key(prefix: str) -> str:
     return join_key(prefix, REQUEST_NAME)
-
-
-def prepared_requests(
-    spec: ModelSpec, params: Mapping[str, Any], extra_input: Mapping[str, Any] | None
-) -> list[PreparedRequest]:
-    """The requests a purchase is made of: validated once, each put on the wire by
-    :func:`~.schemas.wire.wire_request` (Gemini: one per image, request i sending seed + i,
-    references already inline); no HTTP."""
-    input_ = build_input(spec, params, extra_input)
-    count = requests_wanted(input_) if spec.one_image_per_request else 1
-    requests = (wire_request(spec, input_, index) for index in range(count))
-    return [PreparedRequest(path=request.path, body=request.body) for request in requests]
 
 
 @dataclass
@@ -301,7 +284,6 @@ __all__ = [
     "Resume",
     "StoredRequest",
     "error_from",
-    "prepared_requests",
     "recorded_error",
     "request_key",
 ]

@@ -37,9 +37,9 @@ from airflow_provider_aihubmix.engine.collection import (
 )
 from airflow_provider_aihubmix.engine.decide import Action, decide
 from airflow_provider_aihubmix.engine.deferred import (
+    PreparedRequest,
     StoredRequest,
     error_from,
-    prepared_requests,
     request_key,
 )
 from airflow_provider_aihubmix.engine.events import EventStatus, PredictionEvent, TaskEvent
@@ -61,7 +61,8 @@ from airflow_provider_aihubmix.pricing.cost import check_budget, cost_record, es
 from airflow_provider_aihubmix.redaction import redact_input
 from airflow_provider_aihubmix.responses.gemini import with_inlined_urls
 from airflow_provider_aihubmix.responses.shapes import PredictionResult, TaskHandle
-from airflow_provider_aihubmix.schemas import build_input
+from airflow_provider_aihubmix.schemas import build_input, schema_for
+from airflow_provider_aihubmix.schemas.wire import WireRequest, wire_request, with_references
 from airflow_provider_aihubmix.storage.references import (
     DEFAULT_MAX_REFERENCE_BYTES,
     reference_strings,
@@ -303,26 +304,40 @@ class GenerationRun(ImageCollector):
                     return None
         return None
 
-    def readable_params(self) -> dict[str, Any]:
-        """The parameters with ``s3://`` and local references read and inlined.
+    def resolved_references(self) -> dict[str, str]:
+        """Each reference as given -> what the API takes: ``s3://`` and local files read and inlined.
 
         URLs stay URLs (the API fetches them), except for one-image-per-request models (Gemini),
-        whose ``inlineData`` needs the bytes: those are downloaded once here, with no key.
+        whose ``inlineData`` needs the bytes: those are downloaded once here, with no key. A missing,
+        unreadable, oversized or non-image reference is bad input, refused naming the parameter and
+        the model before any request.
         """
-        params = dict(self.params)
-        if self.references:
-            # A missing, unreadable, oversized or non-image reference is bad input: refused naming
-            # the parameter and the model, before any request (as the hook does for its callers).
-            refs = resolve_param_references(
-                {"image": self.references}, ("image",), model=self.spec.name, aws_conn_id=self.aws_conn_id
-            )["image"]
+        given: dict[str, list[str]] = {"image": list(self.references)}
+        schema = schema_for(self.spec.family)
+        for key, value in self.params.items():
+            if isinstance(value, str) and isinstance(key, str) and schema.canonical(key) == "mask":
+                given[key] = [value]
+        resolved: dict[str, str] = {}
+        for key, refs in given.items():
+            if not refs:
+                continue
+            read = resolve_param_references(
+                {key: refs}, (key,), model=self.spec.name, aws_conn_id=self.aws_conn_id
+            )
+            readable = read[key] if isinstance(read[key], list) else [read[key]]
             if self.spec.one_image_per_request:
-                refs = [
+                readable = [
                     self.inline_url(ref) if ref.lower().startswith(("http://", "https://")) else ref
-                    for ref in refs
+                    for ref in readable
                 ]
-            params["image"] = refs
-        return params
+            # Keyed as the validated input holds them (the schema strips surrounding blanks).
+            resolved.update((ref.strip(), read_ref) for ref, read_ref in zip(refs, readable, strict=True))
+        return resolved
+
+    def wire_requests(self) -> list[WireRequest]:
+        """Every billable request of this purchase, from the input validated once (no second check)."""
+        input_ = with_references(self.spec, self.input, self.resolved_references())
+        return [wire_request(self.spec, input_, index) for index in range(self.requests_total)]
 
     def inline_url(self, url: str) -> str:
         """``url``'s image as a ``data:`` URI, fetched by the hook's credential-free download client."""
@@ -336,10 +351,10 @@ class GenerationRun(ImageCollector):
 
     def sender(self) -> series.SendRequest:
         """Sends request ``index`` of a series, references read and inlined once for all of them."""
-        params = self.readable_params()
+        requests = self.wire_requests()
 
         def send(index: int) -> PredictionResult:
-            return self.hook.predict(self.spec, params, extra_input=self.extra_input, request_index=index)
+            return self.hook.send(self.spec, requests[index])
 
         return send
 
@@ -349,12 +364,12 @@ class GenerationRun(ImageCollector):
             return Outcome(
                 records=series.buy_series(self, self.new_manifest(), self.requests_total, self.sender())
             )
-        params = self.readable_params()
+        (request,) = self.wire_requests()
         manifest = self.new_manifest()
         self.ledger.submitting(manifest)
         started = time.monotonic()
         try:
-            result = self.hook.predict(self.spec, params, extra_input=self.extra_input)
+            result = self.hook.send(self.spec, request)
         except AIHubMixError as err:
             # Billed or not is decided in one place; an unreadable 2xx answer is kept beside the
             # manifest, so a later run finishes from it with no request.
@@ -377,7 +392,7 @@ class GenerationRun(ImageCollector):
         A deferred (or failed) manifest of the same request with answered requests (a Gemini
         fan-out cut short) is continued, not restarted: what was bought stays bought.
         """
-        requests = prepared_requests(self.spec, self.readable_params(), self.extra_input)
+        requests = [PreparedRequest(path=r.path, body=r.body) for r in self.wire_requests()]
         previous = self.load_manifest()
         if (
             previous is not None

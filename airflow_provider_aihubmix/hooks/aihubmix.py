@@ -64,7 +64,7 @@ from airflow_provider_aihubmix.responses.shapes import (
     parse_prediction,
     parse_task,
 )
-from airflow_provider_aihubmix.schemas.wire import wire_request
+from airflow_provider_aihubmix.schemas.wire import WireRequest, wire_request
 from airflow_provider_aihubmix.storage.references import DEFAULT_MAX_REFERENCE_BYTES
 from airflow_provider_aihubmix.version_compat import aextra_dejson
 
@@ -470,11 +470,7 @@ class AIHubMixHook(BaseHook):
         if urls:
             fetched = {url: self.download(url, max_bytes=DEFAULT_MAX_REFERENCE_BYTES) for url in urls}
             input_ = gemini.with_inlined_urls(input_, fetched)
-        request = wire_request(spec, input_, request_index)
-        if spec.one_image_per_request:
-            return self._gemini_prediction(spec, request.path, request.body, seed=request.seed)
-        data, response = self._call("POST", request.path, json=request.body, billable=True)
-        return self._finish_prediction(spec, data, response, seed=request.seed)
+        return self.send(spec, wire_request(spec, input_, request_index))
 
     def _gemini_prediction(
         self, spec: ModelSpec, path: str, body: dict[str, Any], *, seed: int | None
@@ -516,7 +512,21 @@ class AIHubMixHook(BaseHook):
         if urls:
             fetched = {url: await self.adownload(url, max_bytes=DEFAULT_MAX_REFERENCE_BYTES) for url in urls}
             input_ = gemini.with_inlined_urls(input_, fetched)
-        wire = wire_request(spec, input_, request_index)
+        return await self.asend(spec, wire_request(spec, input_, request_index))
+
+    def send(self, spec: ModelSpec, request: WireRequest) -> PredictionResult:
+        """POST one request :func:`~.schemas.wire.wire_request` built (validated, references readable).
+
+        The billable call itself, with :meth:`predict`'s retries and errors; the engine uses it to
+        send the request it validated once.
+        """
+        if spec.one_image_per_request:
+            return self._gemini_prediction(spec, request.path, request.body, seed=request.seed)
+        data, response = self._call("POST", request.path, json=request.body, billable=True)
+        return self._finish_prediction(spec, data, response, seed=request.seed)
+
+    async def asend(self, spec: ModelSpec, wire: WireRequest) -> PredictionResult:
+        """The async twin of :meth:`send`."""
         if spec.one_image_per_request:
             # Small next to the triggerer's path (send_prediction spools the answer); read in memory.
             settings = await self.aget_settings()

@@ -21,7 +21,7 @@ from urllib.parse import quote
 
 from airflow_provider_aihubmix.catalog.models import Endpoint, ModelSpec
 from airflow_provider_aihubmix.responses import gemini
-from airflow_provider_aihubmix.schemas import request_body
+from airflow_provider_aihubmix.schemas import request_body, schema_for
 
 GENERATIONS_PATH = "/v1/images/generations"
 
@@ -30,12 +30,14 @@ GENERATIONS_PATH = "/v1/images/generations"
 class WireRequest:
     """One billable request as it goes out: ``path`` (relative to the base URL) and JSON ``body``.
 
-    ``seed`` is the seed request ``request_index`` sends (Gemini), to label its image; else ``None``.
+    ``index`` is which of a one-image-per-request model's ``n`` requests it is (0 otherwise);
+    ``seed`` is the seed that request sends (Gemini), to label its image; else ``None``.
     """
 
     path: str
     body: dict[str, Any]
     seed: int | None = None
+    index: int = 0
 
 
 def predictions_path(model_path: str) -> str:
@@ -53,6 +55,7 @@ def wire_request(spec: ModelSpec, input_: Mapping[str, Any], request_index: int 
             path=gemini.generate_content_path(spec.model_id, stream=input_.get("stream") is True),
             body=gemini.request_body(input_, request_index=request_index),
             seed=gemini.request_seed(input_, request_index),
+            index=request_index,
         )
     body = request_body(spec, dict(input_))
     if spec.endpoint is Endpoint.GENERATIONS:
@@ -60,4 +63,44 @@ def wire_request(spec: ModelSpec, input_: Mapping[str, Any], request_index: int 
     return WireRequest(path=predictions_path(spec.path), body=body)
 
 
-__all__ = ["GENERATIONS_PATH", "WireRequest", "predictions_path", "wire_request"]
+def reference_keys(spec: ModelSpec) -> frozenset[str]:
+    """The keys of a validated input that carry reference images (and iRAG's ``mask``) for ``spec``.
+
+    Read from the family schema's own placement of references (``wire_image``), so a family that
+    puts its references under other keys (Flux ``input_image_2``, iRAG ``refer_image``) is covered.
+    """
+    schema = schema_for(spec.family)
+    probe = [f"reference-{i}" for i in range(max(spec.max_reference_images, 1))]
+    keys = {key for key, _ in schema.model_construct().wire_image(probe, spec)}
+    if "mask" in schema.model_fields:
+        keys.add(schema.wire_names.get("mask", "mask"))
+    return frozenset(keys)
+
+
+def with_references(
+    spec: ModelSpec, input_: Mapping[str, Any], resolved: Mapping[str, str]
+) -> dict[str, Any]:
+    """``input_`` (validated with references as the user gave them) with each reference replaced by
+    what the API takes (``resolved``: given -> ``data:`` URI or URL); nothing else is validated again.
+
+    Every resolved reference was checked when it was read (an image, within the size limit), so the
+    request needs no second validation of its prompt and parameters.
+    """
+    out = dict(input_)
+    for key in reference_keys(spec) & out.keys():
+        value = out[key]
+        if isinstance(value, list):
+            out[key] = [resolved.get(item, item) if isinstance(item, str) else item for item in value]
+        elif isinstance(value, str):
+            out[key] = resolved.get(value, value)
+    return out
+
+
+__all__ = [
+    "GENERATIONS_PATH",
+    "WireRequest",
+    "predictions_path",
+    "reference_keys",
+    "wire_request",
+    "with_references",
+]

@@ -30,6 +30,7 @@ from airflow_provider_aihubmix.operators.images import (
 )
 from airflow_provider_aihubmix.sandbox import SandboxServer
 from airflow_provider_aihubmix.sandbox.gemini import COMMENTARY
+from airflow_provider_aihubmix.schemas.wire import WireRequest
 from tests.compat import needs_callback_exception
 from tests.fixtures.airflow_db import DagTest, raw_xcom_json, task_states, try_numbers, xcom_values
 from tests.integration.operator_checks import (
@@ -177,20 +178,20 @@ def test_n_images_are_n_requests_and_a_retry_buys_only_the_missing_one(
     s3_bucket: Any,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    original = AIHubMixHook.predict
+    original = AIHubMixHook.send
     sent: list[int] = []
 
-    def third_request_fails_once(self: AIHubMixHook, *args: Any, **kwargs: Any) -> Any:
-        index = kwargs.get("request_index", 0)
+    def third_request_fails_once(self: AIHubMixHook, spec: Any, request: WireRequest) -> Any:
+        index = request.index
         if index == 2 and 2 not in sent:
             # The real sandbox refuses the third request once, over HTTP (not retried by the hook).
             sandbox.client.inject(
                 kind="status", status=400, count=1, path="gemini", message="upstream hiccup"
             )
         sent.append(index)
-        return original(self, *args, **kwargs)
+        return original(self, spec, request)
 
-    monkeypatch.setattr(AIHubMixHook, "predict", third_request_fails_once)
+    monkeypatch.setattr(AIHubMixHook, "send", third_request_fails_once)
     errors: list[BaseException] = []
     args = {
         "retries": 1,

@@ -241,13 +241,13 @@ def test_worker_killed_while_the_post_is_in_flight(api, sandbox, operator_factor
 
     def killed_in_flight() -> Any:
         operator = build()
-        predict = operator.hook.predict
+        predict = operator.hook.send
 
         def predict_then_die(*args: Any, **kwargs: Any) -> Any:
             predict(*args, **kwargs)  # the gateway accepted (and billed) it; the answer dies with us
             raise WorkerKilled
 
-        operator.hook.predict = predict_then_die
+        operator.hook.send = predict_then_die
         return operator
 
     with pytest.raises(WorkerKilled):

@@ -58,14 +58,14 @@ def _builder(
                 operator.resolve_output_uri(), aws_conn_id=operator.output_conn_id, **store_options
             )
         if after_predict is not None:
-            predict = operator.hook.predict
+            predict = operator.hook.send
 
             def predict_then(*args: Any, **kwargs: Any) -> Any:
                 result = predict(*args, **kwargs)
                 after_predict()
                 return result
 
-            operator.hook.predict = predict_then
+            operator.hook.send = predict_then
         if before_upload is not None:
             open_plain = operator.open_store
 

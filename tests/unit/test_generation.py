@@ -31,6 +31,7 @@ from airflow_provider_aihubmix.exceptions import (
     AIHubMixValidationError,
 )
 from airflow_provider_aihubmix.responses.shapes import GeneratedImage, PredictionResult, TaskHandle
+from airflow_provider_aihubmix.schemas.wire import WireRequest
 from airflow_provider_aihubmix.storage import LocalObjectStore, StoredObject
 
 SYNC_MODEL = resolve_model("imagen-4.0-fast-generate-001")
@@ -54,7 +55,7 @@ class FakeDownload:
 
 
 class FakeHook:
-    """Answers ``predict`` with ``answer`` and serves ``urls``; counts everything."""
+    """Answers ``send`` with ``answer`` and serves ``urls``; counts everything."""
 
     def __init__(self, answer: PredictionResult | Exception, urls: dict[str, bytes] | None = None) -> None:
         self.answer = answer
@@ -63,8 +64,9 @@ class FakeHook:
         self.downloads: list[str] = []
         self.fail_downloads: set[str] = set()
 
-    def predict(self, spec: Any, params: Any, *, extra_input: Any = None) -> PredictionResult:
-        self.predictions.append(dict(params))
+    def send(self, spec: Any, request: WireRequest) -> PredictionResult:
+        # What the engine sends: the input it validated once, inside the wire body.
+        self.predictions.append(dict(request.body.get("input", request.body)))
         if isinstance(self.answer, Exception):
             raise self.answer
         return self.answer
