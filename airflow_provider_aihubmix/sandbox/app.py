@@ -20,12 +20,13 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 from starlette.types import ASGIApp
 
-from airflow_provider_aihubmix.catalog.models import CATALOG, UnknownModelError, resolve_model
+from airflow_provider_aihubmix.catalog.models import UnknownModelError
 from airflow_provider_aihubmix.sandbox.control import control_router
 from airflow_provider_aihubmix.sandbox.errors import ApiError, json_response
 from airflow_provider_aihubmix.sandbox.gemini import generate_content
 from airflow_provider_aihubmix.sandbox.images import SizeError, image_seed, resolve_size
 from airflow_provider_aihubmix.sandbox.middleware import SandboxMiddleware
+from airflow_provider_aihubmix.sandbox.model_lists import models_body, public_models_body, served_spec
 from airflow_provider_aihubmix.sandbox.predictions import (
     DEFAULT_PRICE_USD,
     Plan,
@@ -36,8 +37,6 @@ from airflow_provider_aihubmix.sandbox.predictions import (
 from airflow_provider_aihubmix.sandbox.shapes import IMAGE_SHAPES, Answer, chosen_shape
 from airflow_provider_aihubmix.sandbox.state import SandboxState
 from airflow_provider_aihubmix.sandbox.tasks import Task, task_status
-
-_MODELS_CREATED = 1_735_689_600  # a fixed timestamp: answers stay byte-stable
 
 
 def request_id(request: Request) -> str | None:
@@ -102,7 +101,7 @@ def create_api_app(state: SandboxState) -> ASGIApp:
     async def predictions(request: Request) -> Response:
         provider, model_id = request.path_params["provider"], request.path_params["model_id"]
         try:
-            spec = resolve_model(f"{provider}/{model_id}", warn=False)
+            spec = served_spec(f"{provider}/{model_id}")
         except UnknownModelError:
             raise ApiError(503, f"No available channel for model {provider}/{model_id}") from None
         payload = json_body(request)
@@ -228,27 +227,22 @@ def create_api_app(state: SandboxState) -> ASGIApp:
             )
         )
 
-    models_body = {
-        "object": "list",
-        "data": [
-            {
-                "id": spec.model_id,
-                "object": "model",
-                "created": _MODELS_CREATED,
-                "owned_by": spec.provider or "aihubmix",
-            }
-            for spec in CATALOG.values()
-        ],
-    }
-    models_bytes = json.dumps(models_body, separators=(",", ":")).encode()
-
     @route(app, "/v1/models", "GET")
     async def models(request: Request) -> Response:
-        return Response(models_bytes, media_type="application/json")
+        return json_response(models_body(state.config.extra_models))
+
+    @route(app, "/api/v1/models", "GET")
+    async def public_models(request: Request) -> Response:
+        wanted = request.query_params.get("type") or request.query_params.get("types")
+        return json_response(public_models_body(state.config.extra_models, wanted))
 
     @route(app, "/gemini/v1beta/models/{model}:generateContent", "POST")
     async def gemini(request: Request) -> Response:
         return await generate_content(state, request, json_body(request))
+
+    @route(app, "/gemini/v1beta/models/{model}:streamGenerateContent", "POST")
+    async def gemini_stream(request: Request) -> Response:
+        return await generate_content(state, request, json_body(request), stream=True)
 
     async def subscription(request: Request) -> Response:
         balance = state.config.balance_usd
@@ -269,9 +263,12 @@ def create_api_app(state: SandboxState) -> ASGIApp:
 
     async def remain(request: Request) -> Response:
         balance = state.config.balance_usd
+        remaining = round(max(0.0, balance - state.usage_usd), 6)
         return json_response(
             {
                 "object": "billing_remain",
+                # What public clients read: the remaining balance, USD as they label it.
+                "total_usage": remaining,
                 "total_usd": balance,
                 "used_usd": round(state.usage_usd, 6),
                 "remain_usd": round(max(0.0, balance - state.usage_usd), 6),

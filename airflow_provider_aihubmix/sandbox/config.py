@@ -18,6 +18,21 @@ TASK_OUTCOMES = ("ready", "error", "failed", "request_moderated", "content_moder
 
 MIB = 1024 * 1024
 
+#: Image models AIHubMix's public sources show (its clients, a 2026-06 write-up of real calls, the
+#: public model list) that the shipped catalog has no row for: the sandbox serves them by default,
+#: so the model-list command has drift to show. Bailian through predictions (bare ``*`` sizes) and
+#: the newest Gemini and gpt-image variants.
+EXTRA_MODELS = (
+    "bailian/wan2.7-image-pro",
+    "bailian/wan2.7-image",
+    "bailian/wan2.6-t2i",
+    "bailian/qwen-image-2.0-pro",
+    "bailian/qwen-image-2.0",
+    "bailian/qwen-image-max",
+    "gemini-3.1-flash-lite-image",
+    "openai/gpt-image-2.5-sunburst",
+)
+
 
 @dataclass
 class SandboxConfig:
@@ -28,6 +43,10 @@ class SandboxConfig:
     accepts any bearer key. ``huge_bytes`` is the body size the ``huge`` fault serves.
     ``inline_image_bytes`` pads every inline (base64) PNG to at least that many bytes with
     chunks decoders skip, so benchmarks get answers as big as real gpt-image ones; 0 is off.
+    ``extra_models`` are served (``/v1/models``, ``/api/v1/models``, predictions) beside the
+    catalog. ``thought_signature_chars`` is the length of the ``thoughtSignature`` a Gemini 3 image
+    part carries (real ones are ~1.5 M base64 characters); it starts with
+    ``thought_signature_marker`` so a test can prove it is stored nowhere.
     """
 
     task_delay_s: float = 2.0
@@ -45,9 +64,12 @@ class SandboxConfig:
     max_prompt_chars: int = 32000
     task_unknown_s: float = 0.0
     shapes: dict[str, str] = dataclasses.field(default_factory=dict)
+    extra_models: list[str] = dataclasses.field(default_factory=lambda: list(EXTRA_MODELS))
+    thought_signature_chars: int = 4096
+    thought_signature_marker: str = "SandboxThoughtSignature"
 
     def copy(self) -> SandboxConfig:
-        return dataclasses.replace(self, shapes=dict(self.shapes))
+        return dataclasses.replace(self, shapes=dict(self.shapes), extra_models=list(self.extra_models))
 
     def as_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -88,11 +110,26 @@ def _coerce(name: str, value: Any) -> Any:
                 f"shapes must map model paths to shape names; shapes: {', '.join(sorted(SHAPES))}"
             )
         return dict(value)
+    if name == "extra_models":
+        if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
+            raise ValueError("extra_models must be a list of model ids or provider/model_id paths")
+        return [v.strip() for v in value]
+    if name == "thought_signature_marker":
+        if not isinstance(value, str) or not value.isalnum():
+            raise ValueError("thought_signature_marker must be letters and digits (base64 characters)")
+        return value
     if name == "generating_status":
         if not isinstance(value, bool):
             raise ValueError("generating_status must be a boolean")
         return value
-    if name in ("max_side", "huge_bytes", "inline_image_bytes", "fault_seed", "max_prompt_chars"):
+    if name in (
+        "max_side",
+        "huge_bytes",
+        "inline_image_bytes",
+        "fault_seed",
+        "max_prompt_chars",
+        "thought_signature_chars",
+    ):
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
             raise ValueError(f"{name} must be a non-negative integer")
         return value

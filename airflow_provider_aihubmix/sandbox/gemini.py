@@ -1,4 +1,5 @@
-"""``POST /gemini/v1beta/models/<model>:generateContent``: Google's native API as AIHubMix serves it.
+"""``POST /gemini/v1beta/models/<model>:generateContent`` (and ``:streamGenerateContent``): Google's
+native API as AIHubMix serves it.
 
 Written from Google's public Gemini API reference (``models.generateContent``,
 ``GenerateContentRequest``, ``GenerationConfig``, ``ImageConfig``, ``Candidate``,
@@ -13,6 +14,9 @@ Written from Google's public Gemini API reference (``models.generateContent``,
   commentary (unless ``responseModalities`` is ``["IMAGE"]``) and one PNG ``inlineData``
   part, ``finishReason: STOP``, and ``usageMetadata`` with Google's per-image token counts.
 * errors are Google's ``{"error": {"code", "message", "status"}}``.
+* ``:streamGenerateContent`` (without ``alt=sse``) answers the same content as a JSON **array** of
+  ``GenerateContentResponse`` chunks, as AIHubMix's users see it; Gemini 3 image parts carry a
+  ``thoughtSignature`` beside the image (:func:`thought_signature`).
 
 Prompt tokens for the refusal shapes (all HTTP 200): ``sandbox:block=<REASON>`` (no
 candidates, ``promptFeedback.blockReason``), ``sandbox:finish=<REASON>`` (a candidate with
@@ -278,8 +282,57 @@ def refusal(model: str, prompt: str, images: int) -> dict[str, Any] | None:
     }
 
 
-async def generate_content(state: SandboxState, request: Request, payload: dict[str, Any]) -> Response:
-    """Handle one ``generateContent`` call (the route in :mod:`.app` hands over the parsed body)."""
+def thought_signature(state: SandboxState, model: str) -> str | None:
+    """The ``thoughtSignature`` a Gemini 3 image part carries (opaque base64; real ones ~1.5 M
+    characters), starting with the configured marker; None for other models or a length of 0."""
+    size = state.config.thought_signature_chars
+    if not model.startswith("gemini-3") or size <= 0:
+        return None
+    marker = state.config.thought_signature_marker
+    return (marker + "A" * max(size - len(marker), 0))[:size]
+
+
+def stream_chunks(body: dict[str, Any]) -> list[dict[str, Any]]:
+    """A whole answer as ``:streamGenerateContent`` sends it: a JSON array of chunks, text first
+    (in two fragments), then the image part with the finish reason and ``usageMetadata``."""
+    candidates = body.get("candidates")
+    if not candidates:
+        return [body]
+    candidate = candidates[0]
+    parts = (candidate.get("content") or {}).get("parts") or []
+    common = {k: v for k, v in body.items() if k in ("modelVersion", "responseId")}
+    chunks: list[dict[str, Any]] = []
+    for part in parts:
+        if isinstance(part.get("text"), str) and len(part["text"]) > 1:
+            half = len(part["text"]) // 2
+            for text in (part["text"][:half], part["text"][half:]):
+                content = {"role": "model", "parts": [{"text": text}]}
+                chunks.append({"candidates": [{"content": content}], **common})
+        else:
+            chunks.append({"candidates": [{"content": {"role": "model", "parts": [part]}}], **common})
+    last = chunks[-1] if chunks else {"candidates": [{"content": {"role": "model", "parts": []}}], **common}
+    if not chunks:
+        chunks.append(last)
+    last["candidates"][0]["finishReason"] = candidate.get("finishReason")
+    last["candidates"][0]["index"] = 0
+    last["usageMetadata"] = body.get("usageMetadata")
+    return chunks
+
+
+async def generate_content(
+    state: SandboxState, request: Request, payload: dict[str, Any], *, stream: bool = False
+) -> Response:
+    """Handle one ``generateContent`` call, or ``streamGenerateContent`` (``stream``: the same answer
+    as a JSON array of chunks); the route in :mod:`.app` hands over the parsed body."""
+    answer = await _answer(state, request, payload)
+    if isinstance(answer, Response):
+        return answer
+    return json_response(stream_chunks(answer) if stream else answer)
+
+
+async def _answer(
+    state: SandboxState, request: Request, payload: dict[str, Any]
+) -> dict[str, Any] | Response:
     model = request.path_params["model"]
     record = request.scope.get("sandbox.record")
     try:
@@ -296,7 +349,7 @@ async def generate_content(state: SandboxState, request: Request, payload: dict[
     if refused is not None:
         if "candidates" in refused:
             state.bill(record, 0.0)  # the model ran: its tokens are billed, the image was withheld
-        return json_response(refused)
+        return refused
     if not state.check_quota():
         raise ApiError(403, "Insufficient balance: top up to continue", code="insufficient_user_quota")
     width, height = dimensions(ratio, LONG_SIDE.get(size, 1024), state.config.max_side)
@@ -309,7 +362,12 @@ async def generate_content(state: SandboxState, request: Request, payload: dict[
     if "TEXT" in modalities:
         parts.append({"text": COMMENTARY})
         output = {"TEXT": max(1, len(COMMENTARY) // 4), **output}
-    parts.append({"inlineData": {"mimeType": "image/png", "data": base64.b64encode(data).decode()}})
+    encoded = base64.b64encode(data).decode()
+    image_part: dict[str, Any] = {"inlineData": {"mimeType": "image/png", "data": encoded}}
+    signature = thought_signature(state, model)
+    if signature is not None:
+        image_part["thoughtSignature"] = signature  # beside the image, as Gemini 3 answers carry it
+    parts.append(image_part)
     state.bill(record, PRICE_USD)
     body = {
         "candidates": [{"content": {"role": "model", "parts": parts}, "finishReason": "STOP", "index": 0}],
@@ -317,4 +375,4 @@ async def generate_content(state: SandboxState, request: Request, payload: dict[
         "modelVersion": model,
         "responseId": uuid.uuid4().hex[:22],
     }
-    return json_response(body)
+    return body

@@ -19,7 +19,7 @@ FORMATS = {"png": "image/png", "jpeg": "image/jpeg", "webp": "image/webp"}
 EXTENSIONS = {"png": "png", "jpeg": "jpg", "webp": "webp"}
 FORMAT_BY_EXTENSION = {"png": "png", "jpg": "jpeg", "jpeg": "jpeg", "webp": "webp"}
 
-_NAMED_SIDES = {"1k": 1024, "2k": 2048, "4k": 4096}
+_NAMED_SIDES = {"1k": 1024, "2k": 2048, "3k": 3072, "4k": 4096}  # 3K: Seedream 5.0 lite (Ark)
 _SIZE_RE = re.compile(r"^\s*(\d{1,5})\s*[x*\u00d7X]\s*(\d{1,5})\s*$")
 _RATIO_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*[:xX/]\s*(\d+(?:\.\d+)?)\s*$")
 HONEST_LIMIT = 8192  # the largest side drawn when max_side is 0
@@ -37,7 +37,7 @@ def parse_ratio(value: str) -> float:
 
 
 def resolve_size(size: object, aspect_ratio: object = None, *, max_side: int = 1024) -> tuple[int, int]:
-    """Width and height for ``size`` (``1K``/``2K``/``4K``/``auto``/``WxH``/``W*H``) and an aspect ratio.
+    """Width and height for ``size`` (``1K``/``2K``/``3K``/``4K``/``auto``/``WxH``/``W*H``) and a ratio.
 
     A named size gives the long side, the aspect ratio the short one; an explicit
     ``WxH`` wins over the ratio. The result is scaled down (aspect kept) to ``max_side``.

@@ -27,6 +27,7 @@ from airflow_provider_aihubmix.sandbox.gemini import check_key
 from airflow_provider_aihubmix.sandbox.state import SandboxState
 
 CONTROL_PREFIX = "/_sandbox"
+PUBLIC_CATALOG_PATH = "/api/v1/models"
 LOG_BODY_MAX = 1024 * 1024
 
 
@@ -177,6 +178,8 @@ class SandboxMiddleware:
         if path.startswith("/gemini/"):
             # Google's native API reads x-goog-api-key (or ?key=), never Authorization.
             return check_key(headers, query, self.state.config.api_key)
+        if path == PUBLIC_CATALOG_PATH:
+            return None  # AIHubMix's machine-readable catalog is public (its clients call it keyless)
         key: str | None = None
         scheme, _, token = headers.get("authorization", "").partition(" ")
         if scheme.lower() == "bearer" and token.strip():

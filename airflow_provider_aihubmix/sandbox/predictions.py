@@ -116,7 +116,13 @@ def _format(inp: dict[str, Any], default: str) -> str:
 
 
 # Ark (Volcengine) Seedream reference: explicit sizes need this many pixels in total.
-_SEEDREAM_MIN_PIXELS = {"doubao-seedream-4-5": 2560 * 1440, "doubao-seedream-4-0": 1280 * 720}
+_SEEDREAM_MIN_PIXELS = {
+    "doubao-seedream-5.0-lite": 2560 * 1440,
+    "doubao-seedream-4-5": 2560 * 1440,
+    "doubao-seedream-4-0": 1280 * 720,
+}
+# Seedream models without a 1K tier: 4.5 (AIHubMix doc) and 5.0 lite (2K/3K, Ark).
+_SEEDREAM_NO_1K = ("doubao-seedream-4-5", "doubao-seedream-5.0-lite")
 # Qianfan image models: each side 512..2048.
 _QIANFAN_SIDES = (512, 2048)
 _EXPLICIT_RE = re.compile(r"\s*(\d+)\s*[x*]\s*(\d+)\s*", re.IGNORECASE)
@@ -177,7 +183,7 @@ def plan(inp: dict[str, Any], spec: ModelSpec, max_side: int, max_prompt_chars: 
         raise ApiError(400, f"{spec.model_id} edits an image: send one", code="image_missing", param="image")
     size = inp.get("size")
     if size is not None:
-        if spec.family is Family.SEEDREAM and "4-5" in spec.model_id and str(size).upper() == "1K":
+        if spec.model_id in _SEEDREAM_NO_1K and str(size).upper() == "1K":
             raise ApiError(
                 400, "size 1K is not supported by this model", code="size_not_supported", param="size"
             )
@@ -217,6 +223,8 @@ def openai_usage(prompt: str, plan_: Plan, quality: Any, references: int = 0) ->
         "output_tokens": output,
         "total_tokens": text + image + output,
         "input_tokens_details": {"text_tokens": text, "image_tokens": image},
+        # gpt-image-2 answers break output tokens down too (a 2026-06 write-up of real calls).
+        "output_tokens_details": {"image_tokens": output, "text_tokens": 0},
     }
 
 
