@@ -184,7 +184,8 @@ class GenerationRun(ImageCollector):
 
     # -- the purchase -----------------------------------------------------------------------
     def check_budget(self, *, max_cost_usd: float | None, allow_unknown_cost: bool) -> Estimate:
-        """The task's ``max_cost_usd`` and the DAG run's budget, before anything is submitted."""
+        """The task's ``max_cost_usd``, the DAG run's budget and, where the connection turns it on,
+        the account balance (``balance_guard``), before anything is submitted."""
         found = check_budget(
             self.spec,
             self.input,
@@ -207,6 +208,8 @@ class GenerationRun(ImageCollector):
                 found=found,
                 allow_unknown_cost=allow_unknown_cost,
             )
+        if self.hook.balance_guard:  # off unless the connection turns it on (the unit is undocumented)
+            self.hook.check_balance(found.total_usd, model=self.spec.name)
         self.estimate = found
         return found
 

@@ -21,10 +21,12 @@ from typing import Any
 import httpx
 from airflow.sdk import BaseHook
 
+from airflow_provider_aihubmix.catalog.drift import IMAGE_TYPE, Drift, compare
 from airflow_provider_aihubmix.catalog.models import ModelSpec, resolve_model
 from airflow_provider_aihubmix.connection import UI_FIELD_BEHAVIOUR
 from airflow_provider_aihubmix.exceptions import (
     AIHubMixAuthenticationError,
+    AIHubMixBudgetExceededError,
     AIHubMixError,
     AIHubMixQuotaError,
     AIHubMixValidationError,
@@ -57,6 +59,7 @@ from airflow_provider_aihubmix.http.sends import PredictionAnswer, send_predicti
 from airflow_provider_aihubmix.http.streams import DEFAULT_CHUNK_SIZE, AsyncImageDownload, ImageDownload
 from airflow_provider_aihubmix.redaction import amask_secret, mask_secret, scrub_text
 from airflow_provider_aihubmix.responses import gemini, gemini_stream
+from airflow_provider_aihubmix.responses.balance import REMAIN_PATH, Balance, parse_remain
 from airflow_provider_aihubmix.responses.shapes import (
     PredictionResult,
     TaskState,
@@ -332,12 +335,13 @@ class AIHubMixHook(BaseHook):
         url: str,
         *,
         json: Any = None,
+        params: Mapping[str, str] | None = None,
         billable: bool = False,
         max_retries: int | None = None,
         status_in_body_is_not_error: bool = False,
     ) -> tuple[Any, httpx.Response]:
         client = self.get_conn()
-        request = client.build_request(method, url, json=json)
+        request = client.build_request(method, url, json=json, params=params)
         # The absolute URL, so an error names the host (a relative path showed as ":///v1/...").
         call = self._retry_state(
             self.settings, method, str(request.url), billable=billable, max_retries=max_retries
@@ -616,12 +620,67 @@ class AIHubMixHook(BaseHook):
         data, _ = self._call("GET", "/v1/models")
         return models_from_body(data)
 
+    def public_models(self, model_type: str = IMAGE_TYPE) -> list[dict[str, Any]] | None:
+        """AIHubMix's public catalog (``GET /api/v1/models?type=...``): entries with ``model_id``,
+        ``types``, ``input_modalities``; ``None`` when it cannot be read (the drift check then tells
+        image models by name)."""
+        try:
+            data, _ = self._call("GET", "/api/v1/models", params={"type": model_type}, max_retries=1)
+        except AIHubMixError as exc:
+            self.log.info("AIHubMix's public model catalog could not be read: %s", exc)
+            return None
+        entries = data.get("data") if isinstance(data, Mapping) else None
+        return [e for e in entries if isinstance(e, dict)] if isinstance(entries, list) else None
+
+    def model_drift(self) -> Drift:
+        """The image models this key can use that the catalog lacks or marks differently."""
+        return compare(self.list_models(), self.public_models())
+
+    def get_balance(self) -> Balance:
+        """The account's remaining balance (``GET /dashboard/billing/remain``, see
+        :mod:`airflow_provider_aihubmix.responses.balance` for what is and is not known of its unit)."""
+        data, _ = self._call("GET", REMAIN_PATH, max_retries=1)
+        return parse_remain(data)
+
+    @property
+    def balance_guard(self) -> bool:
+        """Connection extra ``balance_guard`` (default off): refuse a request whose estimate exceeds
+        the remaining balance. Off by default: AIHubMix does not document the balance's unit."""
+        try:
+            extra = self.get_connection(self.aihubmix_conn_id).extra_dejson or {}
+        except Exception:
+            return False
+        value = extra.get("balance_guard", False)
+        if isinstance(value, str):
+            value = value.strip().lower() == "true"
+        return value is True
+
+    def check_balance(self, estimated_usd: float | None, *, model: str) -> Balance:
+        """Refuse, before any request, an estimate above the remaining balance (the balance guard).
+
+        :raises AIHubMixBudgetExceededError: the estimate exceeds the remaining balance.
+        """
+        balance = self.get_balance()
+        remaining = balance.remaining_usd
+        if estimated_usd is None or remaining is None:
+            self.log.info("Balance guard: %s; estimate %s: not compared", balance.describe(), estimated_usd)
+            return balance
+        if estimated_usd > remaining:
+            raise AIHubMixBudgetExceededError(
+                f"Connection extra 'balance_guard': estimated cost {estimated_usd:.4f} USD for model {model} "
+                f"exceeds the account balance ({balance.describe()}; {balance.note}); nothing was submitted.",
+                param="balance_guard",
+            )
+        return balance
+
     def test_connection(self) -> tuple[bool, str]:
-        """Check the key with ``GET /v1/models``; the message never contains the key."""
+        """Check the key with ``GET /v1/models`` and report the image models the catalog lacks; the
+        message never contains the key."""
         try:
             settings = self.settings
             data, _ = self._call("GET", "/v1/models", max_retries=1)
             models = models_from_body(data)
+            drift = compare(models, self.public_models())
         except AIHubMixAuthenticationError as exc:
             if exc.status_code is None:
                 return False, exc.message
@@ -637,7 +696,8 @@ class AIHubMixHook(BaseHook):
             self.close()
         return (
             True,
-            f"Connected to AIHubMix at {settings.base_url}: {len(models)} models available for this key",
+            f"Connected to AIHubMix at {settings.base_url}: {len(models)} models available for this key; "
+            f"{drift.summary()}",
         )
 
     # -- downloads ----------------------------------------------------------------------------

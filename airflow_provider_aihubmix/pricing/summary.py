@@ -20,6 +20,7 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_aihubmix.pricing.table import CURRENCY
+from airflow_provider_aihubmix.responses.balance import Balance
 
 if TYPE_CHECKING:
     from airflow_provider_aihubmix.storage import ObjectStore
@@ -107,17 +108,24 @@ def write_run_cost_summary(store: ObjectStore, dag_id: str, run_id: str) -> tupl
 
 
 def summarize_run(
-    context: Mapping[str, Any], output_uri: str, *, aws_conn_id: str | None = "aws_default"
+    context: Mapping[str, Any],
+    output_uri: str,
+    *,
+    aws_conn_id: str | None = "aws_default",
+    balance: Balance | None = None,
 ) -> dict[str, Any]:
     """For a ``@task``: write the summary of the current run under ``output_uri``, log and return it.
 
-    The returned dict is the summary plus ``"uri"`` (where it was written); XCom-safe.
+    The returned dict is the summary plus ``"uri"`` (where it was written); XCom-safe. ``balance``
+    (``AIHubMixHook().get_balance()``) is reported beside the totals as ``"balance"``.
     """
     from airflow_provider_aihubmix.storage import open_store
 
     ti = context["ti"]
     store = open_store(output_uri, aws_conn_id=aws_conn_id)
     uri, summary = write_run_cost_summary(store, ti.dag_id, context.get("run_id") or ti.run_id)
+    if balance is not None:
+        summary = {**summary, "balance": balance.as_dict()}
     return {**summary, "uri": uri}
 
 
@@ -134,6 +142,12 @@ def total_line(summary: Mapping[str, Any]) -> str:
     )
     if total["tasks_unknown_cost"]:
         line += f"; {total['tasks_unknown_cost']} task(s) of models with no public price not counted"
+    balance = summary.get("balance")
+    if isinstance(balance, Mapping):
+        if balance.get("unlimited"):
+            line += "; balance unlimited"
+        elif balance.get("remaining_usd") is not None:
+            line += f"; balance {balance['remaining_usd']:.4f} USD remaining (/dashboard/billing/remain)"
     return line
 
 

@@ -57,6 +57,8 @@ class FakeDownload:
 class FakeHook:
     """Answers ``send`` with ``answer`` and serves ``urls``; counts everything."""
 
+    balance_guard = False  # the connection extra's default
+
     def __init__(self, answer: PredictionResult | Exception, urls: dict[str, bytes] | None = None) -> None:
         self.answer = answer
         self.urls = urls or {}

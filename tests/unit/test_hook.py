@@ -280,7 +280,7 @@ def test_list_models_and_test_connection_success():
     assert hook.list_models() == ["gpt-image-1", "imagen-4.0-generate-001"]
     ok, message = hook.test_connection()
     assert ok and "2 models" in message
-    assert recorder.requests[-1].url.path == "/v1/models"
+    assert [r.url.path for r in recorder.requests[-2:]] == ["/v1/models", "/api/v1/models"]
 
 
 def test_test_connection_bad_key_never_shows_key():
