@@ -23,6 +23,8 @@ so a plain ``generateContent`` answer and a streamed one give the same images an
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import re
 from collections.abc import Callable, Iterable, Mapping
@@ -165,7 +167,12 @@ class AnswerScanner:
             self._skeleton += b"null"
         elif mode == "image":
             self.largest_image_b64 = max(self.largest_image_b64, len(self._image))
-            data, _ = decode_base64_image(self._image.decode("ascii", "replace"))
+            try:  # clean base64 decodes straight from the buffer: no str copy of the image
+                data = base64.b64decode(self._image, validate=True)
+                if not data:
+                    raise ValueError("empty")
+            except (binascii.Error, ValueError):
+                data, _ = decode_base64_image(self._image.decode("ascii", "replace"))
             self._image = bytearray()  # drop this image's base64 before the next one arrives
             self._skeleton += json.dumps(f"{PLACEHOLDER}{len(self.images)}").encode()
             self.images.append(data)
