@@ -36,6 +36,7 @@ from airflow_provider_aihubmix.exceptions import (
 )
 from airflow_provider_aihubmix.pricing import estimate
 from airflow_provider_aihubmix.pricing.cost import settle
+from airflow_provider_aihubmix.redaction import redact_url
 from airflow_provider_aihubmix.responses.shapes import (
     GeneratedImage,
     PredictionResult,
@@ -169,6 +170,7 @@ class ImageCollector:
         started = time.monotonic()
         done = {record["index"]: record for record in manifest.records}
         records: list[dict[str, Any]] = []
+        failures: list[tuple[ReceivedImage, AIHubMixError]] = []
         for position, item in enumerate(manifest.received):
             record = done.get(item.index)
             if (
@@ -176,13 +178,23 @@ class ImageCollector:
                 or self.verified_object(self.store.key_for(record["uri"]), record["sha256"]) is None
             ):
                 image = images[item.index] if images is not None else None
-                record = self.store_received(item, image, remote_task_id)
+                try:
+                    record = self.store_received(item, image, remote_task_id)
+                except AIHubMixError as err:
+                    # Every image of a paid answer is fetched on its own: one dead link must not
+                    # keep the others from being stored.
+                    failures.append((item, err))
+                    continue
             records.append(record)
             if position < len(manifest.received) - 1:
                 # Progress, so a retry after a later failure keeps what is stored; the last
                 # record goes out with the complete manifest.
                 manifest.records = records + [r for i, r in done.items() if i > item.index]
                 self.ledger.save(manifest)
+        if failures:
+            manifest.records = records
+            self.ledger.save(manifest)
+            raise self.unstored_error(failures, stored=len(records), total=len(manifest.received))
         manifest.timings["store_seconds"] = round(time.monotonic() - started, 3)
         cost = settle(self.cost_estimate(), records, usage=manifest.usage)
         self.ledger.complete(manifest, records, cost=cost, request_id=request_id)
@@ -196,6 +208,31 @@ class ImageCollector:
             _usd(manifest.actual_cost_usd),
         )
         return records
+
+    def unstored_error(
+        self, failures: list[tuple[ReceivedImage, AIHubMixError]], *, stored: int, total: int
+    ) -> AIHubMixError:
+        """The error for images of a paid answer that could not be stored, each named by its index
+        and URL (without its signed query); of the first failure's type, so a caller's handling holds."""
+        if total == 1:
+            return failures[0][1]
+        named = "; ".join(
+            f"image {item.index} ({redact_url(item.url) if item.url else 'inline'}): {err.message}"
+            for item, err in failures
+        )
+        message = (
+            f"{len(failures)} of {total} image(s) of model {self.model} could not be stored ({named}); "
+            f"the other {stored} are stored and recorded in {self.manifest_uri}. A retry stores only the "
+            "missing image(s); nothing is bought again."
+        )
+        first = failures[0][1]
+        kwargs: dict[str, Any] = {"status_code": first.status_code, "request_id": first.request_id}
+        if isinstance(first, AIHubMixDownloadError):
+            kwargs["retryable"] = any(getattr(err, "retryable", False) for _, err in failures)
+        try:
+            return type(first)(message, **kwargs)
+        except TypeError:  # an error class with other required arguments
+            return AIHubMixError(message, **{k: v for k, v in kwargs.items() if k != "retryable"})
 
     def cost_estimate(self) -> Estimate:
         """The estimate the actual cost is set against; a collected task's own is model-only."""

@@ -1,0 +1,84 @@
+"""A paid image is never stranded: each image of an answer is stored on its own, and a retry
+fetches only what is missing -- never buys again."""
+
+from __future__ import annotations
+
+from airflow_provider_aihubmix.exceptions import AIHubMixDownloadError
+from tests.reliability.helpers import (
+    TaskRunner,
+    api_requests,
+    billed_posts,
+    fast_backoff,
+    image_files,
+    posts,
+    read_manifest,
+)
+
+AREA = "Stranded"
+MODEL = "qwen-image"  # its answer carries signed URLs on the sandbox storage host
+FIRST_IMAGE = r"^/images/.*-0\.[a-z]+$"  # the sandbox names images <w>x<h>-<seed>-<index>.<ext>
+
+
+def _downloads(sandbox, path: str = r"^/images/") -> list[dict]:
+    return sandbox.client.requests(host="storage", path=path)
+
+
+def test_one_dead_link_does_not_keep_the_other_images(api, sandbox, operator_factory, out_dir, report):
+    sandbox.client.inject(kind="expired", status=404, path=FIRST_IMAGE)
+    run = TaskRunner(
+        operator_factory(model=MODEL, prompt="two, first dead", n=2, hook_kwargs=fast_backoff()), retries=1
+    ).run()
+
+    assert not run.ok and run.tries == 2
+    err = run.errors[0]
+    assert isinstance(err, AIHubMixDownloadError) and err.status_code == 404
+    assert "1 of 2 image(s)" in str(err) and "image 0 (http" in str(err) and "Signature" not in str(err)
+    # The second image, paid for and downloadable all along, is stored and recorded.
+    (stored,) = image_files(out_dir)
+    manifest = read_manifest(out_dir, "generate")
+    assert manifest["status"] == "received" and [r["index"] for r in manifest["records"]] == [1]
+    assert stored.name.startswith("image-001")
+    # Bought once; the retry fetched only the missing image, not the stored one.
+    assert len(posts(sandbox.client)) == 1
+    first_image, second_image = _downloads(sandbox, FIRST_IMAGE), _downloads(sandbox, r"-1\.[a-z]+$")
+    assert len(first_image) == 2 and len(second_image) == 1
+    api.assert_clean(*run.errors)
+    report.row(
+        "stranded-one-dead-link",
+        area=AREA,
+        scenario="n=2, image 0's URL answers 404 on every try, image 1's works",
+        expected="image 1 stored and recorded; the error names image 0 and its URL; the retry "
+        "fetches only image 0; no re-purchase",
+        result=f"{type(err).__name__}; image 1 stored; image 0 fetched {len(first_image)}x, "
+        f"image 1 {len(second_image)}x",
+        requests=len(api_requests(sandbox.client)) + len(_downloads(sandbox)),
+        billed=len(billed_posts(sandbox.client)),
+        objects=1,
+        duplicates=0,
+    )
+
+
+def test_a_retry_fetches_only_the_missing_image(api, sandbox, operator_factory, out_dir, report):
+    sandbox.client.inject(kind="expired", status=404, path=FIRST_IMAGE, count=1)
+    run = TaskRunner(
+        operator_factory(model=MODEL, prompt="two, first dead once", n=2, hook_kwargs=fast_backoff()),
+        retries=1,
+    ).run()
+
+    assert run.ok and run.tries == 2, run.errors
+    assert sorted(r["index"] for r in run.records) == [0, 1]
+    assert len(image_files(out_dir)) == 2
+    assert read_manifest(out_dir, "generate")["status"] == "complete"
+    assert len(posts(sandbox.client)) == 1
+    assert len(_downloads(sandbox, FIRST_IMAGE)) == 2 and len(_downloads(sandbox, r"-1\.[a-z]+$")) == 1
+    report.row(
+        "stranded-retry-fetches-missing",
+        area=AREA,
+        scenario="n=2, image 0's URL answers 404 once",
+        expected="the retry downloads image 0 only and completes; bought once",
+        result="success on try 2; 2 images; 1 POST",
+        requests=len(api_requests(sandbox.client)) + len(_downloads(sandbox)),
+        billed=len(billed_posts(sandbox.client)),
+        objects=2,
+        duplicates=0,
+    )
