@@ -29,7 +29,8 @@ The tree (``ValueError`` marks errors raised for bad input, before any billable 
     │   │   ├── NotAnImageError (+ AIHubMixDownloadError)
     │   │   ├── IncompleteImageError (+ AIHubMixDownloadError)
     │   │   ├── ImageTooLargeError (+ AIHubMixDownloadError)
-    │   │   └── StoredObjectMismatchError          S3 reports another object than the one written
+    │   │   ├── StoredObjectMismatchError          S3 reports another object than the one written
+    │   │   └── StoredImagesMissingError (AirflowFailException)   a complete run's images deleted
     │   ├── ImageNotServedError (LookupError)      the gallery serves only images a manifest records
     │   └── ManifestTransitionError                a move the manifest's state machine forbids (a bug)
     └── ValueError
@@ -218,6 +219,12 @@ class StoredObjectMismatchError(AIHubMixStorageError):
     """The object S3 reports after a write is not the one written (retried as a transient failure)."""
 
 
+# AirflowException's class-level HTTP ``status_code`` differs in type from ours; ours wins by MRO.
+class StoredImagesMissingError(AIHubMixStorageError, AirflowFailException):  # type: ignore[misc]
+    """A complete manifest's images are no longer in storage. Nothing is bought: a retry cannot bring
+    them back (the signed URLs were dropped on completion); restore them or set ``regenerate=True``."""
+
+
 class ImageNotServedError(AIHubMixError, LookupError):
     """The gallery was asked for an image its task instance's manifest does not record under its prefix."""
 
@@ -258,6 +265,7 @@ __all__ = [
     "InvalidOutputURIError",
     "ManifestTransitionError",
     "NotAnImageError",
+    "StoredImagesMissingError",
     "StoredObjectMismatchError",
     "UnknownModelError",
 ]

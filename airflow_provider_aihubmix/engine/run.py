@@ -55,6 +55,7 @@ from airflow_provider_aihubmix.exceptions import (
     AIHubMixError,
     AIHubMixPossiblyBilledError,
     AIHubMixTaskTimeoutError,
+    StoredImagesMissingError,
 )
 from airflow_provider_aihubmix.lineage import LineageRequest, request_of
 from airflow_provider_aihubmix.pricing.cost import check_budget, cost_record, estimate_request
@@ -256,6 +257,7 @@ class GenerationRun(ImageCollector):
                 "replacing it; set regenerate=True to buy the new request anyway."
             )
         if action is Action.REUSE:
+            self.check_stored(previous)
             log.info(
                 "Reusing %d stored image(s) from %s (same request fingerprint %s); no API call made. "
                 "Set regenerate=True to generate again.",
@@ -287,6 +289,22 @@ class GenerationRun(ImageCollector):
             f"may have been billed (see {self.manifest_uri}). Not submitting again; set "
             "regenerate=True to buy a new generation.",
             request_id=last.request_id if last else None,
+        )
+
+    def check_stored(self, manifest: Manifest) -> None:
+        """Before reusing a complete manifest: every recorded image must still be in storage.
+
+        Raises :class:`StoredImagesMissingError` naming the missing objects; nothing is sent.
+        """
+        missing = [r["uri"] for r in manifest.records if not self.store.exists(self.store.key_for(r["uri"]))]
+        if not missing:
+            return
+        first = next((a for a in manifest.attempts if a.status is ManifestStatus.COMPLETE), None)
+        raise StoredImagesMissingError(
+            f"{len(missing)} of {len(manifest.records)} image(s) recorded in {self.manifest_uri} are no "
+            f"longer in storage ({', '.join(missing[:5])}{', ...' if len(missing) > 5 else ''}); they were "
+            f"bought and stored{f' at {first.at}' if first else ''}. Nothing was sent. Restore the objects "
+            "and run the task again, or set regenerate=True to buy the images again (billed)."
         )
 
     def finish_saved(self, manifest: Manifest) -> Outcome:

@@ -3,7 +3,7 @@ fetches only what is missing -- never buys again."""
 
 from __future__ import annotations
 
-from airflow_provider_aihubmix.exceptions import AIHubMixDownloadError
+from airflow_provider_aihubmix.exceptions import AIHubMixDownloadError, StoredImagesMissingError
 from tests.reliability.helpers import (
     TaskRunner,
     api_requests,
@@ -80,5 +80,34 @@ def test_a_retry_fetches_only_the_missing_image(api, sandbox, operator_factory, 
         requests=len(api_requests(sandbox.client)) + len(_downloads(sandbox)),
         billed=len(billed_posts(sandbox.client)),
         objects=2,
+        duplicates=0,
+    )
+
+
+def test_reuse_refuses_when_the_stored_images_were_deleted(api, sandbox, operator_factory, out_dir, report):
+    build = operator_factory(model=MODEL, prompt="stored, then deleted", n=2)
+    first = TaskRunner(build).run()
+    assert first.ok, first.error
+    for path in image_files(out_dir):
+        path.unlink()
+
+    again = TaskRunner(build).run(first_try=2)
+
+    err = again.error
+    assert isinstance(err, StoredImagesMissingError) and not again.ok
+    assert "2 of 2 image(s)" in str(err) and "regenerate=True" in str(err) and "image-000" in str(err)
+    assert len(posts(sandbox.client)) == 1  # nothing bought again, and no success pointing at a 404
+    assert read_manifest(out_dir, "generate")["status"] == "complete"
+    api.assert_clean(err)
+    report.row(
+        "stranded-reuse-deleted",
+        area=AREA,
+        scenario="a complete task's stored images are deleted, then the task runs again",
+        expected="refused naming the missing objects and what to do (restore, or regenerate=True); "
+        "no request; never 'reusing' images that are gone",
+        result=f"{type(err).__name__}; 1 POST in all",
+        requests=len(api_requests(sandbox.client)),
+        billed=len(billed_posts(sandbox.client)),
+        objects=0,
         duplicates=0,
     )
