@@ -315,8 +315,10 @@ def result_fields(snapshot: LineageSnapshot, stored: Sequence[Mapping[str, Any]]
         fields["commentary"] = commentary or None
         fields["manifestUri"] = snapshot.manifest_uri
         fields["reused"] = snapshot.reused
+        fields["imagesAsked"] = manifest.images_asked
     if manifest is not None and manifest.cost:
         fields["cost"] = facet_cost(manifest.cost)
+        fields["costOverCap"] = manifest.cost.get("over_cap")
     fields["remoteTaskIds"] = _unique(remote_ids)
     return {k: v for k, v in fields.items() if v is not None}
 

@@ -196,7 +196,8 @@ class ImageCollector:
             self.ledger.save(manifest)
             raise self.unstored_error(failures, stored=len(records), total=len(manifest.received))
         manifest.timings["store_seconds"] = round(time.monotonic() - started, 3)
-        cost = settle(self.cost_estimate(), records, usage=manifest.usage)
+        self.note_count(manifest, len(records))
+        cost = self.flag_over_cap(settle(self.cost_estimate(), records, usage=manifest.usage))
         self.ledger.complete(manifest, records, cost=cost, request_id=request_id)
         log.info(
             "Stored %d image(s) for model %s under %s; usage=%s; estimated cost %s, actual %s",
@@ -233,6 +234,45 @@ class ImageCollector:
             return type(first)(message, **kwargs)
         except TypeError:  # an error class with other required arguments
             return AIHubMixError(message, **{k: v for k, v in kwargs.items() if k != "retryable"})
+
+    def images_asked(self) -> int | None:
+        """How many images the request asked for; a collector alone does not know."""
+        return None
+
+    def cost_cap(self) -> float | None:
+        """The task's ``max_cost_usd``, where the purchase had one."""
+        return None
+
+    def note_count(self, manifest: Manifest, returned: int) -> None:
+        """Record how many images were asked; warn when the answer held fewer or more."""
+        asked = manifest.images_asked = self.images_asked()
+        if asked is None or returned == asked:
+            return
+        why = (
+            "the upstream may have filtered some (a safety filter drops images without an error)"
+            if returned < asked
+            else "every one is stored, and the actual cost follows what was returned"
+        )
+        log.warning(
+            "AIHubMix returned %d image(s) of model %s where the request asked for %d: %s",
+            returned,
+            self.model,
+            asked,
+            why,
+        )
+
+    def flag_over_cap(self, cost: dict[str, Any]) -> dict[str, Any]:
+        """``cost`` marked ``over_cap`` (with the cap) when the actual figure passed ``max_cost_usd``."""
+        cap, actual = self.cost_cap(), cost.get("actual")
+        if cap is None or actual is None or actual <= cap:
+            return cost
+        log.warning(
+            "The actual cost of this task, $%.4f, is over its max_cost_usd $%.4f: AIHubMix returned more "
+            "than the estimate allowed for; the images are stored and the cost is recorded as billed",
+            actual,
+            cap,
+        )
+        return {**cost, "over_cap": True, "cap_usd": cap}
 
     def cost_estimate(self) -> Estimate:
         """The estimate the actual cost is set against; a collected task's own is model-only."""

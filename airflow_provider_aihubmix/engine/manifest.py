@@ -182,6 +182,9 @@ class Manifest(BaseModel):
     # An unreadable 2xx answer saved beside the manifest (saved_answers.ANSWER_NAME): a later run
     # of the task reads it instead of buying again.
     saved_answer: str | None = None
+    # How many images the request asked for (None: unknown, e.g. a sensor collecting a task); the
+    # records say how many came back, so fewer or more than asked is visible in the manifest.
+    images_asked: int | None = None
     # Deferrable sync models: the stored request (key beside the manifest), how many HTTP
     # requests it holds (Gemini sends one per image), how many are answered and recorded,
     # and the triggerer's send marker for the one in flight.

@@ -124,6 +124,14 @@ class GenerationRun(ImageCollector):
         self.input = build_input(spec, {**self.params, "image": self.references or None}, self.extra_input)
         self.fingerprint = fingerprint(spec.path, self.input)
         self.estimate = estimate_request(spec, self.input, prices, references=len(self.references))
+        self.max_cost_usd: float | None = None
+
+    def images_asked(self) -> int | None:
+        """The images this request asks for (its count, or the model's default when none is sent)."""
+        return self.estimate.images if self.estimate is not None else None
+
+    def cost_cap(self) -> float | None:
+        return self.max_cost_usd
 
     def new_manifest(self, status: ManifestStatus = ManifestStatus.SUBMITTING) -> Manifest:
         """A fresh manifest for buying this request, not saved: the ledger records its first
@@ -187,6 +195,7 @@ class GenerationRun(ImageCollector):
     def check_budget(self, *, max_cost_usd: float | None, allow_unknown_cost: bool) -> Estimate:
         """The task's ``max_cost_usd``, the DAG run's budget and, where the connection turns it on,
         the account balance (``balance_guard``), before anything is submitted."""
+        self.max_cost_usd = max_cost_usd
         found = check_budget(
             self.spec,
             self.input,

@@ -34,6 +34,9 @@ class AIHubMixRunFacet(RunFacet):
     # {"currency", "estimated", "actual", "basis", "priceSource", "priceRead", ..., "images": [...]}
     cost: dict[str, Any] | None = None
     imagesCount: int = 0
+    # Asked for, where known: imagesCount below it means an upstream filter dropped some.
+    imagesAsked: int | None = None
+    costOverCap: bool | None = None
     moderation: str | None = None
     manifestUri: str | None = None
     reused: bool | None = None

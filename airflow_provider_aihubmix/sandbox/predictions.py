@@ -147,6 +147,9 @@ def _check_explicit_pixels(spec: ModelSpec, size: str) -> None:
         raise ApiError(400, "width and height must be 512..2048", code="size_not_supported", param="size")
 
 
+_IMAGES_MARKER = re.compile(r"sandbox:images=([1-9])")
+
+
 def _count(inp: dict[str, Any], spec: ModelSpec, references: int) -> int:
     family = spec.family
     if family is Family.IMAGEN:
@@ -201,9 +204,12 @@ def plan(inp: dict[str, Any], spec: ModelSpec, max_side: int, max_prompt_chars: 
         raise ApiError(400, "seed must be an integer", code="invalid_seed", param="seed")
     if seed == -1:  # Seedream's "random"
         seed = None
+    # ``sandbox:images=K`` answers K images whatever was asked: an upstream safety filter that drops
+    # some (Imagen's RAI filter answers fewer than sampleCount), or a gateway that sends more.
+    forced = _IMAGES_MARKER.search(prompt)
     return Plan(
         prompt=prompt,
-        count=_count(inp, spec, references),
+        count=int(forced.group(1)) if forced else _count(inp, spec, references),
         width=width,
         height=height,
         fmt=fmt,

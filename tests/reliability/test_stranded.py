@@ -111,3 +111,65 @@ def test_reuse_refuses_when_the_stored_images_were_deleted(api, sandbox, operato
         objects=0,
         duplicates=0,
     )
+
+
+def test_fewer_images_than_asked_are_recorded_as_such(
+    api, sandbox, operator_factory, out_dir, report, caplog
+):
+    # Imagen's safety filter answers fewer images than sampleCount, without an error.
+    run = TaskRunner(
+        operator_factory(model="imagen-4.0-generate-001", prompt="four asked sandbox:images=1", n=4)
+    ).run()
+
+    assert run.ok, run.error
+    assert len(run.records) == 1
+    manifest = read_manifest(out_dir, "generate")
+    assert manifest["images_asked"] == 4 and len(manifest["records"]) == 1
+    assert "returned 1 image(s)" in caplog.text and "asked for 4" in caplog.text
+    assert len(posts(sandbox.client)) == 1
+    report.row(
+        "count-fewer",
+        area=AREA,
+        scenario="Imagen n=4 answered with 1 image",
+        expected="success with a warning; the manifest records 4 asked, 1 stored; cost follows the 1",
+        result=f"1 stored; images_asked={manifest['images_asked']}; actual ${manifest['actual_cost_usd']}",
+        requests=1,
+        billed=1,
+        objects=1,
+        duplicates=0,
+    )
+
+
+def test_more_images_than_asked_flag_a_cost_over_the_cap(
+    api, sandbox, operator_factory, out_dir, report, caplog
+):
+    from airflow_provider_aihubmix.catalog import resolve_model
+    from airflow_provider_aihubmix.pricing.cost import estimate_request
+
+    one = estimate_request(resolve_model("imagen-4.0-generate-001"), {"prompt": "x", "sampleCount": 1})
+    assert one.total_usd is not None
+    cap = round(one.total_usd * 1.5, 6)
+    run = TaskRunner(
+        operator_factory(
+            model="imagen-4.0-generate-001", prompt="one asked sandbox:images=2", n=1, max_cost_usd=cap
+        )
+    ).run()
+
+    assert run.ok, run.error
+    assert len(run.records) == 2 and len(image_files(out_dir)) == 2
+    manifest = read_manifest(out_dir, "generate")
+    assert manifest["images_asked"] == 1
+    assert manifest["cost"]["over_cap"] is True and manifest["cost"]["cap_usd"] == cap
+    assert manifest["actual_cost_usd"] > cap
+    assert "over its max_cost_usd" in caplog.text
+    report.row(
+        "count-more-over-cap",
+        area=AREA,
+        scenario="n=1 answered with 2 images, the actual cost passing max_cost_usd",
+        expected="both stored; the manifest and lineage say 1 asked and that the cost passed the cap",
+        result=f"2 stored; actual ${manifest['actual_cost_usd']} > cap ${cap}; over_cap flagged",
+        requests=1,
+        billed=1,
+        objects=2,
+        duplicates=0,
+    )
