@@ -144,13 +144,15 @@ class AIHubMixResponseError(AIHubMixError):
 class AIHubMixUnreadableAnswerError(AIHubMixResponseError):
     """A 2xx answer, possibly paid for, in which nothing finds an image, a task id or a verdict.
 
-    ``body`` is the decoded answer, kept out of the message (it may hold signed URLs) so the
-    caller can save it beside the manifest; ``saved_uri`` names where it was saved, once it is.
+    ``body`` is the decoded answer, or ``text`` the answer that is not JSON (an HTML page, a body cut
+    short), kept out of the message (it may hold signed URLs) so the caller can save it beside the
+    manifest; ``saved_uri`` names where it was saved, once it is.
     """
 
-    def __init__(self, message: str, *, body: Any = None, **kwargs: Any) -> None:
+    def __init__(self, message: str, *, body: Any = None, text: str | None = None, **kwargs: Any) -> None:
         super().__init__(message, **kwargs)
         self.body = body
+        self.text = text
         self.saved_uri: str | None = None
 
 

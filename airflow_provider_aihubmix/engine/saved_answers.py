@@ -51,8 +51,13 @@ def write_answer(
 ) -> str:
     """Write the answer as ``answer.json`` under ``prefix``; return the saved object's URI."""
     key = answer_key(prefix)
-    body = _without(err.body, tuple(secret for secret in secrets if secret))
-    store.write_json(key, {"saved_at": utcnow(), "model": model, "request_id": err.request_id, "body": body})
+    secrets = tuple(secret for secret in secrets if secret)
+    saved: dict[str, Any] = {"saved_at": utcnow(), "model": model, "request_id": err.request_id}
+    if err.body is None and err.text is not None:
+        saved["text"] = _without(err.text, secrets)  # not JSON (an HTML page, a body cut short)
+    else:
+        saved["body"] = _without(err.body, secrets)
+    store.write_json(key, saved)
     return store.uri_for(key)
 
 
@@ -87,12 +92,16 @@ def read_saved(run: ImageCollector, manifest: Manifest) -> PredictionResult:
     """Parse the saved answer with today's reader; raises as the live answer would have."""
     key = answer_key(run.prefix)
     saved = run.store.read_json(key)
-    if not isinstance(saved, dict) or "body" not in saved:
+    if not isinstance(saved, dict) or ("body" not in saved and "text" not in saved):
         raise AIHubMixUnreadableAnswerError(
             f"{manifest.saved_answer} recorded in {run.manifest_uri} is missing or damaged; not "
             "submitting again; set regenerate=True to buy a new generation"
         )
     request_id = saved.get("request_id")
+    if "body" not in saved:
+        # Kept as text: it was not JSON, and no reader finds images in text.
+        unreadable = AIHubMixUnreadableAnswerError("The saved answer is not JSON", request_id=request_id)
+        raise unreadable_error(unreadable, run.store.uri_for(key), again=True)
     try:
         return parse_prediction(saved["body"], request_id=request_id)
     except AIHubMixUnreadableAnswerError as err:

@@ -22,6 +22,7 @@ from airflow_provider_aihubmix.exceptions import (
     AIHubMixQuotaError,
     AIHubMixRateLimitError,
     AIHubMixResponseError,
+    AIHubMixUnreadableAnswerError,
     AIHubMixUpstreamError,
 )
 from airflow_provider_aihubmix.redaction import scrub_text
@@ -183,11 +184,14 @@ def json_or_raise(
             attempts=call.attempts,
         )
     if body is NOT_JSON or body is None:
-        raise AIHubMixResponseError(
-            f"AIHubMix {call.label} answered HTTP {response.status_code} with a body that is not JSON",
-            request_id=request_id,
-            body_excerpt=scrub_text(text(), call.secrets) if response.content else None,
-        )
+        not_json = f"AIHubMix {call.label} answered HTTP {response.status_code} with a body that is not JSON"
+        excerpt = scrub_text(text(), call.secrets) if response.content else None
+        if call.billable:
+            # A paid request may stand behind it: the text goes with the error, to be kept.
+            raise AIHubMixUnreadableAnswerError(
+                not_json, request_id=request_id, body_excerpt=excerpt, text=text() or None
+            )
+        raise AIHubMixResponseError(not_json, request_id=request_id, body_excerpt=excerpt)
     task_failure = status_in_body_is_not_error and isinstance(body, Mapping) and "status" in body
     if isinstance(body, Mapping) and body.get("error") and not task_failure:
         message, code, type_, _ = _error_fields(body)

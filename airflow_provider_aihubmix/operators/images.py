@@ -164,6 +164,14 @@ class AIHubMixGenerateImageOperator(AIHubMixImageTaskMixin, BaseOperator):
         self.seed = seed
         self.extra_input = extra_input
         self.family_params = {k: v for k, v in (family_params or {}).items() if v is not None}
+        if not (output_uri is None or isinstance(output_uri, str)):
+            # An ObjectStoragePath: its URI, and its connection unless one is named (start-up cost:
+            # storage is imported only for such a value).
+            from airflow_provider_aihubmix.storage.uris import output_uri_text
+
+            output_uri, path_conn_id = output_uri_text(output_uri)
+            if path_conn_id and output_conn_id == "aws_default":
+                output_conn_id = path_conn_id
         self.output_uri = output_uri
         self.output_conn_id = output_conn_id
         self.aihubmix_conn_id = aihubmix_conn_id
@@ -241,6 +249,10 @@ class AIHubMixGenerateImageOperator(AIHubMixImageTaskMixin, BaseOperator):
         own names, plus ``model``, ``extra_input`` and ``output_uri``.
         """
         output_uri = kwargs.get("output_uri")
+        if output_uri is not None and not isinstance(output_uri, str):
+            from airflow_provider_aihubmix.storage.uris import output_uri_text
+
+            output_uri, _ = output_uri_text(output_uri)  # an ObjectStoragePath, else refused here
         if output_uri and is_literal(output_uri):
             from airflow_provider_aihubmix.storage import parse_output_uri
             from airflow_provider_aihubmix.storage.locality import warn_if_local_output

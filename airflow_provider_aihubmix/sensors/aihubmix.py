@@ -68,6 +68,14 @@ class AIHubMixTaskSensor(AIHubMixImageTaskMixin, BaseSensorOperator):
         super().__init__(poke_interval=poll_interval, **kwargs)
         self.aihubmix_task_id = aihubmix_task_id
         self.model = model
+        if not (output_uri is None or isinstance(output_uri, str)):
+            # An ObjectStoragePath: its URI, and its connection unless one is named (start-up cost:
+            # storage is imported only for such a value).
+            from airflow_provider_aihubmix.storage.uris import output_uri_text
+
+            output_uri, path_conn_id = output_uri_text(output_uri)
+            if path_conn_id and output_conn_id == "aws_default":
+                output_conn_id = path_conn_id
         self.output_uri = output_uri
         self.output_conn_id = output_conn_id
         self.aihubmix_conn_id = aihubmix_conn_id

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 from urllib.parse import quote, unquote, urlsplit
 
 from airflow_provider_aihubmix.exceptions import InvalidOutputURIError
@@ -49,6 +49,25 @@ def default_local_output_uri() -> str:
         except ImportError:  # pragma: no cover - Airflow always provides it
             home = os.path.expanduser("~/airflow")
     return path_to_file_uri(os.path.join(os.path.abspath(os.path.expanduser(home)), DEFAULT_LOCAL_DIR_NAME))
+
+
+def output_uri_text(value: Any) -> Any:
+    """``output_uri`` as the provider reads it, and the connection an object-storage path names.
+
+    An Airflow ``ObjectStoragePath`` (anything with a ``protocol`` and ``as_uri()``) becomes its URI
+    (``s3://bucket/prefix``, ``file:///dir``; its ``conn_id`` is returned separately); a string or
+    ``None`` is returned as given (a template is rendered later). Returns ``(uri, conn_id)``.
+    Raises :class:`InvalidOutputURIError` naming ``output_uri`` for anything else.
+    """
+    if value is None or isinstance(value, str):
+        return value, None
+    as_uri = getattr(value, "as_uri", None)
+    if getattr(value, "protocol", None) and callable(as_uri):
+        return str(as_uri()), getattr(value, "conn_id", None) or None
+    raise InvalidOutputURIError(
+        f"Parameter 'output_uri' must be a string ('s3://bucket/prefix' or 'file:///dir') or an "
+        f"ObjectStoragePath; got {type(value).__name__}"
+    )
 
 
 def resolve_output_uri(

@@ -3,6 +3,7 @@ read timeouts, unreadable answers. Nothing is paid twice; every failure is a cle
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Any
 
@@ -26,6 +27,7 @@ from tests.reliability.helpers import (
     free_port,
     gaps,
     image_files,
+    local_prefix,
     posts,
     read_manifest,
 )
@@ -333,12 +335,12 @@ def test_unreadable_answer_to_a_billed_post(kind, api, sandbox, operator_factory
     # retry must not buy it again.
     assert len(billed_posts(sandbox.client)) == 1
     assert len(posts(sandbox.client)) == 1
-    if kind == "unknown_shape":
-        # Valid JSON is kept beside the manifest; the retry re-read it instead of buying again.
-        assert isinstance(run.errors[1], AIHubMixUnreadableAnswerError)
-        assert "answer.json" in str(run.errors[1]) and "Not submitting again" in str(run.errors[1])
-    else:
-        assert isinstance(run.errors[1], AIHubMixPossiblyBilledError)
+    # The answer (valid JSON, or the text of one that is not JSON) is kept beside the manifest; the
+    # retry re-read it instead of buying again.
+    assert isinstance(run.errors[1], AIHubMixUnreadableAnswerError)
+    assert "answer.json" in str(run.errors[1]) and "Not submitting again" in str(run.errors[1])
+    saved = json.loads((local_prefix(out_dir, "generate") / "answer.json").read_text())
+    assert ("text" in saved) == (kind == "malformed_json") and ("body" in saved) == (kind == "unknown_shape")
     assert read_manifest(out_dir, "generate")["status"] == "ambiguous"
     api.assert_clean(*run.errors)
     report.row(

@@ -3,6 +3,8 @@ fetches only what is missing -- never buys again."""
 
 from __future__ import annotations
 
+import pytest
+
 from airflow_provider_aihubmix.exceptions import AIHubMixDownloadError, StoredImagesMissingError
 from tests.reliability.helpers import (
     TaskRunner,
@@ -173,3 +175,25 @@ def test_more_images_than_asked_flag_a_cost_over_the_cap(
         objects=2,
         duplicates=0,
     )
+
+
+def test_an_object_storage_path_is_an_output_uri(api, sandbox, operator_factory, out_dir, report):
+    from airflow.sdk import ObjectStoragePath
+
+    run = TaskRunner(
+        operator_factory(
+            model=MODEL, prompt="to an ObjectStoragePath", output_uri=ObjectStoragePath(out_dir.as_uri())
+        )
+    ).run()
+
+    assert run.ok, run.error
+    (stored,) = image_files(out_dir)
+    assert run.records[0]["uri"].startswith(out_dir.as_uri()) and stored.name.startswith("image-000")
+    assert len(posts(sandbox.client)) == 1
+
+
+def test_an_output_uri_of_another_type_is_refused_when_the_dag_is_parsed(operator_factory):
+    from airflow_provider_aihubmix.exceptions import InvalidOutputURIError
+
+    with pytest.raises(InvalidOutputURIError, match="'output_uri' must be a string"):
+        operator_factory(model=MODEL, prompt="x", output_uri=42)()

@@ -17,6 +17,7 @@ from airflow_provider_aihubmix.exceptions import (
     AIHubMixQuotaError,
     AIHubMixRateLimitError,
     AIHubMixResponseError,
+    AIHubMixUnreadableAnswerError,
     AIHubMixUpstreamError,
     AIHubMixValidationError,
 )
@@ -300,6 +301,12 @@ def test_task_failure_detail_beside_a_status_is_left_to_the_parser():
 def test_malformed_success_body_is_a_response_error(text):
     with pytest.raises(AIHubMixResponseError):
         json_or_raise(_response(200, text=text), _exchange())
+
+
+def test_a_billed_answer_that_is_not_json_keeps_its_text_to_be_saved():
+    with pytest.raises(AIHubMixUnreadableAnswerError) as raised:
+        json_or_raise(_response(200, text="<html>Bad gateway</html>"), _exchange(billable=True))
+    assert raised.value.text == "<html>Bad gateway</html>" and raised.value.body is None
 
 
 def test_error_messages_scrub_key_signed_urls_and_blobs():
