@@ -17,7 +17,7 @@ import urllib.parse
 from collections.abc import Mapping
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_serializer, field_validator
 
 from airflow_provider_aihubmix.exceptions import (
     AIHubMixModerationError,
@@ -32,7 +32,11 @@ log = logging.getLogger(__name__)
 
 
 class GeneratedImage(BaseModel):
-    """One image from a response: inline bytes or a URL to download (never both required)."""
+    """One image from a response: inline bytes or a URL to download (never both required).
+
+    In JSON (an XCom value returned from a TaskFlow task that called the hook) ``data`` is standard
+    base64, and reads back as the same bytes.
+    """
 
     model_config = ConfigDict(frozen=True)
 
@@ -42,6 +46,15 @@ class GeneratedImage(BaseModel):
     seed: int | None = None
     revised_prompt: str | None = None
     commentary: str | None = None  # text the model answered beside the image (Gemini)
+
+    @field_serializer("data", when_used="json")
+    def _data_as_base64(self, data: bytes | None) -> str | None:
+        return base64.b64encode(data).decode("ascii") if data is not None else None
+
+    @field_validator("data", mode="before")
+    @classmethod
+    def _data_from_base64(cls, value: Any) -> Any:
+        return base64.b64decode(value, validate=True) if isinstance(value, str) else value
 
 
 class TaskHandle(BaseModel):
@@ -66,6 +79,15 @@ class PredictionResult(BaseModel):
     @property
     def is_async(self) -> bool:
         return self.task is not None
+
+    def as_xcom(self) -> dict[str, Any]:
+        """A JSON-safe copy to return from a TaskFlow task: plain types only, inline images as
+        base64 strings (``images[i]["data"]``), readable by any downstream task.
+
+        The result itself serializes too, but reading it back in another task needs
+        ``airflow_provider_aihubmix.*`` in Airflow's ``[core] allowed_deserialization_classes``.
+        """
+        return self.model_dump(mode="json")
 
 
 class TaskState(BaseModel):
