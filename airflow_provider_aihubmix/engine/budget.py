@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow_provider_aihubmix.engine.manifest import MAY_BE_BILLED
 from airflow_provider_aihubmix.exceptions import AIHubMixBudgetExceededError, AIHubMixValidationError
-from airflow_provider_aihubmix.storage import MANIFEST_NAME, run_prefix
+from airflow_provider_aihubmix.storage import MANIFEST_NAME, join_key, run_prefix
 
 if TYPE_CHECKING:
     from airflow_provider_aihubmix.pricing.estimate import Estimate
@@ -100,7 +100,8 @@ def run_spend(store: ObjectStore, dag_id: str, run_id: str, *, exclude_prefix: s
     for key in store.list_keys(run_prefix(dag_id, run_id)):
         if not key.endswith("/" + MANIFEST_NAME):
             continue
-        if exclude_prefix and key.startswith(exclude_prefix.rstrip("/") + "/"):
+        # The task's own manifest is about to be replaced; an earlier purchase it kept still counts.
+        if exclude_prefix and key == join_key(exclude_prefix.rstrip("/"), MANIFEST_NAME):
             continue
         manifest = store.read_json(key)
         if isinstance(manifest, Mapping):

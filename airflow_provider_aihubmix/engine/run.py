@@ -48,6 +48,7 @@ from airflow_provider_aihubmix.engine.manifest import (
     ManifestStatus,
     TaskIdentity,
     fingerprint,
+    utcnow,
 )
 from airflow_provider_aihubmix.engine.outcomes import record_failure
 from airflow_provider_aihubmix.engine.saved_answers import finish_from_saved, save_unreadable
@@ -64,6 +65,8 @@ from airflow_provider_aihubmix.responses.gemini import with_inlined_urls
 from airflow_provider_aihubmix.responses.shapes import PredictionResult, TaskHandle
 from airflow_provider_aihubmix.schemas import build_input, schema_for
 from airflow_provider_aihubmix.schemas.wire import WireRequest, wire_request, with_references
+from airflow_provider_aihubmix.storage import MANIFEST_NAME, image_key_stem, join_key
+from airflow_provider_aihubmix.storage.base import READ_CHUNK_BYTES
 from airflow_provider_aihubmix.storage.references import (
     DEFAULT_MAX_REFERENCE_BYTES,
     reference_strings,
@@ -77,6 +80,9 @@ if TYPE_CHECKING:
     from airflow_provider_aihubmix.storage import ObjectStore
 
 log = logging.getLogger(__name__)
+
+# Where an earlier purchase of the task instance is kept when it buys anew (changed request).
+EARLIER_FOLDER = "earlier"
 
 
 @dataclass
@@ -249,6 +255,8 @@ class GenerationRun(ImageCollector):
             return Outcome(records=series.resume_series(self, manifest, self.requests_total, self.sender()))
         if previous is not None and previous.fingerprint != self.fingerprint:
             log.info("Stored manifest answers a different request; generating anew")
+        if previous is not None and previous.records and action is Action.BUY:
+            self.keep_earlier(previous)
         if send_from_triggerer and not self.spec.is_async:
             return Outcome(deferred=self.defer())
         return self.submit()
@@ -299,6 +307,39 @@ class GenerationRun(ImageCollector):
             "regenerate=True to buy a new generation.",
             request_id=last.request_id if last else None,
         )
+
+    def keep_earlier(self, previous: Manifest) -> str:
+        """Before buying anew over a purchase whose images are stored (a changed request, or
+        ``regenerate=True``): copy its images and manifest to ``<prefix>/earlier/<time>-<fingerprint>/``.
+
+        The new images take the task's keys (``image-000...``), so without this the earlier, paid
+        images would be overwritten and their cost would drop out of the run's budget and summary,
+        which read every manifest under the run. Returns the folder's key.
+        """
+        last = previous.attempts[-1].at if previous.attempts else utcnow()
+        stamp = "".join(ch for ch in last if ch.isdigit())[:14]
+        folder = join_key(self.prefix, EARLIER_FOLDER, f"{stamp}-{previous.fingerprint[:12]}")
+        records = []
+        for record in previous.records:
+            key = self.store.key_for(record["uri"])
+            with self.store.open_read(key) as stream:
+                stored = self.store.put_image(
+                    image_key_stem(folder, int(record["index"])),
+                    iter(lambda: stream.read(READ_CHUNK_BYTES), b""),
+                    metadata=self.metadata(int(record["index"])),
+                    expected_size=record.get("bytes"),
+                )
+            records.append({**record, "uri": stored.uri, "sha256": stored.sha256})
+        kept = previous.model_copy(update={"records": records, "received": []})
+        self.store.write_json(join_key(folder, MANIFEST_NAME), kept.model_dump(mode="json"))
+        log.warning(
+            "%s held %d paid image(s) of a different request (or regenerate=True); kept them with their "
+            "manifest under %s before buying anew",
+            self.manifest_uri,
+            len(records),
+            self.store.uri_for(folder),
+        )
+        return folder
 
     def check_stored(self, manifest: Manifest) -> None:
         """Before reusing a complete manifest: every recorded image must still be in storage.

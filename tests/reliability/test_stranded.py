@@ -3,6 +3,8 @@ fetches only what is missing -- never buys again."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from airflow_provider_aihubmix.exceptions import AIHubMixDownloadError, StoredImagesMissingError
@@ -197,3 +199,40 @@ def test_an_output_uri_of_another_type_is_refused_when_the_dag_is_parsed(operato
 
     with pytest.raises(InvalidOutputURIError, match="'output_uri' must be a string"):
         operator_factory(model=MODEL, prompt="x", output_uri=42)()
+
+
+def test_a_changed_request_keeps_the_earlier_purchase(api, sandbox, operator_factory, out_dir, report):
+    from airflow_provider_aihubmix.engine.budget import run_spend
+    from airflow_provider_aihubmix.storage import open_store
+    from tests.reliability.helpers import DAG_ID, RUN_ID, local_prefix
+
+    first = TaskRunner(operator_factory(model=MODEL, prompt="first wording", n=2)).run()
+    assert first.ok, first.error
+    earlier_bytes = sorted(p.read_bytes() for p in image_files(out_dir))
+
+    second = TaskRunner(operator_factory(model=MODEL, prompt="second wording")).run(first_try=2)
+
+    assert second.ok, second.error
+    prefix = local_prefix(out_dir, "generate")
+    (kept,) = (prefix / "earlier").iterdir()
+    kept_manifest = json.loads((kept / "manifest.json").read_text())
+    assert kept_manifest["status"] == "complete" and len(kept_manifest["records"]) == 2
+    assert sorted(p.read_bytes() for p in kept.glob("image-*")) == earlier_bytes
+    assert all(f"/earlier/{kept.name}/image-" in r["uri"] for r in kept_manifest["records"])
+    # The task's own keys hold the new purchase; both purchases count for the run.
+    assert read_manifest(out_dir, "generate")["input"]["prompt"] == "second wording"
+    spend = run_spend(open_store(out_dir.as_uri()), DAG_ID, RUN_ID)
+    assert len(spend.tasks) == 2 and all(t.status == "complete" for t in spend.tasks)
+    assert len(posts(sandbox.client)) == 2
+    report.row(
+        "stranded-changed-request",
+        area=AREA,
+        scenario="a task re-run in the same run with a changed prompt and n",
+        expected="the earlier, paid images and their manifest are kept under earlier/; the budget and "
+        "the run's cost count both purchases",
+        result=f"2 earlier images kept; run spend reads {len(spend.tasks)} manifests; 2 POSTs",
+        requests=2,
+        billed=2,
+        objects=3,
+        duplicates=0,
+    )
