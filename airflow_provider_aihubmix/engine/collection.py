@@ -442,6 +442,15 @@ class ImageCollector:
                         metadata=metadata,
                         expected_size=download.content_length,
                     )
+            except NotAnImageError as err:
+                # Say which image and where: "not an image: unrecognised signature ..." alone names neither.
+                index = metadata.get("index", "?")
+                raise NotAnImageError(
+                    f"Image {index} of model {self.model} downloaded from {redact_url(url)} is {err.message} "
+                    "(an HTML or error page served instead of the image?); nothing was stored under its name",
+                    status_code=err.status_code,
+                    request_id=err.request_id,
+                ) from err
             except AIHubMixDownloadError as err:
                 if not getattr(err, "retryable", False) or attempt == DOWNLOAD_ATTEMPTS:
                     raise

@@ -117,6 +117,8 @@ def test_wrong_content_type_html_page(api, sandbox, operator_factory, out_dir, r
 
     err = run.error
     assert isinstance(err, AIHubMixDownloadError)
+    # Which image, from where (without the signed query): not just the bytes' signature.
+    assert "Image 0" in str(err) and "/images/" in str(err) and "Signature" not in str(err)
     assert image_files(out_dir) == []
     api.assert_clean(err)
     report.row(
