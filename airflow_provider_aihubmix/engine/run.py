@@ -255,7 +255,9 @@ class GenerationRun(ImageCollector):
             return Outcome(records=series.resume_series(self, manifest, self.requests_total, self.sender()))
         if previous is not None and previous.fingerprint != self.fingerprint:
             log.info("Stored manifest answers a different request; generating anew")
-        if previous is not None and previous.records and action is Action.BUY:
+        anew = previous is not None and (regenerate or previous.fingerprint != self.fingerprint)
+        if anew and previous is not None and previous.records and action is Action.BUY:
+            # Not a series continued where it stopped: that keeps its images under its own keys.
             self.keep_earlier(previous)
         if send_from_triggerer and not self.spec.is_async:
             return Outcome(deferred=self.defer())
