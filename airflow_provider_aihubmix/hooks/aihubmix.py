@@ -14,7 +14,7 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from contextlib import asynccontextmanager, contextmanager, nullcontext
 from typing import Any
 
@@ -55,8 +55,9 @@ from airflow_provider_aihubmix.http.clients import (
     request_gate,
     shared_client_for,
 )
+from airflow_provider_aihubmix.http.downloads import DEFAULT_CHUNK_SIZE, AsyncImageDownload, ImageDownload
+from airflow_provider_aihubmix.http.retries import AsyncSleep
 from airflow_provider_aihubmix.http.sends import PredictionAnswer, send_prediction
-from airflow_provider_aihubmix.http.streams import DEFAULT_CHUNK_SIZE, AsyncImageDownload, ImageDownload
 from airflow_provider_aihubmix.redaction import amask_secret, mask_secret, scrub_text
 from airflow_provider_aihubmix.responses import gemini, gemini_stream
 from airflow_provider_aihubmix.responses.balance import REMAIN_PATH, Balance, parse_remain
@@ -77,8 +78,6 @@ log = logging.getLogger(__name__)
 # logs unless the deployment chose a level for httpx itself.
 if logging.getLogger("httpx").level == logging.NOTSET:
     logging.getLogger("httpx").setLevel(logging.WARNING)
-
-AsyncSleep = Callable[[float], Awaitable[Any]]
 
 
 class AIHubMixHook(BaseHook):

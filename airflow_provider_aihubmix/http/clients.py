@@ -21,14 +21,9 @@ from typing import Any, Literal, overload
 
 import httpx
 
-from airflow_provider_aihubmix.http import (
-    AIHubMixSettings,
-    Resolver,
-    api_client_kwargs,
-    download_client_kwargs,
-    is_ip_literal,
-    system_resolver,
-)
+from airflow_provider_aihubmix.http.auth import api_client_kwargs, download_client_kwargs
+from airflow_provider_aihubmix.http.settings import AIHubMixSettings
+from airflow_provider_aihubmix.http.ssrf import Resolver, is_ip_literal, system_resolver
 
 Purpose = Literal["api", "download", "predictions"]
 

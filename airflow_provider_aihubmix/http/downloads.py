@@ -1,7 +1,13 @@
-"""Download accounting: size caps, truncation and the errors for a failed image download."""
+"""Image downloads: size caps, truncation, the errors for a failed download, and the open
+responses the hook hands out (sync and async twins over one byte budget).
+
+A body cut short of its Content-Length or growing past ``max_bytes`` raises
+:class:`AIHubMixDownloadError` (``DownloadTruncatedError`` for a short one): a partial image must
+never be stored as if it were whole."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 
 import httpx
@@ -74,3 +80,70 @@ def content_length_of(response: httpx.Response) -> int | None:
     if value is None or not value.strip().isdigit():
         return None
     return int(value)
+
+
+DEFAULT_CHUNK_SIZE = 64 * 1024
+
+
+class _OpenDownload:
+    """What both download twins know about an open image response."""
+
+    def __init__(self, response: httpx.Response, budget: ByteBudget) -> None:
+        self._response = response
+        self._budget = budget
+        self.url = redact_url(response.url)
+        self.content_type: str | None = response.headers.get("Content-Type")
+        self.content_length: int | None = budget.content_length
+
+    @property
+    def bytes_received(self) -> int:
+        return self._budget.received
+
+
+class ImageDownload(_OpenDownload):
+    """An open image response. ``iter_bytes`` raises :class:`AIHubMixDownloadError` on a body that is
+    cut short of its Content-Length or that grows past ``max_bytes``: a partial image must never be
+    stored as if it were whole."""
+
+    def iter_bytes(self, chunk_size: int = DEFAULT_CHUNK_SIZE) -> Iterator[bytes]:
+        try:
+            for chunk in self._response.iter_bytes(chunk_size):
+                yield self._budget.add(chunk)
+        except httpx.TransportError as exc:
+            raise self._budget.truncated(exc) from exc
+        self._budget.finish(_wire_bytes(self._response, self._budget))
+
+    def read(self) -> bytes:
+        return b"".join(self.iter_bytes())
+
+
+class AsyncImageDownload(_OpenDownload):
+    """The async twin of :class:`ImageDownload`."""
+
+    async def aiter_bytes(self, chunk_size: int = DEFAULT_CHUNK_SIZE) -> AsyncIterator[bytes]:
+        try:
+            async for chunk in self._response.aiter_bytes(chunk_size):
+                yield self._budget.add(chunk)
+        except httpx.TransportError as exc:
+            raise self._budget.truncated(exc) from exc
+        self._budget.finish(_wire_bytes(self._response, self._budget))
+
+    async def aread(self) -> bytes:
+        return b"".join([chunk async for chunk in self.aiter_bytes()])
+
+
+def _wire_bytes(response: httpx.Response, budget: ByteBudget) -> int:
+    # Content-Length counts encoded bytes; without a content coding they are the bytes we counted.
+    if response.headers.get("Content-Encoding", "identity").lower() in ("", "identity"):
+        return budget.received
+    return response.num_bytes_downloaded
+
+
+__all__ = [
+    "DEFAULT_CHUNK_SIZE",
+    "AsyncImageDownload",
+    "ByteBudget",
+    "ImageDownload",
+    "content_length_of",
+    "download_error_for_status",
+]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import httpx
 
@@ -27,8 +27,23 @@ from airflow_provider_aihubmix.exceptions import (
 )
 from airflow_provider_aihubmix.redaction import scrub_text
 
-if TYPE_CHECKING:
-    from airflow_provider_aihubmix.http.retries import RetryState
+
+class Exchange(Protocol):
+    """What error mapping reads of a call (a :class:`~.retries.RetryState` is one): its name, whether it
+    is the billable POST, the secrets to scrub and how many attempts it made."""
+
+    @property
+    def label(self) -> str: ...
+
+    @property
+    def billable(self) -> bool: ...
+
+    @property
+    def secrets(self) -> tuple[str, ...]: ...
+
+    @property
+    def attempts(self) -> int: ...
+
 
 # Statuses that mean "try again later": retried by the hook, and an HTTP 200 error body standing
 # for one of them is retried too.
@@ -157,7 +172,7 @@ def decode_json(response: httpx.Response) -> Any:
 
 def json_or_raise(
     response: httpx.Response,
-    call: RetryState,
+    call: Exchange,
     *,
     status_in_body_is_not_error: bool = False,
 ) -> Any:

@@ -21,7 +21,7 @@ import logging
 import math
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -57,6 +57,8 @@ NEVER_RETRY_ERRORS: tuple[type[Exception], ...] = (
 )
 
 Sleep = Callable[[float], Any]
+# The async twin: ``asyncio.sleep`` unless a test passes its own.
+AsyncSleep = Callable[[float], Awaitable[Any]]
 
 
 def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:

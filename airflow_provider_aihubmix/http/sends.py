@@ -20,16 +20,15 @@ import json
 import tempfile
 import time
 from collections.abc import Iterator
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, Any
 
 import httpx
 
 from airflow_provider_aihubmix.exceptions import AIHubMixUpstreamError
-from airflow_provider_aihubmix.http import GEMINI_PATH_MARKER, RetryState, json_or_raise
+from airflow_provider_aihubmix.http.auth import GEMINI_PATH_MARKER
+from airflow_provider_aihubmix.http.errors import json_or_raise
+from airflow_provider_aihubmix.http.retries import AsyncSleep, RetryState
 from airflow_provider_aihubmix.responses.shapes import PredictionResult, parse_prediction
-
-if TYPE_CHECKING:
-    from airflow_provider_aihubmix.hooks.aihubmix import AsyncSleep
 
 #: Answers up to this size are read into memory at once (error bodies, URL answers).
 SMALL_ANSWER_BYTES = 64 * 1024
