@@ -185,6 +185,9 @@ class Manifest(BaseModel):
     # How many images the request asked for (None: unknown, e.g. a sensor collecting a task); the
     # records say how many came back, so fewer or more than asked is visible in the manifest.
     images_asked: int | None = None
+    # Earlier purchases of this task instance kept under earlier/ when it bought anew (a changed
+    # request, regenerate=True): {manifest, fingerprint, images, estimated_cost_usd, actual_cost_usd}.
+    earlier: list[dict[str, Any]] = Field(default_factory=list)
     # Deferrable sync models: the stored request (key beside the manifest), how many HTTP
     # requests it holds (Gemini sends one per image), how many are answered and recorded,
     # and the triggerer's send marker for the one in flight.
@@ -205,6 +208,7 @@ class Manifest(BaseModel):
         input: dict[str, Any],
         remote_tasks: list[RemoteTask] | None = None,
         cost: dict[str, Any] | None = None,
+        earlier: list[dict[str, Any]] | None = None,
     ) -> Manifest:
         """A new manifest owned by ``identity``, in one of :data:`INITIAL_STATES` (nothing recorded yet)."""
         if status not in INITIAL_STATES:
@@ -224,6 +228,7 @@ class Manifest(BaseModel):
             # The estimate is recorded before the call: the DAG budget counts money in flight.
             estimated_cost_usd=(cost or {}).get("estimated"),
             cost=cost,
+            earlier=list(earlier or []),
         )
 
     def can_move_to(self, status: ManifestStatus) -> bool:

@@ -131,6 +131,8 @@ class GenerationRun(ImageCollector):
         self.fingerprint = fingerprint(spec.path, self.input)
         self.estimate = estimate_request(spec, self.input, prices, references=len(self.references))
         self.max_cost_usd: float | None = None
+        # Earlier purchases this run keeps when it buys anew (keep_earlier); carried into its manifest.
+        self.earlier: list[dict[str, Any]] = []
 
     def images_asked(self) -> int | None:
         """The images this request asks for (its count, or the model's default when none is sent)."""
@@ -150,6 +152,7 @@ class GenerationRun(ImageCollector):
             family=self.spec.family.value,
             input=redact_input(self.input),
             cost=cost_record(self.estimate),
+            earlier=self.earlier,
         )
 
     def lineage_request(self) -> LineageRequest:
@@ -332,8 +335,19 @@ class GenerationRun(ImageCollector):
                     expected_size=record.get("bytes"),
                 )
             records.append({**record, "uri": stored.uri, "sha256": stored.sha256})
-        kept = previous.model_copy(update={"records": records, "received": []})
+        kept = previous.model_copy(update={"records": records, "received": [], "earlier": []})
         self.store.write_json(join_key(folder, MANIFEST_NAME), kept.model_dump(mode="json"))
+        # The new manifest names every earlier purchase, so the gallery shows them without listing.
+        self.earlier = [
+            *previous.earlier,
+            {
+                "manifest": join_key(folder, MANIFEST_NAME),
+                "fingerprint": previous.fingerprint,
+                "images": len(records),
+                "estimated_cost_usd": previous.estimated_cost_usd,
+                "actual_cost_usd": previous.actual_cost_usd,
+            },
+        ]
         log.warning(
             "%s held %d paid image(s) of a different request (or regenerate=True); kept them with their "
             "manifest under %s before buying anew",

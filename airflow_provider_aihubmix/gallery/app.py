@@ -162,6 +162,9 @@ def gallery_data(
     costs = [
         t["manifest"]["cost_usd"] for t in tasks if t["manifest"] and t["manifest"]["cost_usd"] is not None
     ]
+    # Earlier purchases a task kept when it bought anew were paid for too: they count.
+    earlier = [e for t in tasks if t["manifest"] for e in t["manifest"]["earlier"]]
+    costs += [e["cost_usd"] for e in earlier if e["cost_usd"] is not None]
     return {
         "dag_id": dag_id,
         "run_id": run_id,
@@ -173,6 +176,7 @@ def gallery_data(
             "images": sum(len(t["images"]) for t in tasks),
             "failed": sum(t["outcome"] in ("failed", "moderated", "ambiguous") for t in tasks),
             "cost_usd": round(sum(costs), 6) if costs else None,
+            "earlier_images": sum(e["images"] or 0 for e in earlier),
             "tasks_without_cost": sum(
                 1 for t in tasks if t["manifest"] is not None and t["manifest"]["cost_usd"] is None
             ),

@@ -166,6 +166,22 @@ def prompt_fields(input_: Mapping[str, Any], *, show_prompt: bool) -> dict[str, 
     }
 
 
+def earlier_purchases(manifest: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The task's earlier purchases kept under ``earlier/`` (images, cost): paid for, still counted."""
+    kept = []
+    for item in manifest.get("earlier") or []:
+        if isinstance(item, dict):
+            actual, estimated = _number(item.get("actual_cost_usd")), _number(item.get("estimated_cost_usd"))
+            images = item.get("images")
+            kept.append(
+                {
+                    "images": images if isinstance(images, int) else None,
+                    "cost_usd": actual if actual is not None else estimated,
+                }
+            )
+    return kept
+
+
 def task_view(
     ref: TaskRef,
     manifest: Mapping[str, Any] | None,
@@ -222,6 +238,7 @@ def task_view(
             "remote_task_ids": [
                 t.get("task_id") for t in manifest.get("remote_tasks") or [] if isinstance(t, dict)
             ],
+            "earlier": earlier_purchases(manifest),
         },
         "images": shown,
     }

@@ -220,7 +220,14 @@ def test_a_changed_request_keeps_the_earlier_purchase(api, sandbox, operator_fac
     assert sorted(p.read_bytes() for p in kept.glob("image-*")) == earlier_bytes
     assert all(f"/earlier/{kept.name}/image-" in r["uri"] for r in kept_manifest["records"])
     # The task's own keys hold the new purchase; both purchases count for the run.
-    assert read_manifest(out_dir, "generate")["input"]["prompt"] == "second wording"
+    current = read_manifest(out_dir, "generate")
+    assert current["input"]["prompt"] == "second wording"
+    # The new manifest names the earlier purchase, so the gallery shows and counts it.
+    (earlier,) = current["earlier"]
+    assert earlier["images"] == 2 and earlier["manifest"].endswith(f"earlier/{kept.name}/manifest.json")
+    from airflow_provider_aihubmix.gallery.manifests import earlier_purchases
+
+    assert earlier_purchases(current) == [{"images": 2, "cost_usd": kept_manifest["actual_cost_usd"]}]
     spend = run_spend(open_store(out_dir.as_uri()), DAG_ID, RUN_ID)
     assert len(spend.tasks) == 2 and all(t.status == "complete" for t in spend.tasks)
     assert len(posts(sandbox.client)) == 2

@@ -55,6 +55,10 @@
     }
     const facts = node.querySelector(".facts");
     fact(facts, "task", label(task));
+    if (m.earlier && m.earlier.length) {
+      const n = m.earlier.reduce((sum, e) => sum + (e.images || 0), 0);
+      fact(facts, "earlier", `${m.earlier.length} earlier purchase(s), ${n} image(s), kept under earlier/`);
+    }
     const link = node.querySelector(".full");
     if (image) {
       node.dataset.image = image.name;
@@ -94,6 +98,7 @@
     summary.textContent =
       `${s.images} image(s) from ${s.tasks} task instance(s)` +
       (s.failed ? ` · ${s.failed} failed or moderated` : "") +
+      (s.earlier_images ? ` · ${s.earlier_images} earlier image(s) kept under earlier/` : "") +
       (cost ? ` · cost ${cost}` + (s.tasks_without_cost ? ` (+${s.tasks_without_cost} task(s) without a price)` : "") : "");
     summary.dataset.images = String(s.images);
     const byTask = new Map();
