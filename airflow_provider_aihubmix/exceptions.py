@@ -30,6 +30,7 @@ The tree (``ValueError`` marks errors raised for bad input, before any billable 
     │   │   ├── IncompleteImageError (+ AIHubMixDownloadError)
     │   │   ├── ImageTooLargeError (+ AIHubMixDownloadError)
     │   │   ├── StoredObjectMismatchError          S3 reports another object than the one written
+    │   │   ├── AtomicCreateUnsupportedError (AirflowFailException)   no create-if-absent: no DAG budget
     │   │   └── StoredImagesMissingError (AirflowFailException)   a complete run's images deleted
     │   ├── ImageNotServedError (LookupError)      the gallery serves only images a manifest records
     │   └── ManifestTransitionError                a move the manifest's state machine forbids (a bug)
@@ -222,6 +223,13 @@ class StoredObjectMismatchError(AIHubMixStorageError):
 
 
 # AirflowException's class-level HTTP ``status_code`` differs in type from ours; ours wins by MRO.
+class AtomicCreateUnsupportedError(AIHubMixStorageError, AirflowFailException):  # type: ignore[misc]
+    """The store cannot create an object only if it is absent (or answers as if it had while ignoring
+    the condition), so the DAG budget's reservations cannot be ordered there; the message names the
+    store. Nothing is sent. The per-task ``max_cost_usd`` still works on every store."""
+
+
+# AirflowException's class-level HTTP ``status_code`` differs in type from ours; ours wins by MRO.
 class StoredImagesMissingError(AIHubMixStorageError, AirflowFailException):  # type: ignore[misc]
     """A complete manifest's images are no longer in storage. Nothing is bought: a retry cannot bring
     them back (the signed URLs were dropped on completion); restore them or set ``regenerate=True``."""
@@ -260,6 +268,7 @@ __all__ = [
     "AIHubMixUnreadableAnswerError",
     "AIHubMixUpstreamError",
     "AIHubMixValidationError",
+    "AtomicCreateUnsupportedError",
     "DownloadTruncatedError",
     "ImageNotServedError",
     "ImageTooLargeError",

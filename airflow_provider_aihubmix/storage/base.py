@@ -12,7 +12,11 @@ from dataclasses import asdict, dataclass, field
 from typing import IO, Any
 from urllib.parse import quote
 
-from airflow_provider_aihubmix.exceptions import ImageTooLargeError, IncompleteImageError
+from airflow_provider_aihubmix.exceptions import (
+    AtomicCreateUnsupportedError,
+    ImageTooLargeError,
+    IncompleteImageError,
+)
 from airflow_provider_aihubmix.storage.sniff import SNIFF_HEAD_BYTES, ImageInfo, sniff_image
 
 #: Bytes of a streamed image kept in RAM before the spool rolls over to a temporary file.
@@ -221,6 +225,24 @@ class ObjectStore(ABC):
         Used to read the manifests of a whole DAG run (the DAG-level budget, run cost summaries).
         """
         raise NotImplementedError(f"{type(self).__name__} cannot list keys")
+
+    def create_json(self, key: str, obj: Any) -> bool:
+        """Create ``key`` holding ``obj`` as JSON only if no object is there; return whether it was created.
+
+        Atomic: of any number of concurrent callers for one key exactly one gets True, and a reader
+        sees either no object or the whole document. This is what gives the DAG budget's
+        reservation ledger its total order (:mod:`airflow_provider_aihubmix.engine.reservations`).
+        A retry of the caller's own create that already succeeded also answers True (the store
+        compares the document it finds with ``obj``), so pass a document unique to the caller.
+
+        A store that cannot create atomically keeps this default, which raises; the DAG budget then
+        refuses to run naming the store (the per-task ``max_cost_usd`` still works).
+
+        :raises AtomicCreateUnsupportedError: the store has no atomic create.
+        """
+        raise AtomicCreateUnsupportedError(
+            f"{type(self).__name__} ({self.base_uri}) has no atomic create-if-absent"
+        )
 
     @abstractmethod
     def delete(self, key: str) -> None:

@@ -138,6 +138,31 @@ class LocalObjectStore(ObjectStore):
         _fsync_dir(directory)
         return self.uri_for(key)
 
+    def create_json(self, key: str, obj: Any) -> bool:
+        """Create ``key`` only if absent: the document is written and fsynced under a hidden temporary
+        name, then hard-linked to ``key`` (``link`` fails with ``EEXIST`` when the name is taken, as
+        ``O_EXCL`` does, on a local disk and on NFS), so a reader never sees a partial document."""
+        path = self.path_for(key)
+        directory = os.path.dirname(path)
+        payload = dump_json(obj)
+        os.makedirs(directory, exist_ok=True)
+        tmp_path = _temp_name(path)
+        try:
+            fd = os.open(tmp_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(payload)
+                handle.flush()
+                os.fsync(handle.fileno())
+            try:
+                os.link(tmp_path, path)
+            except FileExistsError:
+                return False
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp_path)
+        _fsync_dir(directory)
+        return True
+
     def read_json(self, key: str) -> Any | None:
         try:
             with open(self.path_for(key), "rb") as handle:

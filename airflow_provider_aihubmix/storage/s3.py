@@ -345,6 +345,43 @@ class S3ObjectStore(ObjectStore):
         self._retry(f"write of {uri}", attempt)
         return uri
 
+    def create_json(self, key: str, obj: Any) -> bool:
+        """Create ``key`` only if absent: a conditional PUT (``If-None-Match: *``, honoured by AWS S3
+        since August 2024, MinIO and moto; every botocore this provider supports sends it).
+
+        412 (the key exists) answers False, unless the object there is ``obj`` itself: a retry of
+        this create after an answer lost on the way. 409 (a concurrent conditional write in
+        progress) is retried like a transient failure.
+        """
+        s3_key = self.full_key(key)
+        body = dump_json(obj)
+        uri = f"s3://{self.bucket}/{s3_key}"
+
+        def attempt() -> bool:
+            from botocore.exceptions import ClientError
+
+            try:
+                self.client.put_object(
+                    Bucket=self.bucket,
+                    Key=s3_key,
+                    Body=body,
+                    ContentType="application/json; charset=utf-8",
+                    IfNoneMatch="*",
+                )
+            except ClientError as exc:
+                status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
+                code = str(exc.response.get("Error", {}).get("Code", ""))
+                if status == 412 or code == "PreconditionFailed":
+                    return False
+                if status == 409 or code == "ConditionalRequestConflict":
+                    raise StoredObjectMismatchError(f"{uri}: concurrent conditional write") from exc
+                raise
+            return True
+
+        if self._retry(f"conditional create of {uri}", attempt):
+            return True
+        return bool(self.read_json(key) == json.loads(body))
+
     def delete(self, key: str) -> None:
         s3_key = self.full_key(key)
         self._retry(

@@ -1,0 +1,164 @@
+"""The DAG budget's reservation ledger on a real file system: order, release, reuse, reclaim, stress."""
+
+from __future__ import annotations
+
+import multiprocessing
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from airflow_provider_aihubmix.engine.reservations import (
+    Reservation,
+    RunLedger,
+    check_atomic,
+    ledger_store,
+)
+from airflow_provider_aihubmix.exceptions import AIHubMixBudgetExceededError, AtomicCreateUnsupportedError
+from airflow_provider_aihubmix.storage import LocalObjectStore
+
+CAP = 0.035  # fits three purchases of 0.01 USD, not four
+EST = 0.01
+
+
+def ledger(root: Path, **kwargs: Any) -> RunLedger:
+    return RunLedger(LocalObjectStore(root.as_uri()), "fan_out", "manual__1", **kwargs)
+
+
+def reserve(
+    led: RunLedger, task: str, usd: float = EST, cap: float = CAP, fingerprint: str = "fp"
+) -> Reservation:
+    return led.reserve(task, fingerprint, usd, cap_usd=cap, describe_cap="DAG param 'max_cost_usd'")
+
+
+def test_local_create_json_is_create_if_absent(tmp_path: Path) -> None:
+    store = LocalObjectStore(tmp_path.as_uri())
+    assert store.create_json("a/b.json", {"n": 1}) is True
+    assert store.create_json("a/b.json", {"n": 2}) is False
+    assert store.read_json("a/b.json") == {"n": 1}
+    assert sorted(p.name for p in (tmp_path / "a").iterdir()) == ["b.json"]  # no temporary left
+    check_atomic(store)
+
+
+def test_refusal_names_task_cap_committed_and_estimate(tmp_path: Path) -> None:
+    led = ledger(tmp_path)
+    for i in range(3):
+        reserve(led, f"'paint[{i}]'")
+    with pytest.raises(AIHubMixBudgetExceededError) as caught:
+        reserve(led, "'paint[3]'")
+    message = str(caught.value)
+    for part in ("'paint[3]'", "0.0350 USD", "0.0300 USD is already committed", "estimate is 0.0100 USD"):
+        assert part in message
+    assert caught.value.param == "max_cost_usd"
+
+
+def test_release_lets_a_later_task_buy_and_actual_replaces_estimate(tmp_path: Path) -> None:
+    led = ledger(tmp_path)
+    held = [reserve(led, f"t{i}") for i in range(3)]
+    assert led.release(held[1]) is True
+    assert led.release(held[1]) is False  # settled once
+    fourth = reserve(led, "t3")
+    assert led.settle(fourth, 0.004) is True  # cheaper than estimated: 0.024 committed
+    reserve(led, "t4")  # 0.034
+    with pytest.raises(AIHubMixBudgetExceededError):
+        reserve(led, "t5")
+    head = led.head()
+    assert head is not None and head.total_micro_usd == 34_000
+    kinds = [(e.kind, e.task, e.delta_micro_usd) for e in led.entries()]
+    assert kinds[:3] == [("reserve", "t0", 10_000), ("reserve", "t1", 10_000), ("reserve", "t2", 10_000)]
+    assert kinds[3:] == [
+        ("settle", "t1", -10_000),
+        ("reserve", "t3", 10_000),
+        ("settle", "t3", -6_000),
+        ("reserve", "t4", 10_000),
+    ]
+
+
+def test_a_retry_reuses_its_reservation_and_a_new_request_does_not(tmp_path: Path) -> None:
+    led = ledger(tmp_path)
+    first = reserve(led, "t0")
+    assert reserve(led, "t0") == first  # the retry: no second reservation
+    assert len(led.entries()) == 1
+    led.release(first)
+    again = reserve(led, "t0")  # released (a non-billing error): the retry reserves anew
+    assert again.seq != first.seq
+
+
+def test_a_reservation_never_sent_is_reclaimed_after_the_lease(tmp_path: Path) -> None:
+    now = [1000.0]
+    led = ledger(tmp_path, clock=lambda: now[0], reclaim_after=60)
+    dead = [reserve(led, f"t{i}") for i in range(3)]
+    assert led.mark_sending(dead[0]) is True  # t0 sent: its money stays
+    with pytest.raises(AIHubMixBudgetExceededError):
+        reserve(led, "t3")  # within the lease nothing is reclaimed
+    now[0] += 61
+    reserve(led, "t3")  # t1 and t2 never sent: reclaimed, t3 fits
+    assert led.mark_sending(dead[1]) is False  # the slow owner must reserve again before sending
+    assert led.mark_sending(dead[0]) is True  # a retry of the sender still owns its reservation
+
+
+def test_a_store_that_ignores_the_condition_is_refused_by_name(tmp_path: Path) -> None:
+    class Ignoring(LocalObjectStore):
+        def create_json(self, key: str, obj: Any) -> bool:
+            self.write_json(key, obj)
+            return True
+
+    store = Ignoring((tmp_path / "x").as_uri())
+    with pytest.raises(AtomicCreateUnsupportedError, match=r"store file://.*/x .*ignores the condition"):
+        check_atomic(store)
+
+
+def test_ledger_store_is_the_task_store_for_file(tmp_path: Path) -> None:
+    store = LocalObjectStore(tmp_path.as_uri())
+    assert ledger_store(store) is store
+    assert ledger_store(store, (tmp_path / "shared").as_uri()).base_uri.endswith("/shared")
+
+
+# -- stress: threads and processes hammering one ledger --------------------------------------------
+
+
+def _hammer(root: str, round_no: int, worker: int, tasks: int) -> list[int]:
+    led = RunLedger(LocalObjectStore(Path(root).as_uri()), "stress", f"round_{round_no}")
+    admitted = []
+    for i in range(tasks):
+        try:
+            held = reserve(led, f"w{worker}-{i}", cap=0.05)
+        except AIHubMixBudgetExceededError:
+            continue
+        admitted.append(held.micro_usd)
+        if i % 3 == 0:
+            led.release(held)  # a non-billing error: money back, someone else may use it
+            admitted.pop()
+    return admitted
+
+
+def _check_round(root: Path, round_no: int) -> None:
+    led = RunLedger(LocalObjectStore(root.as_uri()), "stress", f"round_{round_no}")
+    total = 0
+    for entry in led.entries():
+        total += entry.delta_micro_usd
+        assert entry.total_micro_usd == total
+        assert total <= 50_000, f"round {round_no}: overspend at entry {entry.seq}"
+    assert [e.seq for e in led.entries()] == list(range(len(led.entries())))
+
+
+def test_stress_threads_and_processes_never_overspend(tmp_path: Path) -> None:
+    rounds = 100
+    ctx = multiprocessing.get_context("spawn")
+    with ctx.Pool(2) as pool:
+        for round_no in range(rounds):
+            procs = [pool.apply_async(_hammer, (str(tmp_path), round_no, w, 4)) for w in range(2)]
+            results: list[list[int]] = []
+
+            def run(worker: int, round_no: int = round_no, results: list[list[int]] = results) -> None:
+                results.append(_hammer(str(tmp_path), round_no, worker, 4))
+
+            threads = [threading.Thread(target=run, args=(w,)) for w in range(2, 6)]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+            results += [p.get(timeout=60) for p in procs]
+            assert sum(map(sum, results)) <= 50_000
+            _check_round(tmp_path, round_no)
