@@ -1,17 +1,21 @@
 """HTTP rules shared by the sync and async hook: settings, retries, error mapping, SSRF guard.
 
-Everything that decides something lives once in a small private module under ``_http``;
+Everything that decides something lives once in a small module of this package;
 :mod:`airflow_provider_aihubmix.hooks.aihubmix` only runs the two thin loops (``time.sleep`` /
-``asyncio.sleep``) around these decisions. Import from here: the private layout may change.
+``asyncio.sleep``) around these decisions. Import from here: the modules' layout may change.
+Imports run one way inside the package (``errors`` <- ``retries`` <- ``settings``; nothing here
+imports the hook).
 
-* ``_http.settings`` — :class:`AIHubMixSettings` from a connection; base URLs, timeouts.
-* ``_http.retries`` — :class:`RetryPolicy` and :class:`RetryState`: what is retried and when
+* ``http.settings`` — :class:`AIHubMixSettings` from a connection; base URLs, timeouts.
+* ``http.retries`` — :class:`RetryPolicy` and :class:`RetryState`: what is retried and when
   a lost answer to a billable POST becomes :class:`AIHubMixPossiblyBilledError`.
-* ``_http.errors`` — a final response becomes its JSON body or a typed, scrubbed error.
-* ``_http.clients`` — what the pooled API and download clients are built with; the API key
-  goes to the API origins only.
-* ``_http.ssrf`` — which URLs and addresses an image may be downloaded from.
-* ``_http.downloads`` — size caps and truncation of a streamed download.
+* ``http.errors`` — a final response becomes its JSON body or a typed, scrubbed error.
+* ``http.auth`` — the API key header, sent to the API origins only; client keyword arguments.
+* ``http.clients`` — the pooled API, prediction and download clients (:func:`build_client`).
+* ``http.ssrf`` — which URLs and addresses an image may be downloaded from.
+* ``http.downloads`` — size caps and truncation of a streamed download; the open image
+  responses the hook hands out.
+* ``http.sends`` — the triggerer's send loop: a prediction's answer streamed to a spool.
 """
 
 from __future__ import annotations
@@ -41,6 +45,7 @@ from airflow_provider_aihubmix.http.retries import (
     DEFAULT_MAX_RETRY_AFTER,
     NEVER_RETRY_ERRORS,
     NOT_SENT_ERRORS,
+    AsyncSleep,
     RetryPolicy,
     RetryState,
     Sleep,
@@ -87,6 +92,7 @@ __all__ = [
     "USER_AGENT",
     "AIHubMixSettings",
     "ApiKeyAuth",
+    "AsyncSleep",
     "ByteBudget",
     "DownloadTruncatedError",
     "Resolver",

@@ -28,6 +28,7 @@ from airflow_provider_aihubmix.exceptions import AIHubMixUpstreamError
 from airflow_provider_aihubmix.http.auth import GEMINI_PATH_MARKER
 from airflow_provider_aihubmix.http.errors import json_or_raise
 from airflow_provider_aihubmix.http.retries import AsyncSleep, RetryState
+from airflow_provider_aihubmix.responses import gemini, gemini_stream
 from airflow_provider_aihubmix.responses.shapes import PredictionResult, parse_prediction
 
 #: Answers up to this size are read into memory at once (error bodies, URL answers).
@@ -87,7 +88,6 @@ class PredictionAnswer:
     def _parse_gemini(self) -> PredictionResult:
         """A Gemini answer read from the spool chunk by chunk: one image's base64 at a time, its
         ``thoughtSignature`` never kept (:mod:`airflow_provider_aihubmix.responses.gemini_stream`)."""
-        from airflow_provider_aihubmix.responses import gemini, gemini_stream
 
         def chunks() -> Iterator[bytes]:
             if self._body is not None:
