@@ -50,8 +50,10 @@ PENDING_WORDS = frozenset(
         "in progress",
     }
 )
-# Ideogram, Gemini and BFL verdict words (upper-cased on comparison).
-_BLOCKING_FINISH = frozenset(
+# Gemini's Candidate.FinishReason / PromptFeedback.BlockReason safety words (upper-cased on
+# comparison): a verdict here, and with NO_IMAGE the Gemini reader's refusals
+# (responses.gemini.REFUSAL_FINISH_REASONS).
+SAFETY_FINISH_REASONS = frozenset(
     {
         "SAFETY",
         "IMAGE_SAFETY",
@@ -126,7 +128,7 @@ def verdicts_in(item: Mapping[str, Any]) -> Iterator[str]:
         yield "raiFilteredReason"
     for key in ("finishReason", "finish_reason", "blockReason", "block_reason"):
         value = item.get(key)
-        if isinstance(value, str) and value.strip().upper() in _BLOCKING_FINISH:
+        if isinstance(value, str) and value.strip().upper() in SAFETY_FINISH_REASONS:
             yield f"{key}: {value.strip().upper()}"
     status = item.get("status")
     if isinstance(status, str) and "moderat" in status.lower():

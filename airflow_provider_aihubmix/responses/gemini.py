@@ -35,13 +35,10 @@ from airflow_provider_aihubmix.exceptions import (
     AIHubMixTextOnlyError,
     AIHubMixValidationError,
 )
-from airflow_provider_aihubmix.responses.shapes import (
-    GeneratedImage,
-    PredictionResult,
-    decode_base64_image,
-    normalise_mime,
-    scrub_text,
-)
+from airflow_provider_aihubmix.redaction import scrub_text
+from airflow_provider_aihubmix.responses.answer_scan import SAFETY_FINISH_REASONS
+from airflow_provider_aihubmix.responses.image_data import decode_base64_image, normalise_mime
+from airflow_provider_aihubmix.responses.shapes import GeneratedImage, PredictionResult
 
 API_PREFIX = "/gemini/v1beta"
 SEED_MODULUS = 2_147_483_648  # generationConfig.seed is an int32
@@ -59,20 +56,10 @@ TOP_LEVEL_FIELDS = frozenset(
     {"safetySettings", "systemInstruction", "tools", "toolConfig", "cachedContent", "labels"}
 )
 
-# Candidate.FinishReason values that mean "refused" when no image came back.
-REFUSAL_FINISH_REASONS = frozenset(
-    {
-        "SAFETY",
-        "IMAGE_SAFETY",
-        "PROHIBITED_CONTENT",
-        "IMAGE_PROHIBITED_CONTENT",
-        "BLOCKLIST",
-        "SPII",
-        "RECITATION",
-        "IMAGE_RECITATION",
-        "NO_IMAGE",
-    }
-)
+# Candidate.FinishReason values that mean "refused" when no image came back: the safety reasons
+# (the same words the last-resort scan reads as a verdict) and NO_IMAGE, which is no safety
+# verdict (the scan does not report it) but here, with no image, is a refusal all the same.
+REFUSAL_FINISH_REASONS = SAFETY_FINISH_REASONS | {"NO_IMAGE"}
 # Finish reasons of a normal end: text without an image then means "answered with text only".
 NORMAL_FINISH_REASONS = frozenset({"STOP", "FINISH_REASON_UNSPECIFIED", ""})
 _QUOTE_LIMIT = 200

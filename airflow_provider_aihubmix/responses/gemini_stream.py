@@ -32,7 +32,8 @@ from typing import Any
 
 from airflow_provider_aihubmix.exceptions import AIHubMixResponseError
 from airflow_provider_aihubmix.responses.gemini import INLINE_PLACEHOLDER, parse_answer
-from airflow_provider_aihubmix.responses.shapes import PredictionResult, decode_base64_image
+from airflow_provider_aihubmix.responses.image_data import decode_base64_image
+from airflow_provider_aihubmix.responses.shapes import PredictionResult
 
 #: Placeholder prefix an image's base64 is replaced with in the skeleton (index after the colon).
 PLACEHOLDER = INLINE_PLACEHOLDER

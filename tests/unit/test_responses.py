@@ -9,9 +9,9 @@ import pytest
 from PIL import Image
 
 from airflow_provider_aihubmix.exceptions import AIHubMixResponseError
+from airflow_provider_aihubmix.responses.image_data import decode_base64_image
 from airflow_provider_aihubmix.responses.shapes import (
     TaskStatus,
-    decode_base64_image,
     parse_prediction,
     parse_task,
     scrub_text,
