@@ -69,7 +69,7 @@ def _family_operators() -> list[type]:
 def test_every_family_operator_types_exactly_its_schema_parameters() -> None:
     import inspect
 
-    from airflow_provider_aihubmix.operators.images import REQUEST_PARAMS
+    from airflow_provider_aihubmix.operators.generic import REQUEST_PARAMS
     from airflow_provider_aihubmix.schemas import schema_for
 
     operators = _family_operators()
