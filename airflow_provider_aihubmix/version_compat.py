@@ -15,6 +15,7 @@ with a clear reason instead of failing.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 from typing import TYPE_CHECKING, Any, cast
@@ -136,6 +137,58 @@ async def aextra_dejson(conn: Connection) -> dict[str, Any]:
     return extra
 
 
+# How a trigger's cancellation says why (TriggerRunner.run_trigger / cancel_triggers / arun):
+# Airflow 3.3 cancels a trigger for a user action (task cleared, marked, deleted) with this message;
+# 3.1 and 3.2 cancel it with no message, exactly as the triggerer's shutdown does. On every version a
+# shutdown first sets the runner's ``stop`` (its SIGINT/SIGTERM handler), leaves ``arun`` and lets
+# ``asyncio.run`` cancel every task still running (no message) and wait for them.
+TRIGGER_USER_ACTION_CANCEL = "__airflow_user_action__"
+TRIGGER_RUNNER_LOOP = "TriggerRunner.arun"
+
+
+def trigger_runner_task() -> asyncio.Task[Any] | None:
+    """The task running the triggerer's main loop (``TriggerRunner.arun``) on this event loop.
+
+    ``None`` outside a triggerer (``dag.test``, a unit test awaiting ``trigger.run()``).
+    """
+    for task in asyncio.all_tasks():
+        code = getattr(task.get_coro(), "cr_code", None)
+        if code is not None and getattr(code, "co_qualname", code.co_name) in (TRIGGER_RUNNER_LOOP, "arun"):
+            frame = getattr(task.get_coro(), "cr_frame", None)
+            owner = frame.f_locals.get("self") if frame is not None else None
+            if type(owner).__name__ == "TriggerRunner":
+                return task
+    return None
+
+
+def triggerer_stopping(runner: asyncio.Task[Any] | None) -> bool:
+    """Has the triggerer that runs ``runner`` (from :func:`trigger_runner_task`) begun to shut down?
+
+    True once its main loop ended or its ``stop`` flag is set (the signal handler's first act);
+    always False outside a triggerer.
+    """
+    if runner is None:
+        return False
+    if runner.done():
+        return True
+    frame = getattr(runner.get_coro(), "cr_frame", None)
+    owner = frame.f_locals.get("self") if frame is not None else None
+    return bool(getattr(owner, "stop", False))
+
+
+def cancelled_by_shutdown(error: asyncio.CancelledError, runner: asyncio.Task[Any] | None) -> bool:
+    """Tell the triggerer's shutdown from a user action, for a trigger that was just cancelled.
+
+    Airflow 3.3+: a user action carries :data:`TRIGGER_USER_ACTION_CANCEL`; 3.1 and 3.2 send no
+    message for either, so a cancellation while the triggerer is stopping counts as its
+    shutdown -- a user action in the same second as the shutdown is then taken for it (its
+    request is finished and recorded, not abandoned). Outside a triggerer: never a shutdown.
+    """
+    if error.args and error.args[0] == TRIGGER_USER_ACTION_CANCEL:
+        return False
+    return triggerer_stopping(runner)
+
+
 def serialize(value: Any) -> Any:
     """Airflow's serde ``serialize`` (what trigger events and XCom go through)."""
     try:
@@ -158,6 +211,7 @@ __all__ = [
     "AIRFLOW_VERSION",
     "AIRFLOW_V_3_2_PLUS",
     "AIRFLOW_V_3_3_PLUS",
+    "TRIGGER_USER_ACTION_CANCEL",
     "AirflowFailException",
     "AirflowNotFoundException",
     "AirflowSensorTimeout",
@@ -165,9 +219,12 @@ __all__ = [
     "TaskDeferred",
     "aextra_dejson",
     "amask_secret",
+    "cancelled_by_shutdown",
     "conf",
     "deserialize",
     "get_hook_lineage_collector",
     "mask_secret",
     "serialize",
+    "trigger_runner_task",
+    "triggerer_stopping",
 ]

@@ -19,13 +19,21 @@ never pays twice:
 
 Gemini sends one request per image: the ledger walks them in order, each recorded before
 the next is sent.
+
+A triggerer told to stop keeps its request running and records the interruption at once
+(``interruptions``: ``graceful stop``, with the time until which it holds the request); the
+next run waits until then for the recorded answer and finishes from it with no request. A
+marker found without one is a ``crash``: recorded as such, and the task fails saying which
+happened (:meth:`PurchaseLedger.resume`).
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import threading
 from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field
@@ -34,6 +42,7 @@ from airflow_provider_aihubmix import exceptions
 from airflow_provider_aihubmix.engine.collection import DEFAULT_MAX_IMAGE_BYTES, ImageCollector
 from airflow_provider_aihubmix.engine.ledger import ManifestLedger
 from airflow_provider_aihubmix.engine.manifest import (
+    Interruption,
     Manifest,
     ManifestStatus,
     SendMarker,
@@ -57,6 +66,14 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 REQUEST_NAME = "request.json"
+
+#: Interruption causes (``Manifest.interruptions``).
+GRACEFUL_STOP = "graceful stop"
+CRASH = "crash"
+USER_ACTION = "user action"
+#: How long a triggerer that was told to stop is trusted to record the answer it holds: Airflow's
+#: supervisor SIGKILLs its trigger runner 20 s after SIGINT; Kubernetes may end the pod sooner.
+DEFAULT_SHUTDOWN_HOLD_S = 60.0
 
 
 class PreparedRequest(BaseModel):
@@ -87,6 +104,9 @@ class Resume:
     done: bool = False
     error: AIHubMixError | None = None
     images: int = 0
+    #: A stopping triggerer still holds the request in flight: read the manifest again until then.
+    wait_until: datetime | None = None
+    waiting_for: Interruption | None = None
 
 
 class PurchaseLedger:
@@ -115,6 +135,8 @@ class PurchaseLedger:
         self._store: ObjectStore | None = None
         self._ledger: ManifestLedger | None = None
         self._collector: ImageCollector | None = None
+        # The request's task and the trigger (recording a shutdown) may write at the same time.
+        self._writing = threading.Lock()
 
     # -- collaborators (built lazily, in the calling thread) -----------------------------------
     @property
@@ -170,15 +192,28 @@ class PurchaseLedger:
         return manifest
 
     # -- the steps ------------------------------------------------------------------------------
-    def resume(self) -> Resume:
-        """Decide from the manifest alone; an earlier run's send marker stops every send."""
+    def resume(self, now: datetime | None = None) -> Resume:
+        """Decide from the manifest alone; an earlier run's send marker stops every send.
+
+        A marker held by a triggerer in its graceful stop (until its ``hold_until``) is waited
+        for (``wait_until``), not called lost.
+        """
+        with self._writing:
+            return self._resume(now or datetime.now(timezone.utc))
+
+    def _resume(self, now: datetime) -> Resume:
         manifest = self.load()
         images = len(manifest.received)
         if manifest.in_flight is not None or manifest.status in (
             ManifestStatus.SUBMITTING,
             ManifestStatus.AMBIGUOUS,
         ):
-            return Resume(error=self._possibly_billed(manifest), images=images)
+            held = holding(manifest)
+            if held is not None and held.hold_until and datetime.fromisoformat(held.hold_until) > now:
+                return Resume(
+                    wait_until=datetime.fromisoformat(held.hold_until), waiting_for=held, images=images
+                )
+            return Resume(error=self._possibly_billed(manifest, now), images=images)
         if manifest.status is ManifestStatus.FAILED:
             return Resume(error=recorded_error(manifest), images=images)
         if manifest.status in (ManifestStatus.RECEIVED, ManifestStatus.COMPLETE):
@@ -189,7 +224,7 @@ class PurchaseLedger:
             )
         return Resume(next_request=manifest.requests_answered, total=manifest.requests_total, images=images)
 
-    def _possibly_billed(self, manifest: Manifest) -> AIHubMixPossiblyBilledError:
+    def _possibly_billed(self, manifest: Manifest, now: datetime) -> AIHubMixPossiblyBilledError:
         marker = manifest.in_flight
         if manifest.status is ManifestStatus.AMBIGUOUS and marker is None:
             return recorded_error(manifest, AIHubMixPossiblyBilledError)  # type: ignore[return-value]
@@ -199,13 +234,66 @@ class PurchaseLedger:
             if marker
             else "the request"
         )
+        held = holding(manifest)
+        if held is not None:
+            cause = (
+                f"The triggerer was stopped ({held.cause}) at {held.at}, {held.in_flight_s:.0f} s after it "
+                f"sent {where} for model {self.model}, and its answer was not recorded before that process "
+                "ended"
+            )
+            advice = (
+                " A longer shutdown window keeps such answers (docs/DEPLOYMENT.md: the triggerer's "
+                "terminationGracePeriodSeconds and the runner's 20 s)."
+                if held.cause == GRACEFUL_STOP
+                else ""
+            )
+        else:
+            cause = (
+                f"The triggerer sent {where} for model {self.model} but ended before its answer was recorded"
+            )
+            if marker is not None:
+                sent = datetime.fromisoformat(marker.at)
+                held = Interruption(
+                    cause=CRASH,
+                    at=now.isoformat(),
+                    request=marker.request,
+                    trigger_run=marker.trigger_run,
+                    sent_at=marker.at,
+                    in_flight_s=round(max(0.0, (now - sent).total_seconds()), 1),
+                )
+                self.ledger.interrupted(manifest, held)
+                cause += " without a graceful stop (killed, out of memory or crashed)"
+            advice = ""
         error = AIHubMixPossiblyBilledError(
-            f"The triggerer sent {where} for model {self.model} but stopped before its answer was "
-            f"recorded, so it may have been billed (see {self.manifest_uri}). Not sending it again; "
-            "set regenerate=True to buy a new generation."
+            f"{cause}, so it may have been billed (see {self.manifest_uri}). Not sending it again; "
+            f"set regenerate=True to buy a new generation.{advice}"
         )
         self.ledger.ambiguous(manifest, error=error.message, request_id=None, error_type=type(error).__name__)
         return error
+
+    def record_interruption(self, cause: str, hold_s: float = 0.0) -> Interruption | None:
+        """Record that this trigger run lost its triggerer with its request in flight.
+
+        ``hold_s``: how long this process keeps the request running (a graceful stop). Returns
+        ``None`` when no request of this run is in flight any more (its answer is recorded).
+        """
+        with self._writing:
+            manifest = self.load()
+            marker = manifest.in_flight
+            if marker is None or marker.trigger_run != self.trigger_run:
+                return None
+            now = datetime.now(timezone.utc)
+            interruption = Interruption(
+                cause=cause,
+                at=now.isoformat(),
+                request=marker.request,
+                trigger_run=marker.trigger_run,
+                sent_at=marker.at,
+                in_flight_s=round(max(0.0, (now - datetime.fromisoformat(marker.at)).total_seconds()), 1),
+                hold_until=(now + timedelta(seconds=hold_s)).isoformat() if hold_s > 0 else None,
+            )
+            self.ledger.interrupted(manifest, interruption)
+            return interruption
 
     def load_request(self, index: int) -> tuple[str, bytes]:
         """Request ``index`` as ``(path, JSON body bytes)``, read from storage."""
@@ -218,11 +306,14 @@ class PurchaseLedger:
 
     def mark_sending(self, index: int) -> None:
         """The send marker, written before a single byte of request ``index`` goes out."""
-        manifest = self.load()
-        if manifest.in_flight is not None or manifest.requests_answered != index:
-            raise AIHubMixError(f"{self.manifest_uri} changed under the trigger; not sending request {index}")
-        marker = SendMarker(request=index, at=utcnow(), trigger_run=self.trigger_run)
-        self.ledger.submitting(manifest, marker)
+        with self._writing:
+            manifest = self.load()
+            if manifest.in_flight is not None or manifest.requests_answered != index:
+                raise AIHubMixError(
+                    f"{self.manifest_uri} changed under the trigger; not sending request {index}"
+                )
+            marker = SendMarker(request=index, at=utcnow(), trigger_run=self.trigger_run)
+            self.ledger.submitting(manifest, marker)
 
     def record_answer(self, index: int, answer: PredictionAnswer) -> int:
         """Parse the answer, store its images, then record them and clear the marker; -> images."""
@@ -230,9 +321,10 @@ class PurchaseLedger:
             result = answer.parse()
         finally:
             answer.close()
-        manifest = self.load()
-        # A URL image the triggerer cannot store now is downloaded by the worker when it completes.
-        record_answer(self.collector(manifest), manifest, index, result, url_later=True)
+        with self._writing:
+            manifest = self.load()
+            # A URL image the triggerer cannot store now is downloaded by the worker when it completes.
+            record_answer(self.collector(manifest), manifest, index, result, url_later=True)
         return len(result.images)
 
     def record_failure(
@@ -243,6 +335,10 @@ class PurchaseLedger:
         An unreadable answer to a one-request purchase is saved beside the manifest (without
         ``secrets``), so a later run finishes from it with no request.
         """
+        with self._writing:
+            return self._record_failure(index, error, secrets)
+
+    def _record_failure(self, index: int, error: AIHubMixError, secrets: tuple[str, ...]) -> AIHubMixError:
         manifest = self.load()
         save: SaveAnswer | None = None
         if manifest.requests_total <= 1 and manifest.requests_answered == 0:
@@ -253,6 +349,17 @@ class PurchaseLedger:
         error = record_failure(self.ledger, manifest, error, save_answer=save)
         log.warning("Request %d for model %s ended: %s", index + 1, self.model, error)
         return error
+
+
+def holding(manifest: Manifest) -> Interruption | None:
+    """The interruption recorded for the request in flight now (same trigger run and request)."""
+    marker = manifest.in_flight
+    if marker is None:
+        return None
+    for interruption in reversed(manifest.interruptions):
+        if interruption.trigger_run == marker.trigger_run and interruption.request == marker.request:
+            return interruption
+    return None
 
 
 def recorded_error(manifest: Manifest, default: type[AIHubMixError] = AIHubMixError) -> AIHubMixError:
@@ -278,12 +385,17 @@ def error_from(
 
 
 __all__ = [
+    "CRASH",
+    "DEFAULT_SHUTDOWN_HOLD_S",
+    "GRACEFUL_STOP",
     "REQUEST_NAME",
+    "USER_ACTION",
     "PreparedRequest",
     "PurchaseLedger",
     "Resume",
     "StoredRequest",
     "error_from",
+    "holding",
     "recorded_error",
     "request_key",
 ]

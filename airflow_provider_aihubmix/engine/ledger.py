@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_aihubmix.engine.manifest import (
+    Interruption,
     Manifest,
     ManifestStatus,
     ReceivedImage,
@@ -73,6 +74,11 @@ class ManifestLedger:
         for name, value in (changes or {}).items():
             setattr(manifest, name, value)
         manifest.record_attempt(status, request_id=request_id, error=error, error_type=error_type)
+        self.save(manifest)
+
+    def interrupted(self, manifest: Manifest, interruption: Interruption) -> None:
+        """Record that the triggerer holding the request in flight ended (no state move)."""
+        manifest.interruptions = [*manifest.interruptions, interruption]
         self.save(manifest)
 
     # -- transitions ----------------------------------------------------------------------------

@@ -145,6 +145,27 @@ class SendMarker(BaseModel):
     trigger_run: str
 
 
+class Interruption(BaseModel):
+    """A triggerer that ended while request ``request`` was in flight (sent, answer not recorded).
+
+    ``cause``: ``graceful stop`` (the triggerer was told to stop; it kept the request running and
+    recorded this at the signal), ``crash`` (it ended without one -- SIGKILL, out of memory, a
+    lost node -- found by the next trigger run), or ``user action`` (the task was cleared or
+    marked while the request was out). ``at``: when it was seen; ``in_flight_s``: seconds the
+    request had been out by then. ``hold_until``: a graceful stop's promise -- the stopping
+    process records the answer until then, so the next trigger run waits for it instead of
+    calling the request lost.
+    """
+
+    cause: str
+    at: str
+    request: int
+    trigger_run: str
+    sent_at: str
+    in_flight_s: float
+    hold_until: str | None = None
+
+
 class Attempt(BaseModel):
     try_number: int
     at: str
@@ -195,6 +216,8 @@ class Manifest(BaseModel):
     requests_total: int = 0
     requests_answered: int = 0
     in_flight: SendMarker | None = None
+    # Every triggerer that ended with a request of this task in flight, oldest first.
+    interruptions: list[Interruption] = Field(default_factory=list)
 
     @classmethod
     def for_task(

@@ -12,11 +12,12 @@ import time
 import uuid
 import weakref
 from collections.abc import AsyncIterator
+from datetime import datetime, timezone
 from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
-from airflow_provider_aihubmix.engine.deferred import PurchaseLedger
+from airflow_provider_aihubmix.engine.deferred import GRACEFUL_STOP, USER_ACTION, PurchaseLedger, Resume
 from airflow_provider_aihubmix.engine.events import EventStatus, PredictionEvent, TaskEvent
 from airflow_provider_aihubmix.engine.outcomes import may_be_billed
 from airflow_provider_aihubmix.engine.polling import (
@@ -33,7 +34,8 @@ from airflow_provider_aihubmix.exceptions import (
     AIHubMixUnreadableAnswerError,
 )
 from airflow_provider_aihubmix.hooks.aihubmix import AIHubMixHook
-from airflow_provider_aihubmix.version_compat import AirflowNotFoundException
+from airflow_provider_aihubmix.triggers.shutdown import paid_slot, run_held, shutdown_hold_seconds
+from airflow_provider_aihubmix.version_compat import AirflowNotFoundException, trigger_runner_task
 
 
 class AIHubMixTaskTrigger(BaseTrigger):
@@ -163,6 +165,8 @@ class AIHubMixTaskTrigger(BaseTrigger):
 # event loop every triggers shares. A few at a time keep the loop responsive; the others wait
 # in their spool files (benchmarks/bench_prediction_triggers.py).
 ANSWER_WORKERS = 2
+#: Seconds between reads of the manifest while a stopping triggerer still holds the request.
+STOPPING_POLL_S = 1.0
 _ANSWER_GATES: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
     weakref.WeakKeyDictionary()
 )
@@ -189,6 +193,11 @@ class AIHubMixPredictionTrigger(BaseTrigger):
     Paid once across triggerer restarts: ``run()`` starts again from the top on another
     triggerer, finds the send marker of the run that died, and does not send again -- it
     finishes from what was recorded, or fails with :class:`AIHubMixPossiblyBilledError`.
+    A graceful stop of the triggerer (SIGTERM) does not abandon the request in flight: it runs
+    on until its answer is stored and recorded, for as long as the process lives, and the next
+    triggerer waits for that and finishes with no request (:mod:`.shutdown`); a user action
+    (clear, mark) stops it at once. At most ``[aihubmix] triggerer_max_requests_in_flight``
+    requests are out per triggerer; the others wait here, unsent.
     429 and 5xx answers are retried here with the connection's retry policy, never past
     ``end_time`` (wall-clock epoch seconds, kept across restarts).
 
@@ -273,6 +282,77 @@ class AIHubMixPredictionTrigger(BaseTrigger):
             kw["message"] = message
         return PredictionEvent(status=status, model=self.model, **kw)
 
+    async def _send(
+        self, hook: AIHubMixHook, ledger: PurchaseLedger, index: int, total: int, path: str, content: bytes
+    ) -> int | PredictionEvent:
+        """Send request ``index`` and record its answer: the number of images, or the failure event."""
+        await asyncio.to_thread(ledger.mark_sending, index)
+        self.log.info(
+            "Sending request %d of %d for model %s (%d bytes)", index + 1, total, self.model, len(content)
+        )
+        try:
+            answer = await hook.asend_prediction(path, content, deadline=self.end_time)
+            del content
+            async with _answer_gate():
+                return await asyncio.to_thread(ledger.record_answer, index, answer)
+        except AIHubMixError as err:
+            billed = may_be_billed(err)
+            secrets = ((await hook.aget_settings()).api_key,)  # already loaded for the send
+            err = await asyncio.to_thread(
+                functools.partial(ledger.record_failure, index, err, secrets=secrets)
+            )
+            # The worker rebuilds the error from its type name: say "may have been billed".
+            if billed and not isinstance(err, (AIHubMixPossiblyBilledError, AIHubMixUnreadableAnswerError)):
+                err = AIHubMixPossiblyBilledError(
+                    f"{err.message}; the request may have been billed, so it is not sent again",
+                    request_id=err.request_id,
+                )
+            return self._event(EventStatus.FAILED, error=err)
+
+    async def _on_shutdown(self, ledger: PurchaseLedger, index: int, total: int) -> None:
+        hold = shutdown_hold_seconds()
+        interruption = await asyncio.to_thread(ledger.record_interruption, GRACEFUL_STOP, hold)
+        if interruption is not None:
+            self.log.warning(
+                "The triggerer is stopping while request %d of %d for model %s has been in flight %.1f s: "
+                "keeping it until its answer is stored (the next triggerer waits until %s for it)",
+                index + 1,
+                total,
+                self.model,
+                interruption.in_flight_s,
+                interruption.hold_until,
+            )
+
+    async def _on_user_action(self, ledger: PurchaseLedger) -> None:
+        """The trigger was cancelled by a user action: the request is abandoned, say so in the manifest."""
+        try:
+            await asyncio.shield(
+                asyncio.ensure_future(asyncio.to_thread(ledger.record_interruption, USER_ACTION))
+            )
+        except (Exception, asyncio.CancelledError):
+            self.log.warning("Could not record the user action's interruption", exc_info=True)
+
+    async def _wait_for_stopping_triggerer(self, ledger: PurchaseLedger, resume: Resume) -> Resume:
+        """While a triggerer in its graceful stop still holds the request, read the manifest again."""
+        announced = False
+        while resume.wait_until is not None and resume.waiting_for is not None:
+            if not announced:
+                held = resume.waiting_for
+                self.log.info(
+                    "Request %d for model %s was in flight when its triggerer (trigger run %s) began a "
+                    "graceful stop at %s; waiting until %s for the answer it records",
+                    held.request + 1,
+                    self.model,
+                    held.trigger_run,
+                    held.at,
+                    held.hold_until,
+                )
+                announced = True
+            left = (resume.wait_until - datetime.now(timezone.utc)).total_seconds()
+            await asyncio.sleep(min(STOPPING_POLL_S, max(0.0, left)))
+            resume = await asyncio.to_thread(ledger.resume)
+        return resume
+
     async def _purchase(self) -> PredictionEvent:
         hook = AIHubMixHook(aihubmix_conn_id=self.aihubmix_conn_id)
         ledger = PurchaseLedger(
@@ -285,52 +365,39 @@ class AIHubMixPredictionTrigger(BaseTrigger):
             trigger_run=uuid.uuid4().hex[:12],
             max_image_bytes=self.max_image_bytes,
         )
-        resume = await asyncio.to_thread(ledger.resume)
+        resume = await self._wait_for_stopping_triggerer(ledger, await asyncio.to_thread(ledger.resume))
         if resume.error is not None:
             self.log.error("Not sending for model %s: %s", self.model, resume.error.message)
             return self._event(EventStatus.FAILED, error=resume.error, images=resume.images)
         if resume.done:
             self.log.info("The answer for model %s is already stored; nothing to send", self.model)
             return self._event(EventStatus.SUCCESS, images=resume.images)
+        runner = trigger_runner_task()
         images, sent = resume.images, 0
         for index in range(resume.next_request, resume.total):
-            if time.time() >= self.end_time:
-                return self._event(
-                    EventStatus.TIMEOUT,
-                    message=f"Request {index + 1} of {resume.total} for model {self.model} was not sent "
-                    f"before the deadline {utc_text(self.end_time)}; nothing was billed for it",
-                    images=images,
-                    sent=sent,
-                )
-            path, content = await asyncio.to_thread(ledger.load_request, index)
-            await asyncio.to_thread(ledger.mark_sending, index)
-            self.log.info(
-                "Sending request %d of %d for model %s (%d bytes)",
-                index + 1,
-                resume.total,
-                self.model,
-                len(content),
-            )
-            sent += 1
-            try:
-                answer = await hook.asend_prediction(path, content, deadline=self.end_time)
-                del content
-                async with _answer_gate():
-                    images += await asyncio.to_thread(ledger.record_answer, index, answer)
-            except AIHubMixError as err:
-                billed = may_be_billed(err)
-                secrets = ((await hook.aget_settings()).api_key,)  # already loaded for the send
-                err = await asyncio.to_thread(
-                    functools.partial(ledger.record_failure, index, err, secrets=secrets)
-                )
-                # The worker rebuilds the error from its type name: say "may have been billed".
-                if billed and not isinstance(
-                    err, (AIHubMixPossiblyBilledError, AIHubMixUnreadableAnswerError)
-                ):
-                    err = AIHubMixPossiblyBilledError(
-                        f"{err.message}; the request may have been billed, so it is not sent again",
-                        request_id=err.request_id,
+            async with paid_slot():
+                if time.time() >= self.end_time:
+                    return self._event(
+                        EventStatus.TIMEOUT,
+                        message=f"Request {index + 1} of {resume.total} for model {self.model} was not sent "
+                        f"before the deadline {utc_text(self.end_time)}; nothing was billed for it",
+                        images=images,
+                        sent=sent,
                     )
-                return self._event(EventStatus.FAILED, error=err, images=images, sent=sent)
+                path, content = await asyncio.to_thread(ledger.load_request, index)
+                sent += 1
+                try:
+                    outcome = await run_held(
+                        self._send(hook, ledger, index, resume.total, path, content),
+                        on_shutdown=functools.partial(self._on_shutdown, ledger, index, resume.total),
+                        runner=runner,
+                    )
+                except asyncio.CancelledError:
+                    if runner is not None:  # a user action; outside a triggerer the next run sees a crash
+                        await self._on_user_action(ledger)
+                    raise
+            if isinstance(outcome, PredictionEvent):
+                return outcome.model_copy(update={"images": images, "sent": sent})
+            images += outcome
         self.log.info("Stored %d image(s) for model %s after %d request(s)", images, self.model, sent)
         return self._event(EventStatus.SUCCESS, images=images, sent=sent)
