@@ -43,12 +43,12 @@ from airflow_provider_aihubmix.engine.deferred import (
     request_key,
 )
 from airflow_provider_aihubmix.engine.events import EventStatus, PredictionEvent, TaskEvent
+from airflow_provider_aihubmix.engine.kept import check_stored, keep_earlier
 from airflow_provider_aihubmix.engine.manifest import (
     Manifest,
     ManifestStatus,
     TaskIdentity,
     fingerprint,
-    utcnow,
 )
 from airflow_provider_aihubmix.engine.outcomes import record_failure
 from airflow_provider_aihubmix.engine.saved_answers import finish_from_saved, save_unreadable
@@ -56,7 +56,6 @@ from airflow_provider_aihubmix.exceptions import (
     AIHubMixError,
     AIHubMixPossiblyBilledError,
     AIHubMixTaskTimeoutError,
-    StoredImagesMissingError,
 )
 from airflow_provider_aihubmix.lineage import LineageRequest, request_of
 from airflow_provider_aihubmix.pricing.cost import check_budget, cost_record, estimate_request
@@ -65,8 +64,6 @@ from airflow_provider_aihubmix.responses.gemini import with_inlined_urls
 from airflow_provider_aihubmix.responses.shapes import PredictionResult, TaskHandle
 from airflow_provider_aihubmix.schemas import build_input, schema_for
 from airflow_provider_aihubmix.schemas.wire import WireRequest, wire_request, with_references
-from airflow_provider_aihubmix.storage import MANIFEST_NAME, image_key_stem, join_key
-from airflow_provider_aihubmix.storage.base import READ_CHUNK_BYTES
 from airflow_provider_aihubmix.storage.references import (
     DEFAULT_MAX_REFERENCE_BYTES,
     reference_strings,
@@ -80,9 +77,6 @@ if TYPE_CHECKING:
     from airflow_provider_aihubmix.storage import ObjectStore
 
 log = logging.getLogger(__name__)
-
-# Where an earlier purchase of the task instance is kept when it buys anew (changed request).
-EARLIER_FOLDER = "earlier"
 
 
 @dataclass
@@ -261,7 +255,7 @@ class GenerationRun(ImageCollector):
         anew = previous is not None and (regenerate or previous.fingerprint != self.fingerprint)
         if anew and previous is not None and previous.records and action is Action.BUY:
             # Not a series continued where it stopped: that keeps its images under its own keys.
-            self.keep_earlier(previous)
+            self.earlier = keep_earlier(self, previous)
         if send_from_triggerer and not self.spec.is_async:
             return Outcome(deferred=self.defer())
         return self.submit()
@@ -279,7 +273,7 @@ class GenerationRun(ImageCollector):
                 "replacing it; set regenerate=True to buy the new request anyway."
             )
         if action is Action.REUSE:
-            self.check_stored(previous)
+            check_stored(self, previous)
             log.info(
                 "Reusing %d stored image(s) from %s (same request fingerprint %s); no API call made. "
                 "Set regenerate=True to generate again.",
@@ -311,66 +305,6 @@ class GenerationRun(ImageCollector):
             f"may have been billed (see {self.manifest_uri}). Not submitting again; set "
             "regenerate=True to buy a new generation.",
             request_id=last.request_id if last else None,
-        )
-
-    def keep_earlier(self, previous: Manifest) -> str:
-        """Before buying anew over a purchase whose images are stored (a changed request, or
-        ``regenerate=True``): copy its images and manifest to ``<prefix>/earlier/<time>-<fingerprint>/``.
-
-        The new images take the task's keys (``image-000...``), so without this the earlier, paid
-        images would be overwritten and their cost would drop out of the run's budget and summary,
-        which read every manifest under the run. Returns the folder's key.
-        """
-        last = previous.attempts[-1].at if previous.attempts else utcnow()
-        stamp = "".join(ch for ch in last if ch.isdigit())[:14]
-        folder = join_key(self.prefix, EARLIER_FOLDER, f"{stamp}-{previous.fingerprint[:12]}")
-        records = []
-        for record in previous.records:
-            key = self.store.key_for(record["uri"])
-            with self.store.open_read(key) as stream:
-                stored = self.store.put_image(
-                    image_key_stem(folder, int(record["index"])),
-                    iter(lambda: stream.read(READ_CHUNK_BYTES), b""),
-                    metadata=self.metadata(int(record["index"])),
-                    expected_size=record.get("bytes"),
-                )
-            records.append({**record, "uri": stored.uri, "sha256": stored.sha256})
-        kept = previous.model_copy(update={"records": records, "received": [], "earlier": []})
-        self.store.write_json(join_key(folder, MANIFEST_NAME), kept.model_dump(mode="json"))
-        # The new manifest names every earlier purchase, so the gallery shows them without listing.
-        self.earlier = [
-            *previous.earlier,
-            {
-                "manifest": join_key(folder, MANIFEST_NAME),
-                "fingerprint": previous.fingerprint,
-                "images": len(records),
-                "estimated_cost_usd": previous.estimated_cost_usd,
-                "actual_cost_usd": previous.actual_cost_usd,
-            },
-        ]
-        log.warning(
-            "%s held %d paid image(s) of a different request (or regenerate=True); kept them with their "
-            "manifest under %s before buying anew",
-            self.manifest_uri,
-            len(records),
-            self.store.uri_for(folder),
-        )
-        return folder
-
-    def check_stored(self, manifest: Manifest) -> None:
-        """Before reusing a complete manifest: every recorded image must still be in storage.
-
-        Raises :class:`StoredImagesMissingError` naming the missing objects; nothing is sent.
-        """
-        missing = [r["uri"] for r in manifest.records if not self.store.exists(self.store.key_for(r["uri"]))]
-        if not missing:
-            return
-        first = next((a for a in manifest.attempts if a.status is ManifestStatus.COMPLETE), None)
-        raise StoredImagesMissingError(
-            f"{len(missing)} of {len(manifest.records)} image(s) recorded in {self.manifest_uri} are no "
-            f"longer in storage ({', '.join(missing[:5])}{', ...' if len(missing) > 5 else ''}); they were "
-            f"bought and stored{f' at {first.at}' if first else ''}. Nothing was sent. Restore the objects "
-            "and run the task again, or set regenerate=True to buy the images again (billed)."
         )
 
     def finish_saved(self, manifest: Manifest) -> Outcome:
