@@ -32,3 +32,6 @@ class AIHubMixImageLink(BaseOperatorLink):
             return ""
         base_url = conf.get("api", "base_url", fallback="") or ""
         return gallery_url(base_url, ti_key.dag_id, ti_key.run_id, ti_key.task_id, ti_key.map_index)
+
+
+__all__ = ["AIHubMixImageLink"]

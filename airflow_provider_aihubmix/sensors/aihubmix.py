@@ -198,3 +198,6 @@ class AIHubMixTaskSensor(AIHubMixImageTaskMixin, BaseSensorOperator):
         task_id = self.aihubmix_task_id
         remote = [str(task_id)] if task_id else []
         return LineageRequest(model=model, family=family, remote_task_ids=remote), None
+
+
+__all__ = ["AIHubMixTaskSensor"]

@@ -401,3 +401,6 @@ class AIHubMixPredictionTrigger(BaseTrigger):
             images += outcome
         self.log.info("Stored %d image(s) for model %s after %d request(s)", images, self.model, sent)
         return self._event(EventStatus.SUCCESS, images=images, sent=sent)
+
+
+__all__ = ["AIHubMixPredictionTrigger", "AIHubMixTaskTrigger"]
