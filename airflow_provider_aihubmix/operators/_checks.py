@@ -10,6 +10,13 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
+from airflow_provider_aihubmix.catalog.models import (
+    FAMILY_PROVIDERS,
+    Family,
+    ModelSpec,
+    models_in_family,
+    resolve_model,
+)
 from airflow_provider_aihubmix.exceptions import AIHubMixValidationError
 
 # The longest wait a task may ask for: far beyond any generation, and well inside what a
@@ -81,3 +88,28 @@ def check_task_settings(
 
 
 __all__ = ["MAX_WAIT_SECONDS", "check_task_settings", "is_literal"]
+
+
+def family_spec(model: str, family: Family | None, operator: str) -> ModelSpec:
+    """The spec an operator of ``family`` sends ``model`` as (the generic operator: ``family`` None).
+
+    A family operator takes its catalog models and a model of its own provider the catalog does not
+    list yet (``gpt-image-3`` -> ``openai/gpt-image-3``, sent with the family's schema, warned once);
+    a catalog model of another family, or a path of another provider, is refused naming the generic
+    operator, which passes any ``provider/model_id`` through.
+    """
+    spec = resolve_model(model, family=family)
+    if family is None or spec.family is family:
+        return spec
+    allowed = ", ".join(s.name for s in models_in_family(family))
+    prefixes = " or ".join(f"{p}/" for p in FAMILY_PROVIDERS.get(family, ()))
+    new = f"a new {prefixes} model" if prefixes else "a new 'gemini-...-image...' model"
+    if spec.known:
+        what = f"is a {spec.family.value} model, not a {family.value} one"
+    else:
+        what = f"is not a {family.value} model ({new.removeprefix('a new ')} the catalog does not list)"
+    raise AIHubMixValidationError(
+        f"Parameter 'model' = {model!r} {what}; {operator} takes: {allowed}, or {new} the catalog does "
+        "not list yet; AIHubMixGenerateImageOperator passes any 'provider/model_id' through",
+        param="model",
+    )

@@ -62,7 +62,11 @@ class AIHubMixQwenImageOperator(AIHubMixGenerateImageOperator):
 
 
 class AIHubMixSeedreamOperator(AIHubMixGenerateImageOperator):
-    """ByteDance Seedream (Doubao): text-to-image, multi-image fusion, image sequences."""
+    """ByteDance Seedream (Doubao): text-to-image, multi-image fusion, image sequences.
+
+    ``output_format`` (png, jpeg) and ``tools`` (``[{"type": "web_search"}]``) are Seedream 5.0
+    lite's (Ark); other Seedream models refuse them.
+    """
 
     family = Family.SEEDREAM
     default_model = "doubao-seedream-4-5"
@@ -74,6 +78,8 @@ class AIHubMixSeedreamOperator(AIHubMixGenerateImageOperator):
         max_images: int | None = None,
         watermark: bool | None = None,
         response_format: str | None = None,
+        output_format: str | None = None,
+        tools: list[dict[str, Any]] | None = None,
         **kwargs: Any,
     ) -> None:
         family_params = {
@@ -81,6 +87,8 @@ class AIHubMixSeedreamOperator(AIHubMixGenerateImageOperator):
             "max_images": max_images,
             "watermark": watermark,
             "response_format": response_format,
+            "output_format": output_format,  # Seedream 5.0 lite: png or jpeg
+            "tools": tools,  # Seedream 5.0 lite: [{"type": "web_search"}]
         }
         super().__init__(family_params=family_params, **kwargs)
 
@@ -189,6 +197,9 @@ class AIHubMixGeminiImageOperator(AIHubMixGenerateImageOperator):
         2.5 Flash Image has none (always 1K). ``size`` is accepted as its alias.
     :param response_modalities: ``["IMAGE"]`` or ``["TEXT", "IMAGE"]`` (Google's default).
     :param temperature: 0.0..2.0.
+    :param stream: call ``:streamGenerateContent`` (answered as a JSON array of chunks, as AIHubMix's
+        own users call Gemini 3) instead of ``:generateContent``; either answer is read one image's
+        base64 at a time, its ``thoughtSignature`` never kept.
     """
 
     family = Family.GEMINI
@@ -201,6 +212,7 @@ class AIHubMixGeminiImageOperator(AIHubMixGenerateImageOperator):
         image_size: str | None = None,
         response_modalities: list[str] | None = None,
         temperature: float | None = None,
+        stream: bool | None = None,
         **kwargs: Any,
     ) -> None:
         family_params = {
@@ -208,6 +220,7 @@ class AIHubMixGeminiImageOperator(AIHubMixGenerateImageOperator):
             "image_size": image_size,
             "response_modalities": response_modalities,
             "temperature": temperature,
+            "stream": stream,
         }
         super().__init__(family_params=family_params, **kwargs)
 

@@ -18,10 +18,10 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow.sdk import BaseOperator
 
-from airflow_provider_aihubmix.catalog.models import Family, ModelSpec, models_in_family, resolve_model
+from airflow_provider_aihubmix.catalog.models import Family, ModelSpec
 from airflow_provider_aihubmix.exceptions import AIHubMixValidationError
 from airflow_provider_aihubmix.links import AIHubMixImageLink
-from airflow_provider_aihubmix.operators._checks import check_task_settings, is_literal
+from airflow_provider_aihubmix.operators._checks import check_task_settings, family_spec, is_literal
 from airflow_provider_aihubmix.operators._finishing import AIHubMixImageTaskMixin
 from airflow_provider_aihubmix.responses.task_status import DEFAULT_NOT_FOUND_GRACE
 from airflow_provider_aihubmix.version_compat import conf
@@ -224,15 +224,7 @@ class AIHubMixGenerateImageOperator(AIHubMixImageTaskMixin, BaseOperator):
 
     @classmethod
     def spec_for(cls, model: str) -> ModelSpec:
-        spec = resolve_model(model)
-        if cls.family is not None and spec.known and spec.family is not cls.family:
-            allowed = ", ".join(s.name for s in models_in_family(cls.family))
-            raise AIHubMixValidationError(
-                f"Parameter 'model' = {model!r} is a {spec.family.value} model, not a "
-                f"{cls.family.value} one; {cls.__name__} takes: {allowed} "
-                "(or a 'provider/model_id' path passed through)"
-            )
-        return spec
+        return family_spec(model, cls.family, cls.__name__)
 
     @classmethod
     def family_param_names(cls) -> tuple[str, ...]:

@@ -24,6 +24,7 @@ from airflow_provider_aihubmix.schemas._base import (
     INT32_MAX,
     Count,
     FamilyInput,
+    Flag,
     Images,
     Prompt,
     Reject,
@@ -99,6 +100,7 @@ class GeminiInput(FamilyInput):
         "response_modalities": "`generationConfig.responseModalities`",
         "seed": "`generationConfig.seed` (+ i for request i)",
         "temperature": "`generationConfig.temperature`",
+        "stream": "(the route: `:streamGenerateContent`, answered as a JSON array of chunks; not sent)",
     }
 
     prompt: Prompt = None
@@ -109,6 +111,8 @@ class GeminiInput(FamilyInput):
     response_modalities: Annotated[list[str] | None, BeforeValidator(_modalities)] = None
     seed: Annotated[int | None, BeforeValidator(int_range(0, INT32_MAX))] = None
     temperature: Annotated[float | None, BeforeValidator(float_range(0.0, MAX_TEMPERATURE))] = None
+    # Call :streamGenerateContent (as AIHubMix's own users do for Gemini 3) instead of generateContent.
+    stream: Flag = None
 
     @classmethod
     def unsupported_reason(cls, spec: ModelSpec, name: str) -> str | None:

@@ -32,7 +32,9 @@ from airflow_provider_aihubmix.schemas._base import (
     as_size,
     context_of,
     int_range,
+    json_value,
     one_of,
+    parse_listed,
 )
 
 MAX_TOTAL_IMAGES = 15  # reference images + generated images, per the vendor doc
@@ -49,6 +51,25 @@ def _size(value: Any, info: ValidationInfo) -> str:
 def _response_format(value: Any, info: ValidationInfo) -> str:
     formats = context_of(info).spec.limits.response_formats or SEEDREAM_RESPONSE_FORMATS
     return as_choice(value, formats)
+
+
+def _output_format(value: Any, info: ValidationInfo) -> str:
+    return as_choice(value, context_of(info).spec.limits.output_formats or ("png", "jpeg"))
+
+
+def _tools(value: Any) -> list[dict[str, Any]]:
+    """Seedream 5.0 lite's tools: a list of ``{"type": "web_search"}`` objects (Ark)."""
+    allowed = "a list of tool objects such as [{'type': 'web_search'}]"
+    if isinstance(value, str) and value.strip().startswith("["):
+        value = parse_listed(value.strip())
+    if not isinstance(value, (list, tuple)) or not value:
+        raise Reject("is not a non-empty list of tools", allowed)
+    tools = []
+    for item in value:
+        if not isinstance(item, Mapping) or not isinstance(item.get("type"), str):
+            raise Reject("holds a tool that is not an object with a 'type'", allowed)
+        tools.append(json_value(dict(item)))
+    return tools
 
 
 def _stream(value: Any) -> bool:
@@ -73,7 +94,16 @@ class SeedreamInput(FamilyInput):
     watermark: Flag = None
     seed: Annotated[int | None, BeforeValidator(int_range(-1, INT32_MAX))] = None
     response_format: Annotated[str | None, BeforeValidator(_response_format)] = None
+    output_format: Annotated[str | None, BeforeValidator(_output_format)] = None
+    tools: Annotated[list[dict[str, Any]] | None, BeforeValidator(_tools)] = None
     stream: Annotated[bool | None, BeforeValidator(_stream)] = None
+
+    @classmethod
+    def unsupported_reason(cls, spec: ModelSpec, name: str) -> str | None:
+        reason = super().unsupported_reason(spec, name)
+        if reason is None and name in ("output_format", "tools") and name not in spec.limits.options:
+            return f"{name} is a Seedream 5.0 lite parameter (Ark), not one of {spec.name}"
+        return reason
 
     @classmethod
     def split_extra(cls, key: str, value: Any) -> tuple[dict[str, Any], dict[str, Any]]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 
 import pytest
@@ -59,6 +60,22 @@ def test_seedream_5_lite_sizes_and_tools() -> None:
     assert body == {"input": {"prompt": P, "size": "3K", "tools": [{"type": "web_search"}]}}
     with pytest.raises(AIHubMixValidationError, match="1K"):
         build_input(lite, {"prompt": P, "size": "1K"})
+    wire = build_input(lite, {"prompt": P, "output_format": "PNG", "tools": '[{"type": "web_search"}]'})
+    assert wire == {"prompt": P, "output_format": "png", "tools": [{"type": "web_search"}]}
+    with pytest.raises(AIHubMixValidationError, match=r"Seedream 5\.0 lite"):
+        build_input(CATALOG["doubao/doubao-seedream-4-5"], {"prompt": P, "output_format": "png"})
+    with pytest.raises(AIHubMixValidationError, match="tools"):
+        build_input(lite, {"prompt": P, "tools": ["web_search"]})
+
+
+def test_gemini_stream_chooses_the_route_and_is_not_sent() -> None:
+    from airflow_provider_aihubmix.schemas.wire import wire_request
+
+    spec = CATALOG["gemini-3-pro-image-preview"]
+    wire = wire_request(spec, build_input(spec, {"prompt": P, "stream": "true"}))
+    assert wire.path.endswith(":streamGenerateContent") and "stream" not in json.dumps(wire.body)
+    plain = wire_request(spec, build_input(spec, {"prompt": P}))
+    assert plain.path.endswith(":generateContent")
 
 
 def test_unknown_model_of_a_known_provider_takes_the_family_schema(caplog: pytest.LogCaptureFixture) -> None:

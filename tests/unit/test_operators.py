@@ -72,8 +72,11 @@ def test_family_model_mismatch_is_refused_naming_what_is_allowed() -> None:
     message = str(err.value)
     assert "'flux-2-pro' is a flux model, not a seedream one" in message
     assert "doubao-seedream-4-5" in message
-    # A pass-through path is the user's call: accepted by any family operator.
-    AIHubMixSeedreamOperator(task_id="t2", model="bytedance/seedream-next", prompt="x")
+    # A new model of the family's own provider goes through (issue 28); another provider's path only
+    # through the generic operator, which the message names.
+    AIHubMixSeedreamOperator(task_id="t2", model="doubao/seedream-next", prompt="x")
+    with pytest.raises(AIHubMixValidationError, match="AIHubMixGenerateImageOperator passes any"):
+        AIHubMixSeedreamOperator(task_id="t3", model="bytedance/seedream-next", prompt="x")
 
 
 @pytest.mark.parametrize(
