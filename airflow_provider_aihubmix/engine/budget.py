@@ -1,16 +1,17 @@
-"""The DAG-level budget: stop buying once a run's recorded spend plus the next estimate passes a cap.
+"""The DAG-level budget: a run's purchases reserve their estimate before buying, and stop at a cap.
 
 The cap is the DAG param ``max_cost_usd`` or, when the DAG has none, the Airflow Variable
-``aihubmix_budget_<dag_id>`` (USD). The spend is read from the manifests of the run's other task
-instances in storage -- not from memory -- so it holds across workers, retries and restarts:
+``aihubmix_budget_<dag_id>`` (USD). Before any request a task reserves its estimate in the run's
+reservation ledger (:mod:`airflow_provider_aihubmix.engine.reservations`), an atomic
+create-if-absent chain in storage, so tasks that start together are admitted one after the other
+and the run's committed money (reserved, then replaced by the actual cost) never passes the cap:
 
-* a complete manifest counts its ``actual`` cost (its estimate where the actual is unknown);
-* a manifest still in flight (submitting, submitted, received, ambiguous) counts its estimate,
-  so concurrent mapped tasks see money already committed;
-* a failed request counts nothing (the API refused it: nothing was billed).
+* the ledger lives under ``_aihubmix_budget/dag_id=.../run_id=.../`` of the DAG param
+  ``max_cost_ledger_uri`` when set, else of the bucket root (``s3://``) or the ``output_uri``
+  (``file://``) of the task (:func:`~.reservations.ledger_store`);
+* a store that ignores conditional creates is refused naming it (AtomicCreateUnsupportedError).
 
-Only manifests under the same ``output_uri`` as the task are seen: tasks of one run that write
-elsewhere are not counted (their own ``max_cost_usd`` still applies).
+:func:`run_spend` still reads the spend the run's manifests record (summaries, reports).
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_aihubmix.engine.manifest import MAY_BE_BILLED
-from airflow_provider_aihubmix.exceptions import AIHubMixBudgetExceededError, AIHubMixValidationError
+from airflow_provider_aihubmix.engine.reservations import Reservation, RunLedger, check_atomic, ledger_store
+from airflow_provider_aihubmix.exceptions import AIHubMixValidationError
 from airflow_provider_aihubmix.storage import MANIFEST_NAME, join_key, run_prefix
 
 if TYPE_CHECKING:
@@ -31,6 +33,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 DAG_PARAM = "max_cost_usd"
+#: DAG param naming one store for the run's reservation ledger (tasks storing in different places).
+LEDGER_PARAM = "max_cost_ledger_uri"
 VARIABLE_PREFIX = "aihubmix_budget_"
 
 
@@ -125,14 +129,22 @@ class DagBudget:
 
     cap_usd: float
     source: str
+    ledger_uri: str | None = None
 
     @classmethod
     def from_context(cls, context: Mapping[str, Any]) -> DagBudget | None:
         """The DAG param ``max_cost_usd``, else the Variable ``aihubmix_budget_<dag_id>``, else None."""
         params = context.get("params") or {}
         value = params.get(DAG_PARAM) if isinstance(params, Mapping) else None
+        where = params.get(LEDGER_PARAM) if isinstance(params, Mapping) else None
+        if where is not None and not (isinstance(where, str) and "://" in where):
+            raise AIHubMixValidationError(
+                f"DAG param '{LEDGER_PARAM}' must be an s3:// or file:// URI, got {where!r}",
+                param=LEDGER_PARAM,
+            )
+        ledger_uri = where or None
         if value is not None:
-            return cls(parse_cap(value, f"DAG param '{DAG_PARAM}'"), f"DAG param '{DAG_PARAM}'")
+            return cls(parse_cap(value, f"DAG param '{DAG_PARAM}'"), f"DAG param '{DAG_PARAM}'", ledger_uri)
         ti = context.get("ti")
         dag_id = getattr(ti, "dag_id", None) or getattr(context.get("dag"), "dag_id", None)
         if not dag_id:
@@ -141,26 +153,34 @@ class DagBudget:
         value = _variable(name)
         if value is None or str(value).strip() == "":
             return None
-        return cls(parse_cap(value, f"Variable '{name}'"), f"Variable '{name}'")
+        return cls(parse_cap(value, f"Variable '{name}'"), f"Variable '{name}'", ledger_uri)
 
-    def check(
+    def ledger(self, store: ObjectStore, *, dag_id: str, run_id: str) -> RunLedger:
+        """The run's reservation ledger (see the module docstring for where it lives).
+
+        :raises AtomicCreateUnsupportedError: the ledger's store ignores conditional creates.
+        """
+        where = ledger_store(store, self.ledger_uri)
+        check_atomic(where)
+        return RunLedger(where, dag_id, run_id)
+
+    def reserve(
         self,
-        store: ObjectStore,
+        ledger: RunLedger,
         *,
-        dag_id: str,
-        run_id: str,
         task_label: str,
-        own_prefix: str,
+        fingerprint: str,
         found: Estimate,
         allow_unknown_cost: bool,
-    ) -> RunSpend:
-        """Refuse (before any request) when spend so far + ``found`` would pass the cap.
+    ) -> Reservation | None:
+        """Reserve ``found`` for the task before any request (a retry reuses its reservation).
 
-        :raises AIHubMixBudgetExceededError: naming the task, the spend so far and the cap.
+        Returns None when the estimate is unknown and ``allow_unknown_cost`` lets it through
+        unreserved (said in the log).
+
+        :raises AIHubMixBudgetExceededError: naming the task, the cap, the committed spend and the estimate.
         :raises AIHubMixValidationError: the estimate is unknown and ``allow_unknown_cost`` is false.
         """
-        spend = run_spend(store, dag_id, run_id, exclude_prefix=own_prefix)
-        so_far = spend.total_usd
         if not found.known:
             if not allow_unknown_cost:
                 raise AIHubMixValidationError(
@@ -169,35 +189,13 @@ class DagBudget:
                     "or add the model's price with 'prices'.",
                     param=DAG_PARAM,
                 )
-            log.warning("DAG budget: %s has no known price; submitting under allow_unknown_cost", task_label)
-            return spend
-        after = round(so_far + (found.total_usd or 0.0), 6)
-        if after > self.cap_usd:
-            raise AIHubMixBudgetExceededError(
-                f"DAG budget reached: task {task_label} of run {run_id!r} was not submitted. "
-                f"{self.source} caps the run at {self.cap_usd:.4f} USD; spent so far "
-                f"{so_far:.4f} USD by {len(spend.tasks)} other task instance(s)"
-                f"{_unknown_note(spend)}, and this task's estimate is {found.total_usd:.4f} USD "
-                f"({found.detail}), which would bring the run to {after:.4f} USD.",
-                param=DAG_PARAM,
+            log.warning(
+                "DAG budget: %s has no known price; submitting unreserved (allow_unknown_cost)", task_label
             )
-        log.info(
-            "DAG budget: %s spends at most %.4f USD; run %s at %.4f of %.4f USD (%s)",
-            task_label,
-            found.total_usd,
-            run_id,
-            after,
-            self.cap_usd,
-            self.source,
+            return None
+        return ledger.reserve(
+            task_label, fingerprint, found.total_usd or 0.0, cap_usd=self.cap_usd, describe_cap=self.source
         )
-        return spend
-
-
-def _unknown_note(spend: RunSpend) -> str:
-    unknown = spend.unknown
-    if not unknown:
-        return ""
-    return f" (not counting {len(unknown)} of unknown cost: {', '.join(t.label for t in unknown[:5])})"
 
 
 def _variable(name: str) -> Any:
@@ -212,6 +210,7 @@ def _variable(name: str) -> Any:
 
 __all__ = [
     "DAG_PARAM",
+    "LEDGER_PARAM",
     "VARIABLE_PREFIX",
     "DagBudget",
     "RunSpend",

@@ -52,6 +52,7 @@ from airflow_provider_aihubmix.engine.manifest import (
 )
 from airflow_provider_aihubmix.engine.outcomes import record_failure
 from airflow_provider_aihubmix.engine.saved_answers import finish_from_saved, save_unreadable
+from airflow_provider_aihubmix.engine.spending import PurchaseBudget
 from airflow_provider_aihubmix.exceptions import (
     AIHubMixError,
     AIHubMixPossiblyBilledError,
@@ -112,6 +113,8 @@ class GenerationRun(ImageCollector):
         )
         self.prices = prices
         self.dag_budget = dag_budget
+        # The purchase's reservation in the run's ledger (engine/reservations.py).
+        self.budget = PurchaseBudget(dag_budget, store, identity)
         self.spec = spec
         self.params = dict(params)
         # Anything but a mapping (a template rendered to a list or a string) is left for
@@ -192,7 +195,10 @@ class GenerationRun(ImageCollector):
                 f"Trigger event for AIHubMix task {event.remote_task_id!r} does not match the task(s) "
                 f"{recorded} recorded in {self.manifest_uri}"
             )
-        return self.collect(manifest, event)
+        records = self.collect(manifest, event)
+        self.budget.sent = True
+        self.budget.settle(self.ledger.manifest or manifest)
+        return records
 
     # -- the purchase -----------------------------------------------------------------------
     def check_budget(self, *, max_cost_usd: float | None, allow_unknown_cost: bool) -> Estimate:
@@ -207,20 +213,8 @@ class GenerationRun(ImageCollector):
             table=self.prices,
             references=len(self.references),
         )
-        if self.dag_budget is not None:
-            identity = self.identity
-            label = identity.task_id
-            if identity.map_index >= 0:
-                label += f"[{identity.map_index}]"
-            self.dag_budget.check(
-                self.store,
-                dag_id=identity.dag_id,
-                run_id=identity.run_id,
-                task_label=repr(label),
-                own_prefix=self.prefix,
-                found=found,
-                allow_unknown_cost=allow_unknown_cost,
-            )
+        # Reserved before anything is sent; a retry reuses its reservation (engine/spending.py).
+        self.budget.reserve(found, self.fingerprint, allow_unknown_cost=allow_unknown_cost)
         if self.hook.balance_guard:  # off unless the connection turns it on (the unit is undocumented)
             self.hook.check_balance(found.total_usd, model=self.spec.name)
         self.estimate = found
@@ -246,6 +240,22 @@ class GenerationRun(ImageCollector):
         if previous is not None and not action.buys:
             return self.resume(previous, action)
         self.check_budget(max_cost_usd=max_cost_usd, allow_unknown_cost=allow_unknown_cost)
+        try:
+            outcome = self.buy(
+                previous, action, regenerate=regenerate, send_from_triggerer=send_from_triggerer
+            )
+        except BaseException:
+            # Refused before sending, or an error that bills nothing: the reservation is released.
+            self.budget.after_error(self.ledger.manifest)
+            raise
+        if outcome.records is not None:
+            self.budget.settle(self.ledger.manifest)
+        return outcome
+
+    def buy(
+        self, previous: Manifest | None, action: Action, *, regenerate: bool, send_from_triggerer: bool
+    ) -> Outcome:
+        """The purchase :meth:`start` decided on, after its budget checks and reservation."""
         if action is Action.RESUME_SERIES and previous is not None:
             # n requests of one image each: keep the answered ones, buy only the rest.
             manifest = self.ledger.adopt(previous, self.identity.try_number)
@@ -375,6 +385,7 @@ class GenerationRun(ImageCollector):
         requests = self.wire_requests()
 
         def send(index: int) -> PredictionResult:
+            self.budget.sending()
             return self.hook.send(self.spec, requests[index])
 
         return send
@@ -387,6 +398,7 @@ class GenerationRun(ImageCollector):
             )
         (request,) = self.wire_requests()
         manifest = self.new_manifest()
+        self.budget.sending()
         self.ledger.submitting(manifest)
         started = time.monotonic()
         try:
@@ -426,6 +438,7 @@ class GenerationRun(ImageCollector):
         else:
             manifest = self.new_manifest(ManifestStatus.DEFERRED)
         key = request_key(self.prefix)
+        self.budget.sending()  # the triggerer sends it: the reservation stays counted until then
         self.store.write_json(
             key, StoredRequest(model=self.spec.path, requests=requests).model_dump(mode="json")
         )
@@ -445,7 +458,9 @@ class GenerationRun(ImageCollector):
         (a URL image the trigger could not store is downloaded now); a failure event raises the
         same typed error the blocking path raises.
         """
+        self.budget.sent = True  # the triggerer sent (or tried): only the manifest can release it
         if event.status is not EventStatus.SUCCESS:
+            self.budget.after_error(self.load_manifest())
             if event.status is EventStatus.TIMEOUT:
                 raise AIHubMixTaskTimeoutError(
                     event.message or "The request was not sent before the deadline"
@@ -473,6 +488,7 @@ class GenerationRun(ImageCollector):
         if manifest.request_key:
             # The request may hold private reference images; the manifest keeps its fingerprint.
             self.store.delete(manifest.request_key)
+        self.budget.settle(manifest)
         return records
 
 

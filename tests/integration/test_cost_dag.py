@@ -85,7 +85,7 @@ def test_mapped_fan_out_stops_buying_at_the_dag_budget(
         message = str(error)
         assert f"task 'kites[{index}]'" in message
         assert "DAG param 'max_cost_usd' caps the run at 0.1000 USD" in message
-        assert "spent so far 0.1000 USD by 5 other task instance(s)" in message
+        assert "0.1000 USD is already committed (reserved or spent)" in message
         assert "estimate is 0.0200 USD" in message
     # The manifests that make up the spend say so, actual figure and price row included.
     xcom = xcom_values(dag.dag_id, run.run_id)
@@ -138,7 +138,7 @@ def test_variable_budget_guards_token_and_megapixel_billed_models(
         next((tmp_path / "out").rglob("task_id=poster/map_index=-1/manifest.json")).read_text()
     )
     assert manifest["cost"]["basis"]["actual"] == "usage_tokens"
-    assert f"spent so far {manifest['cost']['actual']:.4f} USD" in message
+    assert f"{manifest['cost']['actual']:.4f} USD is already committed" in message
 
 
 def test_run_cost_summary_adds_up_the_manifests_per_model_and_task(
