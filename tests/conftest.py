@@ -16,4 +16,5 @@ pytest_plugins = [
     "tests.fixtures.s3",
     "tests.fixtures.airflow",
     "tests.fixtures.airflow_db",
+    "tests.fixtures.statsd",
 ]

@@ -8,9 +8,12 @@ record without saving or save a half-made move.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
+from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
+from airflow_provider_aihubmix import metrics
 from airflow_provider_aihubmix.engine.manifest import (
     Interruption,
     Manifest,
@@ -38,6 +41,7 @@ class ManifestLedger:
         self.store = store
         self.key = manifest_key(prefix)
         self.manifest: Manifest | None = None
+        self._sent_at: float | None = None  # monotonic time of this process's last ``submitting``
 
     @property
     def uri(self) -> str:
@@ -73,8 +77,43 @@ class ManifestLedger:
             manifest.record_attempt(status)  # raises ManifestTransitionError naming both states
         for name, value in (changes or {}).items():
             setattr(manifest, name, value)
+        before = manifest.status
         manifest.record_attempt(status, request_id=request_id, error=error, error_type=error_type)
         self.save(manifest)
+        self._emit(manifest, before, status, error_type)
+
+    def _emit(
+        self, manifest: Manifest, before: ManifestStatus, status: ManifestStatus, error_type: str | None
+    ) -> None:
+        """The metrics a recorded move means (``airflow_provider_aihubmix.metrics``): after the save,
+        so a metric never counts what the manifest does not say."""
+        base = {"model": manifest.model, "family": manifest.family, "dag_id": manifest.dag_id}
+        if status is ManifestStatus.SUBMITTING:
+            self._sent_at = time.monotonic()
+            return
+        if before is ManifestStatus.SUBMITTING:
+            if status is ManifestStatus.AMBIGUOUS:
+                outcome = "possibly_billed"
+            elif status is ManifestStatus.FAILED:
+                outcome = metrics.failure_outcome(error_type, may_be_billed=False)
+            else:
+                outcome = "success"
+            metrics.incr(metrics.REQUESTS, 1, outcome=outcome, **base)
+            if self._sent_at is not None:
+                elapsed = (time.monotonic() - self._sent_at) * 1000.0
+                metrics.timing(metrics.REQUEST_DURATION, elapsed, outcome=outcome, **base)
+                self._sent_at = None
+        elif before is ManifestStatus.SUBMITTED and manifest.remote_tasks:
+            waited = _seconds_since(manifest.remote_tasks[-1].submitted_at)
+            if waited is not None:
+                metrics.timing(metrics.TASK_WAIT, waited * 1000.0, **base)
+        if status is ManifestStatus.COMPLETE:
+            metrics.purchase_completed(
+                **base,
+                records=manifest.records,
+                estimated_usd=manifest.estimated_cost_usd,
+                actual_usd=manifest.actual_cost_usd,
+            )
 
     def interrupted(self, manifest: Manifest, interruption: Interruption) -> None:
         """Record that the triggerer holding the request in flight ended (no state move)."""
@@ -232,6 +271,16 @@ class ManifestLedger:
             error=error,
             error_type=error_type,
         )
+
+
+def _seconds_since(stamp: str) -> float | None:
+    try:
+        then = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if then.tzinfo is None:
+        then = then.replace(tzinfo=timezone.utc)
+    return max(0.0, (datetime.now(timezone.utc) - then).total_seconds())
 
 
 __all__ = ["ManifestLedger"]

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from airflow_provider_aihubmix import metrics
 from airflow_provider_aihubmix.catalog.models import ModelSpec
 from airflow_provider_aihubmix.engine import series
 from airflow_provider_aihubmix.engine.collection import (
@@ -54,6 +55,7 @@ from airflow_provider_aihubmix.engine.outcomes import record_failure
 from airflow_provider_aihubmix.engine.saved_answers import finish_from_saved, save_unreadable
 from airflow_provider_aihubmix.engine.spending import PurchaseBudget
 from airflow_provider_aihubmix.exceptions import (
+    AIHubMixBudgetExceededError,
     AIHubMixError,
     AIHubMixPossiblyBilledError,
     AIHubMixTaskTimeoutError,
@@ -204,6 +206,15 @@ class GenerationRun(ImageCollector):
     def check_budget(self, *, max_cost_usd: float | None, allow_unknown_cost: bool) -> Estimate:
         """The task's ``max_cost_usd``, the DAG run's budget and, where the connection turns it on,
         the account balance (``balance_guard``), before anything is submitted."""
+        try:
+            return self._check_budget(max_cost_usd=max_cost_usd, allow_unknown_cost=allow_unknown_cost)
+        except AIHubMixBudgetExceededError:
+            metrics.budget_refused(
+                model=self.spec.path, family=self.spec.family.value, dag_id=self.identity.dag_id
+            )
+            raise
+
+    def _check_budget(self, *, max_cost_usd: float | None, allow_unknown_cost: bool) -> Estimate:
         self.max_cost_usd = max_cost_usd
         found = check_budget(
             self.spec,

@@ -27,6 +27,7 @@ from typing import Any
 
 import httpx
 
+from airflow_provider_aihubmix import metrics
 from airflow_provider_aihubmix.exceptions import (
     AIHubMixDownloadError,
     AIHubMixError,
@@ -134,6 +135,7 @@ class RetryState:
         retry_after = parse_retry_after(response.headers.get("Retry-After"))
         delay = self.policy.delay_for(self.attempts - 1, retry_after)
         if delay is not None:
+            metrics.incr(metrics.RETRIES, 1, kind=self.kind, reason=str(response.status_code))
             log.warning(
                 "AIHubMix %s answered HTTP %s (X-Request-Id=%s); retry %d/%d in %.1f s%s",
                 self.label,
@@ -172,6 +174,7 @@ class RetryState:
         delay = self.policy.delay_for(self.attempts - 1, None)
         if delay is None:
             raise self._unreachable(exc, f"{name} after {self.attempts} attempt(s)")
+        metrics.incr(metrics.RETRIES, 1, kind=self.kind, reason=name)
         log.warning(
             "AIHubMix %s failed with %s; retry %d/%d in %.1f s",
             self.label,

@@ -17,6 +17,7 @@ from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
+from airflow_provider_aihubmix import metrics
 from airflow_provider_aihubmix.engine.deferred import GRACEFUL_STOP, USER_ACTION, PurchaseLedger, Resume
 from airflow_provider_aihubmix.engine.events import EventStatus, PredictionEvent, TaskEvent
 from airflow_provider_aihubmix.engine.outcomes import may_be_billed
@@ -117,6 +118,11 @@ class AIHubMixTaskTrigger(BaseTrigger):
         return AIHubMixHook(aihubmix_conn_id=self.aihubmix_conn_id, max_retries=0)
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
+        with metrics.running_trigger("task"):
+            async for event in self._wait():
+                yield event
+
+    async def _wait(self) -> AsyncIterator[TriggerEvent]:
         hook = self.hook()
         wait = TaskWait(
             self.remote_task_id,
@@ -254,12 +260,13 @@ class AIHubMixPredictionTrigger(BaseTrigger):
         )
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
-        try:
-            event = await self._purchase()
-        except AIHubMixError as err:
-            event = self._event(EventStatus.ERROR, error=err)
-        except AirflowNotFoundException as err:
-            event = self._event(EventStatus.ERROR, message=str(err))
+        with metrics.running_trigger("prediction"):
+            try:
+                event = await self._purchase()
+            except AIHubMixError as err:
+                event = self._event(EventStatus.ERROR, error=err)
+            except AirflowNotFoundException as err:
+                event = self._event(EventStatus.ERROR, message=str(err))
         yield TriggerEvent(event.model_dump(mode="json"))
 
     def _event(
