@@ -314,6 +314,9 @@ class PurchaseLedger:
                 )
             marker = SendMarker(request=index, at=utcnow(), trigger_run=self.trigger_run)
             self.ledger.submitting(manifest, marker)
+            # Built now, while the triggerer answers: once it is stopping its runner no longer reads
+            # the supervisor's replies, and building the hook masks the key through them.
+            self.collector(manifest)
 
     def record_answer(self, index: int, answer: PredictionAnswer) -> int:
         """Parse the answer, store its images, then record them and clear the marker; -> images."""

@@ -208,6 +208,8 @@ class AirflowCluster:
         self.api_port = free_port()
         self.base_url = f"http://127.0.0.1:{self.api_port}"
         self.components: dict[str, Component] = {}
+        # Components sent a graceful stop by terminate(): no longer checked, still reaped by stop().
+        self.stopping: list[Component] = []
         self.log_dir = self.home / "harness-logs"
         self.timings: dict[str, float] = {}
         self._incarnations: dict[str, int] = {}
@@ -401,6 +403,17 @@ class AirflowCluster:
         with contextlib.suppress(subprocess.TimeoutExpired):
             component.process.wait(timeout=15)
 
+    def terminate(self, name: str) -> Component:
+        """SIGTERM to a component's main process only -- a graceful stop, as Kubernetes, systemd and
+        ``docker stop`` send it -- and set it aside, so a successor can start at once.
+
+        The caller waits for the returned component's process; :meth:`stop` still reaps it.
+        """
+        component = self.components.pop(name)
+        self.stopping.append(component)
+        component.process.send_signal(signal.SIGTERM)
+        return component
+
     def restart(
         self, name: str, *, kill_signal: signal.Signals = signal.SIGKILL, timeout: float = 90
     ) -> None:
@@ -424,14 +437,15 @@ class AirflowCluster:
         began = time.monotonic()
         with contextlib.suppress(Exception):
             atexit.unregister(self.stop)
-        trees = {name: _process_tree(c.process) for name, c in self.components.items()}
+        every = {**{f"{c.name} (stopping)#{i}": c for i, c in enumerate(self.stopping)}, **self.components}
+        trees = {name: _process_tree(c.process) for name, c in every.items()}
         roots = [procs[0] for procs in trees.values() if procs]
         _send(roots, signal.SIGTERM)
         _gone, alive_roots = psutil.wait_procs(roots, timeout=grace)
         _send(alive_roots, signal.SIGTERM)
         psutil.wait_procs(alive_roots, timeout=max(0.0, timeout - grace))
         for name, procs in trees.items():
-            process = self.components[name].process
+            process = every[name].process
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(process.pid, signal.SIGKILL)
             alive = [proc for proc in procs if proc.is_running()]
