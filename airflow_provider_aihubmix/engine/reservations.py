@@ -205,6 +205,7 @@ class RunLedger:
                 return None, head
             if self.store.create_json(self._chain_key(entry.seq), entry.as_dict()):
                 return entry, head
+            # Another task took the slot: read it (its total) and try the next one.
             taken = self.store.read_json(self._chain_key(entry.seq))
             head = self._after(Entry.of(taken)) if isinstance(taken, Mapping) else self.head()
 
