@@ -94,6 +94,7 @@ def dataset_id(location: str) -> DatasetId | None:
         return DatasetId(f"file://{parts.netloc}" if parts.netloc else "file", parts.path)
     if len(scheme) > 1:  # any other URI scheme (a one-letter "scheme" is a Windows drive)
         return DatasetId(f"{scheme}://{parts.netloc}", parts.path.lstrip("/") or "/")
+    # Start-up cost: DAG parsing loads this module (the lineage mixin); storage loads when a task runs.
     from airflow_provider_aihubmix.storage.uris import path_to_file_uri
 
     # A local path: named like the file:// URI the storage layer records for hook lineage.
@@ -330,6 +331,7 @@ def operator_lineage(
     from airflow.providers.openlineage.extractors import OperatorLineage
     from openlineage.client.event_v2 import Dataset
 
+    # Optional dependency: the facet class needs openlineage (the [openlineage] extra), as above.
     from airflow_provider_aihubmix.facets.run import AIHubMixRunFacet
 
     def datasets(locations: Sequence[str]) -> list[Dataset]:

@@ -25,6 +25,8 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
+from airflow_provider_aihubmix import version_compat
+
 # Request fields that hold the prompt's text: what a task that hides its prompt keeps out of
 # lineage facets and the gallery (both read this one set).
 PROMPT_FIELDS = frozenset({"prompt", "negative_prompt"})
@@ -116,16 +118,12 @@ def without_secrets(value: Any) -> Any:
 
 def mask_secret(secret: str) -> None:
     """Register ``secret`` with Airflow's log masker (sync; not for a triggerer's event loop)."""
-    from airflow_provider_aihubmix.version_compat import mask_secret as airflow_mask_secret
-
-    airflow_mask_secret(secret)
+    version_compat.mask_secret(secret)
 
 
 async def amask_secret(secret: str) -> None:
     """Register ``secret`` with Airflow's log masker without blocking the event loop."""
-    from airflow_provider_aihubmix.version_compat import amask_secret as airflow_amask_secret
-
-    await airflow_amask_secret(secret)
+    await version_compat.amask_secret(secret)
 
 
 __all__ = [

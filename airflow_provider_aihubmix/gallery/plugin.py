@@ -43,6 +43,8 @@ class AIHubMixGalleryPlugin(AirflowPlugin):
 
     @cached_property
     def fastapi_apps(self) -> list[dict[str, Any]]:  # type: ignore[override]
+        # Start-up cost: every Airflow component loads plugins; the FastAPI app (and its DB
+        # lookups) is built only where the api-server mounts it.
         from airflow_provider_aihubmix.gallery.app import create_app
 
         return [{"app": create_app(), "url_prefix": APP_PREFIX, "name": "AIHubMix image gallery"}]

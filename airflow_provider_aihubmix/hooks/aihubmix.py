@@ -68,8 +68,9 @@ from airflow_provider_aihubmix.responses.shapes import (
     parse_prediction,
     parse_task,
 )
+from airflow_provider_aihubmix.schemas import build_input, schema_for
 from airflow_provider_aihubmix.schemas.wire import WireRequest, wire_request
-from airflow_provider_aihubmix.storage.references import DEFAULT_MAX_REFERENCE_BYTES
+from airflow_provider_aihubmix.storage.references import DEFAULT_MAX_REFERENCE_BYTES, resolve_param_references
 from airflow_provider_aihubmix.version_compat import aextra_dejson
 
 log = logging.getLogger(__name__)
@@ -437,9 +438,6 @@ class AIHubMixHook(BaseHook):
         model: str | ModelSpec, params: Mapping[str, Any], aws_conn_id: str | None
     ) -> tuple[ModelSpec, dict[str, Any]]:
         """Read ``s3://`` URIs and local paths among the reference parameters into ``data:`` URIs."""
-        from airflow_provider_aihubmix.schemas import schema_for
-        from airflow_provider_aihubmix.storage.references import resolve_param_references
-
         spec = model if isinstance(model, ModelSpec) else resolve_model(model)
         if not isinstance(params, Mapping):
             return spec, params  # build_input names the problem
@@ -789,8 +787,6 @@ def _validated(
     *,
     require_resolved: bool = False,
 ) -> tuple[ModelSpec, dict[str, Any]]:
-    from airflow_provider_aihubmix.schemas import build_input
-
     spec = model if isinstance(model, ModelSpec) else resolve_model(model)
     return spec, build_input(spec, params, extra_input, require_resolved=require_resolved)
 

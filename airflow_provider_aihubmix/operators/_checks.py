@@ -18,6 +18,7 @@ from airflow_provider_aihubmix.catalog.models import (
     resolve_model,
 )
 from airflow_provider_aihubmix.exceptions import AIHubMixValidationError
+from airflow_provider_aihubmix.pricing.cost import check_cap_value
 
 # The longest wait a task may ask for: far beyond any generation, and well inside what a
 # timedelta (the deferral's timeout) and a sleep can hold, so a typo fails at parse time.
@@ -77,8 +78,6 @@ def check_task_settings(
                 f"at most {MAX_WAIT_SECONDS:,} (366 days), got {value!r}"
             )
     if max_cost_usd is not None:
-        from airflow_provider_aihubmix.pricing.cost import check_cap_value
-
         check_cap_value(max_cost_usd)
     for name, value in (flags or {}).items():
         if not isinstance(value, bool):

@@ -3,13 +3,14 @@
 Both open the task instance's store and tell the gallery where it is (the "View image" link
 reads that XCom), log a trigger's event the same way, and end with one finishing tail:
 lineage state, the totals line, the records returned to XCom. Import-light: DAG parsing
-imports the operators, so storage and the gallery are imported only when a task runs.
+imports the operators, so storage and the engine are imported only when a task runs.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from airflow_provider_aihubmix.gallery.location import record_output_location
 from airflow_provider_aihubmix.lineage import AIHubMixLineageMixin
 
 if TYPE_CHECKING:
@@ -30,8 +31,6 @@ class AIHubMixImageTaskMixin(AIHubMixLineageMixin):
     def record_store_location(self, context: Context, store: ObjectStore) -> ObjectStore:
         """Record where ``store`` is for the gallery, before anything is bought or stored, so it
         shows failed and moderated tasks too; returns ``store``."""
-        from airflow_provider_aihubmix.gallery.location import record_output_location
-
         record_output_location(
             context["ti"], store.base_uri, self.output_conn_id, show_prompt=self.lineage_include_prompt
         )

@@ -20,9 +20,12 @@ from airflow.sdk import BaseOperator
 
 from airflow_provider_aihubmix.catalog.models import Family, ModelSpec
 from airflow_provider_aihubmix.exceptions import AIHubMixValidationError
+from airflow_provider_aihubmix.lineage import LineageRequest, request_of
 from airflow_provider_aihubmix.links import AIHubMixImageLink
 from airflow_provider_aihubmix.operators._checks import check_task_settings, family_spec, is_literal
 from airflow_provider_aihubmix.operators._finishing import AIHubMixImageTaskMixin
+from airflow_provider_aihubmix.pricing import PriceTable, parse_overrides
+from airflow_provider_aihubmix.pricing.cost import estimate_request
 from airflow_provider_aihubmix.responses.task_status import DEFAULT_NOT_FOUND_GRACE
 from airflow_provider_aihubmix.version_compat import conf
 
@@ -31,8 +34,6 @@ if TYPE_CHECKING:
 
     from airflow_provider_aihubmix.engine.run import GenerationRun
     from airflow_provider_aihubmix.hooks.aihubmix import AIHubMixHook
-    from airflow_provider_aihubmix.lineage import LineageRequest
-    from airflow_provider_aihubmix.pricing import PriceTable
     from airflow_provider_aihubmix.storage import ObjectStore
 
 # The trigger's own deadline should win over Airflow's defer timeout: its event is clean.
@@ -184,8 +185,6 @@ class AIHubMixGenerateImageOperator(AIHubMixImageTaskMixin, BaseOperator):
         self.allow_unknown_cost = allow_unknown_cost
         self.prices = prices
         if prices is not None and is_literal(prices):
-            from airflow_provider_aihubmix.pricing import parse_overrides
-
             parse_overrides(prices, origin="operator parameter 'prices'")  # a typo fails at parse time
         self.lineage_include_prompt = lineage_include_prompt
         self.max_image_bytes = max_image_bytes
@@ -241,10 +240,12 @@ class AIHubMixGenerateImageOperator(AIHubMixImageTaskMixin, BaseOperator):
         """
         output_uri = kwargs.get("output_uri")
         if output_uri is not None and not isinstance(output_uri, str):
+            # Start-up cost: storage is imported at parse time only for an ObjectStoragePath.
             from airflow_provider_aihubmix.storage.uris import output_uri_text
 
             output_uri, _ = output_uri_text(output_uri)  # an ObjectStoragePath, else refused here
         if output_uri and is_literal(output_uri):
+            # Start-up cost: storage is imported at parse time only for a literal output_uri.
             from airflow_provider_aihubmix.storage import parse_output_uri
             from airflow_provider_aihubmix.storage.locality import warn_if_local_output
 
@@ -263,6 +264,7 @@ class AIHubMixGenerateImageOperator(AIHubMixImageTaskMixin, BaseOperator):
         if model is None or not is_literal(model):
             return
         spec = cls.spec_for(str(model))
+        # Start-up cost: the schemas load at parse time only for a literal model.
         from airflow_provider_aihubmix.schemas import validate_params
 
         names = (*REQUEST_PARAMS, *cls.family_param_names())
@@ -270,6 +272,7 @@ class AIHubMixGenerateImageOperator(AIHubMixImageTaskMixin, BaseOperator):
         params.pop("image", None)
         image = kwargs.get("image")
         if image is not None and is_literal(image):
+            # Start-up cost: storage is imported at parse time only for a literal image.
             from airflow_provider_aihubmix.storage.references import reference_strings
 
             # Checked as the locations they name (count, scheme); read only at run time.
@@ -286,6 +289,7 @@ class AIHubMixGenerateImageOperator(AIHubMixImageTaskMixin, BaseOperator):
         return AIHubMixHook(aihubmix_conn_id=self.aihubmix_conn_id)
 
     def resolve_output_uri(self) -> str:
+        # Start-up cost: DAG parsing imports this module; storage loads only when a task runs.
         from airflow_provider_aihubmix.storage.locality import local_output_problem
         from airflow_provider_aihubmix.storage.uris import resolve_output_uri
 
@@ -300,6 +304,7 @@ class AIHubMixGenerateImageOperator(AIHubMixImageTaskMixin, BaseOperator):
 
     def open_store(self) -> ObjectStore:
         """The store images go to (tests and subclasses replace it to wrap the store)."""
+        # Start-up cost: DAG parsing imports this module; storage loads only when a task runs.
         from airflow_provider_aihubmix.storage import open_store
 
         return open_store(self.resolve_output_uri(), aws_conn_id=self.output_conn_id)
@@ -307,6 +312,7 @@ class AIHubMixGenerateImageOperator(AIHubMixImageTaskMixin, BaseOperator):
     def open_tracked_run(self, context: Context) -> GenerationRun:
         """This task instance's engine, recorded as lineage state (so a failure from here on
         reports its manifest) with its store location recorded for the gallery."""
+        # Start-up cost: DAG parsing imports this module; the engine loads only when a task runs.
         from airflow_provider_aihubmix.engine.budget import DagBudget
         from airflow_provider_aihubmix.engine.manifest import TaskIdentity
         from airflow_provider_aihubmix.engine.run import GenerationRun
@@ -329,7 +335,6 @@ class AIHubMixGenerateImageOperator(AIHubMixImageTaskMixin, BaseOperator):
 
     def price_table(self) -> PriceTable:
         """The shipped prices, then the connection extra ``prices``, then the ``prices`` parameter."""
-        from airflow_provider_aihubmix.pricing import PriceTable
 
         return PriceTable.build(
             (f"connection {self.aihubmix_conn_id!r} extra 'prices'", self.hook.connection_prices),
@@ -338,6 +343,7 @@ class AIHubMixGenerateImageOperator(AIHubMixImageTaskMixin, BaseOperator):
 
     # -- execution --------------------------------------------------------------------------
     def execute(self, context: Context) -> list[dict[str, Any]]:
+        # Start-up cost: DAG parsing imports this module; the engine loads only when a task runs.
         from airflow_provider_aihubmix.engine.polling import PollSchedule, wait_for_task
 
         run = self.open_tracked_run(context)
@@ -392,6 +398,7 @@ class AIHubMixGenerateImageOperator(AIHubMixImageTaskMixin, BaseOperator):
 
     def defer_prediction(self, run: GenerationRun) -> None:
         """Hand the stored request to :class:`AIHubMixPredictionTrigger`; the slot is freed."""
+        # Start-up cost: DAG parsing never loads the triggers (the engine, the hook); deferring does.
         from airflow_provider_aihubmix.engine.polling import DEFER_TIMEOUT_MARGIN
         from airflow_provider_aihubmix.triggers.aihubmix import AIHubMixPredictionTrigger
 
@@ -414,6 +421,7 @@ class AIHubMixGenerateImageOperator(AIHubMixImageTaskMixin, BaseOperator):
 
     def execute_complete(self, context: Context, event: dict[str, Any]) -> list[dict[str, Any]]:
         """Finish after the triggerer: everything needed comes from the event and the manifest."""
+        # Start-up cost: DAG parsing imports this module; the engine loads only when a task runs.
         from airflow_provider_aihubmix.engine.events import (
             is_prediction_event,
             validate_event,
@@ -438,14 +446,15 @@ class AIHubMixGenerateImageOperator(AIHubMixImageTaskMixin, BaseOperator):
 
     def lineage_request(self) -> tuple[LineageRequest, BaseException | None]:
         """The request as the run validated it, else as this operator would; never raises."""
+        # Start-up cost: DAG parsing imports this module; the engine loads only when a task runs.
         from airflow_provider_aihubmix.engine.run import GenerationRun
-        from airflow_provider_aihubmix.lineage import LineageRequest, request_of
 
         run = self._lineage_run
         asked = run.lineage_request() if isinstance(run, GenerationRun) else None
         if asked is not None:
             return asked, None
         try:
+            # Start-up cost: the schemas and storage load only when lineage is asked of a task.
             from airflow_provider_aihubmix.schemas import build_input
             from airflow_provider_aihubmix.storage.references import reference_strings
 
@@ -455,7 +464,6 @@ class AIHubMixGenerateImageOperator(AIHubMixImageTaskMixin, BaseOperator):
             input_ = build_input(spec, {**params, "image": references or None}, self.extra_input)
         except Exception as err:  # an invalid request still gets a START / FAIL event
             return LineageRequest(model=str(self.model or "unknown")), err
-        from airflow_provider_aihubmix.pricing.cost import estimate_request
 
         estimate = estimate_request(spec, input_, references=len(references))
         return request_of(spec.path, spec.family.value, params, input_, references, estimate), None

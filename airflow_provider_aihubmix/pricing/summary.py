@@ -56,6 +56,7 @@ def task_entry(manifest: Mapping[str, Any], uri: str) -> dict[str, Any]:
 
 def run_cost_summary(store: ObjectStore, dag_id: str, run_id: str) -> dict[str, Any]:
     """The cost summary of one DAG run, from every manifest under ``store`` (see the module docs)."""
+    # Start-up cost: DAG parsing loads pricing (cost caps); storage loads only for a summary.
     from airflow_provider_aihubmix.storage import MANIFEST_NAME, run_prefix
 
     tasks = []
@@ -100,6 +101,7 @@ def run_cost_summary(store: ObjectStore, dag_id: str, run_id: str) -> dict[str, 
 
 def write_run_cost_summary(store: ObjectStore, dag_id: str, run_id: str) -> tuple[str, dict[str, Any]]:
     """Compute the run's summary and store it beside the images; return its URI and the summary."""
+    # Start-up cost: DAG parsing loads pricing (cost caps); storage loads only for a summary.
     from airflow_provider_aihubmix.storage import join_key, run_prefix
 
     summary = run_cost_summary(store, dag_id, run_id)
@@ -119,6 +121,7 @@ def summarize_run(
     The returned dict is the summary plus ``"uri"`` (where it was written); XCom-safe. ``balance``
     (``AIHubMixHook().get_balance()``) is reported beside the totals as ``"balance"``.
     """
+    # Start-up cost: DAG parsing loads pricing (cost caps); storage loads only for a summary.
     from airflow_provider_aihubmix.storage import open_store
 
     ti = context["ti"]

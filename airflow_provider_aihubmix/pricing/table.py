@@ -24,6 +24,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from airflow_provider_aihubmix.catalog.models import UnknownModelError, resolve_model
 from airflow_provider_aihubmix.exceptions import AIHubMixValidationError
 
 PRICES_FILE = Path(__file__).with_name("prices.json")
@@ -273,8 +274,6 @@ class PriceTable:
 
 def canonical_model(model: str) -> str:
     """The catalog path for a name or alias; an unknown ``provider/model_id`` stays as given."""
-    from airflow_provider_aihubmix.catalog.models import UnknownModelError, resolve_model
-
     try:
         return resolve_model(model, warn=False).path
     except UnknownModelError:

@@ -162,6 +162,8 @@ def with_inlined_urls(input_: Mapping[str, Any], fetched: Mapping[str, bytes]) -
         return dict(input_)
     import base64
 
+    # Start-up cost: DAG parsing validates literal parameters through schemas, which reads this
+    # module; storage loads only when a fetched reference image is inlined.
     from airflow_provider_aihubmix.storage import NotAnImageError, sniff_image
 
     inlined: list[str] = []

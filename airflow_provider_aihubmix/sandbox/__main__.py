@@ -10,6 +10,8 @@ import threading
 from collections.abc import Sequence
 from types import FrameType
 
+from airflow_provider_aihubmix.sandbox.server import SandboxServer
+
 
 def _parser() -> argparse.ArgumentParser:
     env = os.environ.get
@@ -64,7 +66,6 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    from airflow_provider_aihubmix.sandbox.server import SandboxServer
 
     server = SandboxServer(
         args.host,

@@ -9,6 +9,8 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
+from airflow_provider_aihubmix.sandbox.shapes import SHAPES
+
 #: Task status spellings. ``bfl`` is the upstream (Black Forest Labs) vocabulary the
 #: reference documents; the other two are the variants seen from other gateways.
 STATUS_STYLES = ("bfl", "lower", "completed")
@@ -101,8 +103,6 @@ def _coerce(name: str, value: Any) -> Any:
             raise ValueError(f"task_outcome must be one of {TASK_OUTCOMES}")
         return value
     if name == "shapes":
-        from airflow_provider_aihubmix.sandbox.shapes import SHAPES
-
         if not isinstance(value, dict) or not all(
             isinstance(k, str) and isinstance(v, str) and v in SHAPES for k, v in value.items()
         ):

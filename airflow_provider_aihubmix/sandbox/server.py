@@ -14,13 +14,12 @@ import threading
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
+from airflow_provider_aihubmix.sandbox.client import SandboxClient
 from airflow_provider_aihubmix.sandbox.config import MIB, SandboxConfig
 from airflow_provider_aihubmix.sandbox.state import SandboxState
 
 if TYPE_CHECKING:
     import uvicorn
-
-    from airflow_provider_aihubmix.sandbox.client import SandboxClient
 
 
 def _bind(host: str, port: int) -> socket.socket:
@@ -122,8 +121,6 @@ class SandboxServer:
     @property
     def client(self) -> SandboxClient:
         if self._client is None:
-            from airflow_provider_aihubmix.sandbox.client import SandboxClient
-
             self._client = SandboxClient(self.base_url)
         return self._client
 
@@ -185,6 +182,8 @@ class SandboxServer:
             loop.close()
 
     async def _serve(self) -> None:
+        # Start-up cost: uvicorn and the FastAPI apps load only when a server starts, not when the
+        # sandbox package is imported for its client or config.
         import uvicorn
 
         from airflow_provider_aihubmix.sandbox.app import create_api_app

@@ -31,6 +31,7 @@ from pydantic import ValidationError
 
 from airflow_provider_aihubmix.catalog.models import Endpoint, Family, ModelSpec
 from airflow_provider_aihubmix.exceptions import AIHubMixValidationError
+from airflow_provider_aihubmix.responses import gemini as gemini_wire
 from airflow_provider_aihubmix.schemas._base import (
     JSON_VALUES,
     MAX_PROMPT_LENGTH,
@@ -125,9 +126,7 @@ def request_body(spec: ModelSpec, input_: dict[str, Any]) -> dict[str, Any]:
     Gemini's ``generateContent`` body (its first request; see
     :mod:`airflow_provider_aihubmix.responses.gemini`)."""
     if spec.endpoint is Endpoint.GENERATE_CONTENT:
-        from airflow_provider_aihubmix.responses import gemini
-
-        return gemini.request_body(input_)
+        return gemini_wire.request_body(input_)
     if spec.endpoint is Endpoint.GENERATIONS:
         if "model" in input_:
             raise AIHubMixValidationError(

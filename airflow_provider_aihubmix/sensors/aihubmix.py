@@ -15,20 +15,25 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseSensorOperator, PokeReturnValue
 
+from airflow_provider_aihubmix.catalog.models import UnknownModelError, resolve_model
+from airflow_provider_aihubmix.engine.collection import ImageCollector
 from airflow_provider_aihubmix.engine.events import EventStatus, TaskEvent, validate_event
-from airflow_provider_aihubmix.engine.polling import DEFER_TIMEOUT_MARGIN
+from airflow_provider_aihubmix.engine.manifest import TaskIdentity
+from airflow_provider_aihubmix.engine.polling import DEFER_TIMEOUT_MARGIN, TRANSIENT_ERRORS, progress_text
 from airflow_provider_aihubmix.exceptions import AIHubMixValidationError
 from airflow_provider_aihubmix.hooks.aihubmix import AIHubMixHook
+from airflow_provider_aihubmix.lineage import LineageRequest
 from airflow_provider_aihubmix.links import AIHubMixImageLink
 from airflow_provider_aihubmix.operators._checks import is_literal
 from airflow_provider_aihubmix.operators._finishing import AIHubMixImageTaskMixin
+from airflow_provider_aihubmix.pricing import PriceTable
+from airflow_provider_aihubmix.storage import open_store, parse_output_uri
+from airflow_provider_aihubmix.storage.uris import output_uri_text, resolve_output_uri
+from airflow_provider_aihubmix.triggers.aihubmix import AIHubMixTaskTrigger
 from airflow_provider_aihubmix.version_compat import AirflowSensorTimeout, conf
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
-
-    from airflow_provider_aihubmix.engine.collection import ImageCollector
-    from airflow_provider_aihubmix.lineage import LineageRequest
 
 
 class AIHubMixTaskSensor(AIHubMixImageTaskMixin, BaseSensorOperator):
@@ -69,10 +74,7 @@ class AIHubMixTaskSensor(AIHubMixImageTaskMixin, BaseSensorOperator):
         self.aihubmix_task_id = aihubmix_task_id
         self.model = model
         if not (output_uri is None or isinstance(output_uri, str)):
-            # An ObjectStoragePath: its URI, and its connection unless one is named (start-up cost:
-            # storage is imported only for such a value).
-            from airflow_provider_aihubmix.storage.uris import output_uri_text
-
+            # An ObjectStoragePath: its URI, and its connection unless one is named.
             output_uri, path_conn_id = output_uri_text(output_uri)
             if path_conn_id and output_conn_id == "aws_default":
                 output_conn_id = path_conn_id
@@ -92,7 +94,6 @@ class AIHubMixTaskSensor(AIHubMixImageTaskMixin, BaseSensorOperator):
     def check_output_uri(self) -> None:
         """Refuse a destination that cannot be written before waiting, not after: the finished
         task's image URLs expire in minutes, so images paid for would be lost."""
-        from airflow_provider_aihubmix.storage import parse_output_uri
 
         uri = self.output_uri or self.hook.output_uri
         if uri:
@@ -106,7 +107,6 @@ class AIHubMixTaskSensor(AIHubMixImageTaskMixin, BaseSensorOperator):
         self.check_output_uri()
         if not self.deferrable:
             return super().execute(context)
-        from airflow_provider_aihubmix.triggers.aihubmix import AIHubMixTaskTrigger
 
         timeout = float(self.timeout)
         self.log.info(
@@ -128,8 +128,6 @@ class AIHubMixTaskSensor(AIHubMixImageTaskMixin, BaseSensorOperator):
         )
 
     def poke(self, context: Context) -> bool | PokeReturnValue:
-        from airflow_provider_aihubmix.engine.polling import TRANSIENT_ERRORS, progress_text
-
         try:
             state = self.hook.get_task(self.aihubmix_task_id)
         except TRANSIENT_ERRORS as err:
@@ -158,11 +156,6 @@ class AIHubMixTaskSensor(AIHubMixImageTaskMixin, BaseSensorOperator):
         return self.collect(context, task_event)
 
     def collector(self, context: Context, model: str | None = None) -> ImageCollector:
-        from airflow_provider_aihubmix.engine.collection import ImageCollector
-        from airflow_provider_aihubmix.engine.manifest import TaskIdentity
-        from airflow_provider_aihubmix.storage import open_store
-        from airflow_provider_aihubmix.storage.uris import resolve_output_uri
-
         uri, source = resolve_output_uri(self.output_uri, self.hook.output_uri, self.aihubmix_conn_id)
         self.log.info(
             "Storing images of AIHubMix task %s under %s (from %s)", self.aihubmix_task_id, uri, source
@@ -173,7 +166,6 @@ class AIHubMixTaskSensor(AIHubMixImageTaskMixin, BaseSensorOperator):
             model=model or self.model or "unknown",
             identity=TaskIdentity.from_context(context),
         )
-        from airflow_provider_aihubmix.pricing import PriceTable
 
         # The collected images are priced like the operators': shipped rows + the connection's.
         collector.prices = PriceTable.build(
@@ -187,9 +179,6 @@ class AIHubMixTaskSensor(AIHubMixImageTaskMixin, BaseSensorOperator):
 
     def lineage_request(self) -> tuple[LineageRequest, BaseException | None]:
         """The task this sensor waits for, and the model running it."""
-        from airflow_provider_aihubmix.catalog.models import UnknownModelError, resolve_model
-        from airflow_provider_aihubmix.lineage import LineageRequest
-
         model = str(self.model or "unknown")
         try:
             family: str | None = resolve_model(model, warn=False).family.value

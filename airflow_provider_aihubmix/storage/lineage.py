@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from airflow_provider_aihubmix import version_compat
+
 log = logging.getLogger(__name__)
 
 
@@ -16,9 +18,8 @@ def record_asset(direction: str, context: Any, uri: str, extra: dict[str, Any] |
     asset factory rejects) is logged at debug level and never breaks the storage call that made it.
     """
     try:
-        from airflow_provider_aihubmix.version_compat import get_hook_lineage_collector
-
-        collector = get_hook_lineage_collector()
+        # Looked up on every call (not bound at import): tests/compat.py installs a collector there.
+        collector = version_compat.get_hook_lineage_collector()
         add = collector.add_output_asset if direction == "output" else collector.add_input_asset
         add(context=context, uri=uri, asset_extra=extra or None)
     except Exception:

@@ -21,6 +21,8 @@ import warnings
 from collections.abc import Iterable
 from pathlib import PurePosixPath
 
+from airflow_provider_aihubmix.storage.uris import file_uri_to_path
+
 #: Executors that run every task on the machine that schedules it.
 LOCAL_EXECUTORS = frozenset({"LocalExecutor", "SequentialExecutor", "DebugExecutor"})
 #: File system types (``/proc/mounts``) that several machines can mount at once.
@@ -110,7 +112,6 @@ def local_output_problem(output_uri: str, *, executor: str | None = None) -> str
     remote = [name for name in executor_names(executor) if name not in LOCAL_EXECUTORS]
     if not remote:
         return None
-    from airflow_provider_aihubmix.storage.uris import file_uri_to_path
 
     directory = file_uri_to_path(output_uri)
     if is_shared_directory(directory):

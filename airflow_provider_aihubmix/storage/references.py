@@ -13,7 +13,13 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from airflow_provider_aihubmix.exceptions import AIHubMixValidationError
+from airflow_provider_aihubmix.exceptions import (
+    AIHubMixStorageError,
+    AIHubMixValidationError,
+    NotAnImageError,
+)
+from airflow_provider_aihubmix.storage.sniff import SNIFF_HEAD_BYTES, sniff_image
+from airflow_provider_aihubmix.storage.stores import read_uri_bytes
 
 # A reference above this is refused before anything is read into a request body.
 DEFAULT_MAX_REFERENCE_BYTES = 20 * 1024 * 1024
@@ -84,9 +90,6 @@ def check_data_uri(ref: str) -> None:
 
     :raises NotAnImageError: naming the URI by its length (never its payload).
     """
-    from airflow_provider_aihubmix.storage import NotAnImageError
-    from airflow_provider_aihubmix.storage.sniff import SNIFF_HEAD_BYTES, sniff_image
-
     payload = "".join(ref.partition(",")[2].split())
     head = payload[: SNIFF_HEAD_BYTES // 3 * 4]
     try:
@@ -108,8 +111,6 @@ def resolve_reference(
         return ref
     if not needs_reading(ref):
         return ref
-    from airflow_provider_aihubmix.storage import read_uri_bytes
-
     data, content_type = read_uri_bytes(ref, aws_conn_id=aws_conn_id, max_bytes=max_bytes)
     return f"data:{content_type};base64,{base64.b64encode(data).decode('ascii')}"
 
@@ -146,8 +147,6 @@ def resolve_param_references(
     :class:`AIHubMixValidationError` naming the parameter,
     raised before any request.
     """
-    from airflow_provider_aihubmix.storage import AIHubMixStorageError
-
     out = dict(params)
     for key in image_keys:
         if key not in out or out[key] is None:

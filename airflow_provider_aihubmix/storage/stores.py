@@ -29,6 +29,7 @@ def open_store(output_uri: str, *, aws_conn_id: str | None = "aws_default", **op
     location = parse_output_uri(output_uri)
     if location.scheme == "file":
         return LocalObjectStore(location.uri)
+    # Start-up cost: boto3 (through the amazon provider) loads only for s3://, never for file://.
     from airflow_provider_aihubmix.storage.s3 import S3ObjectStore
 
     return S3ObjectStore(location.uri, aws_conn_id=aws_conn_id, **options)
@@ -55,6 +56,7 @@ def read_uri_bytes(
         bucket, key = split_s3_uri(uri)
         if not key:
             raise InvalidOutputURIError(f"reference image {uri!r} names a bucket but no key")
+        # Start-up cost: boto3 (through the amazon provider) loads only for s3://, never for file://.
         from airflow_provider_aihubmix.storage.s3 import S3ObjectStore
 
         store = S3ObjectStore(f"s3://{bucket}", aws_conn_id=aws_conn_id)
