@@ -1,17 +1,22 @@
 """The canary key: a full DAG run (successes and failures) with key ``sk-canary-<uuid>``, then a scan
 of everything the run left behind. The key may appear only in ``Authorization`` headers that
-reached the API host, and on the Gemini route only in its ``x-goog-api-key`` header."""
+reached the API host, and on the Gemini route only in its ``x-goog-api-key`` header. The child runs
+with Airflow's StatsD metrics on (``[metrics] statsd_on``, tags in the name) towards a UDP socket
+the test owns: every metric datagram is scanned too, for the key, the prompts and any URL."""
 
 from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.fixtures.statsd import StatsDReceiver
 
 ROOT = Path(__file__).resolve().parents[2]
 DAGS = Path(__file__).resolve().parent / "dags"
@@ -39,6 +44,16 @@ def _files(*roots: Path) -> list[Path]:
     return [p for root in roots for p in root.rglob("*") if p.is_file()]
 
 
+def _prompts(body: Any) -> list[str]:
+    """Every prompt (``prompt``, Gemini's part ``text``) anywhere in a request body."""
+    if isinstance(body, dict):
+        found = [v for k, v in body.items() if k in ("prompt", "text") and isinstance(v, str) and v]
+        return found + [p for v in body.values() for p in _prompts(v)]
+    if isinstance(body, list):
+        return [p for v in body for p in _prompts(v)]
+    return []
+
+
 @pytest.mark.timeout(RUN_TIMEOUT_S + 60)
 def test_canary_key_never_leaves_the_authorization_header(api, sandbox, tmp_path, report):
     api.connect(max_retries=1)
@@ -60,6 +75,20 @@ def test_canary_key_never_leaves_the_authorization_header(api, sandbox, tmp_path
         "AIHUBMIX_OUTPUT_URI": out_dir.as_uri(),
         "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
     }
+    statsd = StatsDReceiver(socket.socket(socket.AF_INET, socket.SOCK_DGRAM))
+    statsd.sock.bind(("127.0.0.1", 0))
+    env.update(
+        {
+            f"AIRFLOW__METRICS__{key}": value
+            for key, value in {
+                "STATSD_ON": "True",
+                "STATSD_HOST": "127.0.0.1",
+                "STATSD_PORT": str(statsd.sock.getsockname()[1]),
+                "STATSD_PREFIX": "airflow",
+                "STATSD_INFLUXDB_ENABLED": "True",
+            }.items()
+        }
+    )
     env.pop("OPENLINEAGE_DISABLED", None)
     env.pop("AIRFLOW__OPENLINEAGE__DISABLED", None)
     proc = subprocess.run(
@@ -119,6 +148,21 @@ def test_canary_key_never_leaves_the_authorization_header(api, sandbox, tmp_path
             "headers": headers,
         }
     assert gemini_requests == 4  # the series of two, the edit, the refusal
+    # Metrics: the provider's datagrams arrived, failures among them, and none holds a prompt or a URL.
+    datagrams = statsd.drain()
+    statsd.sock.close()
+    ours = [d for d in datagrams if d.name.startswith("airflow.aihubmix.")]
+    outcomes = {d.tags.get("outcome") for d in ours if d.name == "airflow.aihubmix.requests"}
+    assert {"success", "moderated", "upstream_error"} <= outcomes, outcomes
+    wire = b"\n".join(statsd.raw).decode()  # Airflow's own metrics too (the key is looked for in all)
+    scanned["StatsD metric datagrams"] = wire
+    wire = "\n".join(line for line in wire.splitlines() if line.startswith("airflow.aihubmix."))
+    prompts = {text for r in api_log for text in _prompts(r.get("json"))}
+    assert {"a harbour", "a fox mascot"} <= prompts, prompts
+    for prompt in prompts:
+        assert prompt not in wire and prompt.replace(" ", "_") not in wire, f"a prompt in a metric: {prompt}"
+    for needle in ("http:", "https:", "file:", "s3:", "//", "sandbox:"):
+        assert needle not in wire, f"{needle} in a metric"
     for where, content in scanned.items():
         text = content if isinstance(content, str) else json.dumps(content, default=str)
         assert api.key not in text, f"the canary key leaked into {where}"
@@ -133,10 +177,12 @@ def test_canary_key_never_leaves_the_authorization_header(api, sandbox, tmp_path
         expected="the key appears only in Authorization headers sent to the API host "
         "(x-goog-api-key on the Gemini route)",
         result=f"0 leaks in {len(scanned)} places scanned ({len(files)} files incl. the metadata DB, "
-        f"{len(events)} OpenLineage events, {len(storage_log)} storage requests, "
+        f"{len(events)} OpenLineage events, {len(ours)} metric datagrams, "
+        f"{len(storage_log)} storage requests, "
         f"{len(api_log)} API requests each carrying it as the bearer token, or in x-goog-api-key for "
         f"the {gemini_requests} on the Gemini route)",
         requests=len(api_log) + len(storage_log),
         leaks=0,
         places_scanned=len(scanned),
+        metric_datagrams=len(ours),
     )
