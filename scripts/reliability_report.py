@@ -68,7 +68,7 @@ METHOD = """\
 # (where, what was wrong, fix): the bugs this suite found, each fixed in the file named.
 FIXES: tuple[tuple[str, str, str], ...] = (
     (
-        "`generation.py` (`GenerationRun.submit`)",
+        "`engine/run.py` (`GenerationRun.submit`)",
         "an HTTP 200 whose body was unreadable (malformed JSON, unknown shape) after the gateway had "
         'processed and billed the POST was recorded as `failed` ("nothing billed"), so the Airflow '
         "retry bought the image again (2 billed POSTs)",
@@ -81,19 +81,19 @@ FIXES: tuple[tuple[str, str, str], ...] = (
         "truncation is retryable by default; the engine re-downloads (never storing the short file)",
     ),
     (
-        "`collection.py` (`ImageCollector.collect`), `exceptions.py`",
+        "`engine/collection.py` (`ImageCollector.collect`), `exceptions.py`",
         "a task that ended `Request Moderated` / `Content Moderated` was retried by Airflow: each "
         "retry submitted (and paid for) the same prompt again for the same verdict",
         "new `AIHubMixTaskModeratedError` (an `AIHubMixTaskFailedError` and an "
         "`AirflowFailException`): moderated tasks fail without retries",
     ),
     (
-        "`operators/images.py`",
+        "`operators/generic.py`",
         "the download size cap (`max_image_bytes` of the engine) could not be set from a DAG",
         "new operator parameter `max_image_bytes`",
     ),
     (
-        "`generation.py` (`GenerationRun.__init__`)",
+        "`engine/run.py` (`GenerationRun.__init__`)",
         "`extra_input` rendered to a non-mapping (an object, a list, a string) raised `TypeError` "
         "instead of a validation error",
         "left for `build_input`, which raises `AIHubMixValidationError`",
@@ -110,7 +110,7 @@ FIXES: tuple[tuple[str, str, str], ...] = (
         "the exchange is labelled with the absolute request URL (`POST http://host/v1/...`)",
     ),
     (
-        "`catalog.py`",
+        "`catalog/models.py`",
         "Seedream allowed `n` up to 15 (the `max_images` limit); the API reference allows 1-10, so "
         "`n=11..15` reached the API and came back 400",
         "`max_n=10` for both Seedream models",
