@@ -225,9 +225,12 @@ class Deployment:
     s3: Any
     figures: list[ScenarioFigures] = field(default_factory=list)
 
-    def run(self, requests: list[dict[str, Any]], dag_id: str = DAG_ID) -> Run:
-        """Trigger a scenario DAG with these mapped requests; return its :class:`Run`."""
+    def run(
+        self, requests: list[dict[str, Any]], dag_id: str = DAG_ID, conf: dict[str, Any] | None = None
+    ) -> Run:
+        """Trigger a scenario DAG with these mapped requests (and ``conf``: params such as
+        ``max_cost_usd``); return its :class:`Run`."""
         began = time.monotonic()
-        run_id = self.cluster.trigger_dag(dag_id, conf={"requests": requests}, timeout=180)
+        run_id = self.cluster.trigger_dag(dag_id, conf={"requests": requests, **(conf or {})}, timeout=180)
         observer = self.cluster.observe(dag_id, run_id, interval=1.0)
         return Run(self, dag_id, run_id, requests, began, observer)
