@@ -13,6 +13,12 @@ growth per request; afterwards the parent checks that every manifest is ``receiv
 stored image hashes to what the manifest records.
 
     uv run --no-sync python benchmarks/bench_prediction_triggers.py [--n 1000] [--latency 30]
+
+``--graceful-stop``: the triggers run under Airflow's own ``TriggerRunner`` main-loop logic
+(``tests.triggerer_fake``); once every request is on the wire the runner gets its stop signal,
+as a triggerer's runner does on SIGTERM, and the benchmark measures the time from that signal
+to the end of ``asyncio.run`` (every request kept, stored and recorded ``received``).
+The in-flight cap is lifted to ``--n`` for both modes (``[aihubmix] triggerer_max_requests_in_flight``).
 """
 
 from __future__ import annotations
@@ -139,6 +145,60 @@ async def _run_all(rows: list[Any]) -> dict[str, Any]:
     }
 
 
+def graceful_stop_main(opts: argparse.Namespace) -> None:
+    """Send every request, stop the runner once all are out, time the stop until the loop ends."""
+    _quiet_logging()
+    from airflow.sdk.module_loading import import_string
+
+    from airflow_provider_aihubmix.http.clients import aclose_shared_clients
+    from airflow_provider_aihubmix.sandbox.client import SandboxClient
+
+    sys.path.insert(0, common.ROOT)
+    from tests.triggerer_fake import TriggerRunner, shutdown
+
+    with open(opts.rows) as handle:
+        rows = json.load(handle)
+    triggers = [import_string(classpath)(**kwargs) for classpath, kwargs in rows[1:]]  # no warm-up
+    sandbox = SandboxClient(opts.sandbox, timeout=120)
+    stopped: list[float] = []
+    held: list[int] = []
+
+    async def all_triggers() -> None:
+        async def one(trigger: Any) -> None:
+            async for _ in trigger.run():
+                pass
+
+        try:
+            await asyncio.gather(*(one(t) for t in triggers))
+        finally:
+            await aclose_shared_clients()
+
+    from airflow_provider_aihubmix.hooks.aihubmix import AIHubMixHook
+
+    sent = [0]
+    send = AIHubMixHook.asend_prediction
+
+    async def counted(self: AIHubMixHook, *args: Any, **kwargs: Any) -> Any:
+        sent[0] += 1
+        return await send(self, *args, **kwargs)
+
+    AIHubMixHook.asend_prediction = counted  # type: ignore[method-assign]
+
+    async def stop_when_all_sent(runner: TriggerRunner) -> None:
+        while sent[0] < len(triggers):
+            await asyncio.sleep(0.2)
+        await asyncio.sleep(2)  # the last POSTs leave
+        out = await asyncio.to_thread(sandbox.requests, "api", PATH)
+        held.append(sum(1 for r in out if r["status"] is None))
+        stopped.append(time.perf_counter())
+        shutdown(runner)
+
+    asyncio.run(TriggerRunner(all_triggers, stop_when_all_sent).arun())
+    common.emit(
+        {"n": len(triggers), "in_flight": held[0], "stop_to_exit_s": time.perf_counter() - stopped[0]}
+    )
+
+
 def triggerer_main(opts: argparse.Namespace) -> None:
     _quiet_logging()
     # Imported before the baseline, as in a triggerer that already runs other triggers.
@@ -167,7 +227,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=1000)
     parser.add_argument("--latency", type=float, default=30.0, help="seconds the sandbox holds each answer")
-    parser.add_argument("--child", choices=("prepare", "triggerer"))
+    parser.add_argument("--child", choices=("prepare", "triggerer", "graceful-stop"))
+    parser.add_argument("--graceful-stop", action="store_true", help="stop the runner with all requests out")
+    parser.add_argument("--sandbox")
     parser.add_argument("--output-uri")
     parser.add_argument("--rows")
     opts = parser.parse_args()
@@ -177,6 +239,9 @@ def main() -> int:
     if opts.child == "triggerer":
         triggerer_main(opts)
         return 0
+    if opts.child == "graceful-stop":
+        graceful_stop_main(opts)
+        return 0
 
     common.print_machine()
     with (
@@ -185,25 +250,49 @@ def main() -> int:
     ):
         client = sandbox.client()
         client.configure(inline_image_bytes=ANSWER_IMAGE_BYTES)
-        env = {"AIRFLOW_CONN_AIHUBMIX_DEFAULT": common.aihubmix_conn_json(sandbox.base_url)}
+        env = {
+            "AIRFLOW_CONN_AIHUBMIX_DEFAULT": common.aihubmix_conn_json(sandbox.base_url),
+            "AIRFLOW__AIHUBMIX__TRIGGERER_MAX_REQUESTS_IN_FLIGHT": str(opts.n),
+        }
         output_uri = Path(out).as_uri()
         print(f"preparing {opts.n} deferred gpt-image tasks (the workers' part)", flush=True)
         args = ["--child", "prepare", "--n", str(opts.n), "--output-uri", output_uri]
         rows = common.run_child("bench_prediction_triggers.py", args, env=env)
         client.clear_requests()
         # The triggerer's warm-up run (not measured) is answered at once (rules match in order).
-        client.inject(kind="slow", delay_s=0, path=PATH, count=1)
+        if not opts.graceful_stop:
+            client.inject(kind="slow", delay_s=0, path=PATH, count=1)
         client.inject(kind="slow", delay_s=opts.latency, path=PATH)
         with tempfile.NamedTemporaryFile("w", suffix=".json", prefix="bench-rows-") as handle:
             json.dump(rows, handle)
             handle.flush()
-            print(f"running {opts.n} triggers in one event loop; answers held {opts.latency:g} s", flush=True)
-            result = common.run_child(
-                "bench_prediction_triggers.py", ["--child", "triggerer", "--rows", handle.name], env=env
-            )
+            if opts.graceful_stop:
+                print(
+                    f"{opts.n} triggers, answers held {opts.latency:g} s; stop once all are out", flush=True
+                )
+                child = ["--child", "graceful-stop", "--rows", handle.name, "--sandbox", sandbox.base_url]
+                stop = common.run_child("bench_prediction_triggers.py", child, env=env)
+            else:
+                print(
+                    f"running {opts.n} triggers in one event loop; answers held {opts.latency:g} s",
+                    flush=True,
+                )
+                result = common.run_child(
+                    "bench_prediction_triggers.py", ["--child", "triggerer", "--rows", handle.name], env=env
+                )
         posts = sum(1 for r in client.requests(host="api", path=PATH) if r["method"] == "POST") - 1
         received, verified = verify(Path(out))
         client.close()
+
+    if opts.graceful_stop:
+        posts += 1  # no warm-up run in this mode
+        print("\nresults")
+        seconds = stop["stop_to_exit_s"]
+        flying = f"{stop['in_flight']} of {stop['n']}"
+        print(f"  graceful stop, {flying} requests in flight: loop ended {seconds:.1f} s")
+        print(f"  after the stop signal (answers held {opts.latency:g} s); {received} manifests received,")
+        print(f"  {verified} images hash to their record, POSTs {posts}")
+        return 0 if received == opts.n and verified == opts.n and posts == opts.n else 1
 
     print(json.dumps(result, indent=1))
     print("\nresults")
