@@ -247,6 +247,7 @@ class RunLedger:
         if held is not None:
             log.info("DAG budget: %s reuses its reservation #%d of %.4f USD", task, held.seq, held.usd)
             return held
+        self._drop_unsent(task)
         amount, cap = to_micro(usd), to_micro(cap_usd)
 
         def fits(head: Entry | None) -> Entry | None:
@@ -289,6 +290,61 @@ class RunLedger:
             cap_usd,
         )
         return Reservation(entry.seq, task, fingerprint, amount)
+
+    def report(self) -> dict[str, Any]:
+        """Reservations, actual spend and refusals per task, as the ledger holds them::
+
+            {"committed_usd", "entries",
+             "tasks": {"<task>": {"reserved_usd", "actual_usd", "released", "open", "refused"}}}
+
+        ``reserved_usd`` sums the task's reservations, ``actual_usd`` what they were settled to
+        (released ones add 0), ``open`` counts reservations not settled yet (in flight, or kept
+        because the request may have been billed), ``refused`` whether its last try was refused.
+        """
+        tasks: dict[str, dict[str, Any]] = {}
+
+        def row(task: str) -> dict[str, Any]:
+            return tasks.setdefault(
+                task, {"reserved_usd": 0.0, "actual_usd": 0.0, "released": 0, "open": 0, "refused": False}
+            )
+
+        entries = self.entries()
+        amounts = {e.seq: e.delta_micro_usd for e in entries if e.kind == "reserve"}
+        settled: dict[int, int] = {}
+        for entry in entries:
+            if entry.kind == "settle":
+                settled[entry.reservation] = amounts.get(entry.reservation, 0) + entry.delta_micro_usd
+        for entry in entries:
+            if entry.kind != "reserve":
+                continue
+            item = row(entry.task)
+            item["reserved_usd"] = to_usd(to_micro(item["reserved_usd"]) + entry.delta_micro_usd)
+            if entry.seq not in settled:
+                item["open"] += 1
+            elif settled[entry.seq] == 0:
+                item["released"] += 1
+            else:
+                item["actual_usd"] = to_usd(to_micro(item["actual_usd"]) + settled[entry.seq])
+        for key in self.store.list_keys(join_key(self.prefix, "tasks")):
+            doc = self.store.read_json(key)
+            if isinstance(doc, Mapping) and doc.get("state") == "refused":
+                task = next((e.task for e in entries if self._task_key(e.task) == key), None)
+                row(task or key.rsplit("/", 1)[-1][: -len(".json")])["refused"] = True
+        return {
+            "committed_usd": to_usd(entries[-1].total_micro_usd) if entries else 0.0,
+            "entries": len(entries),
+            "tasks": tasks,
+        }
+
+    def _drop_unsent(self, task: str) -> None:
+        """Release the task's open reservation for another request (the request changed before
+        anything was sent), instead of leaving it for :meth:`reclaim_stale`."""
+        doc = self.store.read_json(self._task_key(task))
+        if not isinstance(doc, Mapping) or doc.get("state") != "reserved":
+            return
+        seq = int(doc["seq"])
+        if self.store.create_json(join_key(self.prefix, "sending", f"{seq}.json"), {"by": "reclaimer"}):
+            self.release(Reservation(seq, task, str(doc.get("fingerprint")), int(doc["micro_usd"])))
 
     def mark_sending(self, reservation: Reservation) -> bool:
         """Right before the request is sent: False when a reclaimer released the reservation first

@@ -75,6 +75,30 @@ def test_release_lets_a_later_task_buy_and_actual_replaces_estimate(tmp_path: Pa
     ]
 
 
+def test_report_shows_reservations_actual_and_refusals_per_task(tmp_path: Path) -> None:
+    led = ledger(tmp_path)
+    held = [reserve(led, f"t{i}") for i in range(3)]
+    led.settle(held[0], 0.004)
+    led.release(held[1])
+    reserve(led, "t3")
+    reserve(led, "t4")  # 0.034 of 0.035
+    with pytest.raises(AIHubMixBudgetExceededError):
+        reserve(led, "t5")
+    report = led.report()
+    assert report["committed_usd"] == 0.034 and report["entries"] == 7
+    tasks = report["tasks"]
+    assert tasks["t0"] == {
+        "reserved_usd": 0.01,
+        "actual_usd": 0.004,
+        "released": 0,
+        "open": 0,
+        "refused": False,
+    }
+    assert tasks["t1"]["released"] == 1 and tasks["t1"]["actual_usd"] == 0.0
+    assert tasks["t2"]["open"] == 1 and tasks["t3"]["open"] == 1
+    assert tasks["t5"]["refused"] is True and tasks["t5"]["reserved_usd"] == 0.0
+
+
 def test_a_retry_reuses_its_reservation_and_a_new_request_does_not(tmp_path: Path) -> None:
     led = ledger(tmp_path)
     first = reserve(led, "t0")
@@ -83,6 +107,18 @@ def test_a_retry_reuses_its_reservation_and_a_new_request_does_not(tmp_path: Pat
     led.release(first)
     again = reserve(led, "t0")  # released (a non-billing error): the retry reserves anew
     assert again.seq != first.seq
+
+
+def test_a_changed_request_releases_the_unsent_reservation_of_the_old_one(tmp_path: Path) -> None:
+    led = ledger(tmp_path)
+    old = reserve(led, "t0", fingerprint="old")
+    sent = reserve(led, "t1", fingerprint="x")
+    assert led.mark_sending(sent)
+    reserve(led, "t0", fingerprint="new")  # the old one was never sent: released first
+    reserve(led, "t1", fingerprint="y")  # t1's was sent: kept (it may be billed)
+    head = led.head()
+    assert head is not None and head.total_micro_usd == 30_000
+    assert led.mark_sending(old) is False
 
 
 def test_a_reservation_never_sent_is_reclaimed_after_the_lease(tmp_path: Path) -> None:
