@@ -17,4 +17,5 @@ pytest_plugins = [
     "tests.fixtures.airflow",
     "tests.fixtures.airflow_db",
     "tests.fixtures.statsd",
+    "tests.fixtures.otlp",
 ]

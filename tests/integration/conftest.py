@@ -17,3 +17,11 @@ def output(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[str, Any]:
         bucket: S3Bucket = request.getfixturevalue("s3_bucket")
         return bucket.uri, bucket.client
     return (tmp_path / "images").as_uri(), None
+
+
+@pytest.fixture(scope="session")
+def example_output_uri(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """One output folder for every run of the example marketing DAG in a session: its outlet Asset's
+    URI is built from it, and the same Asset name with another URI is an inactive asset to Airflow
+    (the task fails). Each run writes under its own run prefix."""
+    return (tmp_path_factory.mktemp("example-images")).as_uri()

@@ -49,10 +49,10 @@ def test_marketing_example_leaves_images_manifests_and_contact_sheet(
     dag_test: DagTest,
     sandbox: SandboxServer,
     sandbox_conn: str,
-    tmp_path: Path,
+    example_output_uri: str,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    output_uri = (tmp_path / "images").as_uri()
+    output_uri = example_output_uri
     dag = load_example("aihubmix_marketing_assets", "aihubmix_marketing_assets", output_uri, monkeypatch)
 
     run = dag_test(dag)
