@@ -26,6 +26,23 @@ MAX_WAIT_SECONDS = 366 * 24 * 3600
 _PLAIN = (str, int, float, bool, type(None))
 
 
+def output_location(output_uri: Any, output_conn_id: str | None) -> tuple[Any, str | None]:
+    """``output_uri`` and ``output_conn_id`` as an operator and the sensor keep them: an Airflow
+    ``ObjectStoragePath`` becomes its URI, and its connection unless ``output_conn_id`` names one
+    (is not ``"aws_default"``); a string, a template or ``None`` stays as given. Anything else is
+    refused naming ``output_uri``.
+    """
+    if output_uri is None or isinstance(output_uri, str):
+        return output_uri, output_conn_id
+    # Start-up cost: storage is imported at parse time only for an ObjectStoragePath.
+    from airflow_provider_aihubmix.storage.uris import output_uri_text
+
+    uri, path_conn_id = output_uri_text(output_uri)
+    if path_conn_id and output_conn_id == "aws_default":
+        return uri, path_conn_id
+    return uri, output_conn_id
+
+
 def is_literal(value: Any) -> bool:
     """True for values fixed at parse time (not XComArg, not mapped, not a template)."""
     if isinstance(value, str):
@@ -86,7 +103,7 @@ def check_task_settings(
             )
 
 
-__all__ = ["MAX_WAIT_SECONDS", "check_task_settings", "is_literal"]
+__all__ = ["MAX_WAIT_SECONDS", "check_task_settings", "is_literal", "output_location"]
 
 
 def family_spec(model: str, family: Family | None, operator: str) -> ModelSpec:

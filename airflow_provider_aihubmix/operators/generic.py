@@ -22,7 +22,12 @@ from airflow_provider_aihubmix.catalog.models import Family, ModelSpec
 from airflow_provider_aihubmix.exceptions import AIHubMixValidationError
 from airflow_provider_aihubmix.lineage import LineageRequest, request_of
 from airflow_provider_aihubmix.links import AIHubMixImageLink
-from airflow_provider_aihubmix.operators._checks import check_task_settings, family_spec, is_literal
+from airflow_provider_aihubmix.operators._checks import (
+    check_task_settings,
+    family_spec,
+    is_literal,
+    output_location,
+)
 from airflow_provider_aihubmix.operators._finishing import AIHubMixImageTaskMixin
 from airflow_provider_aihubmix.pricing import PriceTable, parse_overrides
 from airflow_provider_aihubmix.pricing.cost import estimate_request
@@ -164,14 +169,7 @@ class AIHubMixGenerateImageOperator(AIHubMixImageTaskMixin, BaseOperator):
         self.seed = seed
         self.extra_input = extra_input
         self.family_params = {k: v for k, v in (family_params or {}).items() if v is not None}
-        if not (output_uri is None or isinstance(output_uri, str)):
-            # An ObjectStoragePath: its URI, and its connection unless one is named (start-up cost:
-            # storage is imported only for such a value).
-            from airflow_provider_aihubmix.storage.uris import output_uri_text
-
-            output_uri, path_conn_id = output_uri_text(output_uri)
-            if path_conn_id and output_conn_id == "aws_default":
-                output_conn_id = path_conn_id
+        output_uri, output_conn_id = output_location(output_uri, output_conn_id)
         self.output_uri = output_uri
         self.output_conn_id = output_conn_id
         self.aihubmix_conn_id = aihubmix_conn_id

@@ -24,11 +24,11 @@ from airflow_provider_aihubmix.exceptions import AIHubMixValidationError
 from airflow_provider_aihubmix.hooks.aihubmix import AIHubMixHook
 from airflow_provider_aihubmix.lineage import LineageRequest
 from airflow_provider_aihubmix.links import AIHubMixImageLink
-from airflow_provider_aihubmix.operators._checks import is_literal
+from airflow_provider_aihubmix.operators._checks import is_literal, output_location
 from airflow_provider_aihubmix.operators._finishing import AIHubMixImageTaskMixin
 from airflow_provider_aihubmix.pricing import PriceTable
 from airflow_provider_aihubmix.storage import open_store, parse_output_uri
-from airflow_provider_aihubmix.storage.uris import output_uri_text, resolve_output_uri
+from airflow_provider_aihubmix.storage.uris import resolve_output_uri
 from airflow_provider_aihubmix.triggers.aihubmix import AIHubMixTaskTrigger
 from airflow_provider_aihubmix.version_compat import AirflowSensorTimeout, conf
 
@@ -73,11 +73,7 @@ class AIHubMixTaskSensor(AIHubMixImageTaskMixin, BaseSensorOperator):
         super().__init__(poke_interval=poll_interval, **kwargs)
         self.aihubmix_task_id = aihubmix_task_id
         self.model = model
-        if not (output_uri is None or isinstance(output_uri, str)):
-            # An ObjectStoragePath: its URI, and its connection unless one is named.
-            output_uri, path_conn_id = output_uri_text(output_uri)
-            if path_conn_id and output_conn_id == "aws_default":
-                output_conn_id = path_conn_id
+        output_uri, output_conn_id = output_location(output_uri, output_conn_id)
         self.output_uri = output_uri
         self.output_conn_id = output_conn_id
         self.aihubmix_conn_id = aihubmix_conn_id
