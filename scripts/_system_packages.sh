@@ -18,3 +18,19 @@ _aihubmix_install_system_packages() {
   fi
 }
 _aihubmix_install_system_packages
+
+# Azurite (Azure Storage emulator, npm) for the Azure Blob store's tests, pinned, under .tools/ in
+# the repository; Node (Debian's nodejs, or one already on PATH) runs it. Skipped without npm.
+AZURITE_VERSION=3.37.0
+_aihubmix_install_azurite() {
+  local dir=.tools/azurite
+  [ -x "$dir/node_modules/.bin/azurite-blob" ] && return 0
+  if ! command -v npm >/dev/null 2>&1; then
+    echo "npm not found: the Azure Blob tests need Azurite (npm install azurite@$AZURITE_VERSION)" >&2
+    return 0
+  fi
+  echo "Installing Azurite $AZURITE_VERSION with npm..." >&2
+  mkdir -p "$dir"
+  npm install --silent --no-audit --no-fund --prefix "$dir" "azurite@$AZURITE_VERSION" >/dev/null
+}
+_aihubmix_install_azurite

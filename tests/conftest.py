@@ -14,6 +14,7 @@ os.environ.setdefault("AIRFLOW__CORE__UNIT_TEST_MODE", "True")
 pytest_plugins = [
     "tests.fixtures.sandbox",
     "tests.fixtures.s3",
+    "tests.fixtures.clouds",
     "tests.fixtures.airflow",
     "tests.fixtures.airflow_db",
     "tests.fixtures.statsd",

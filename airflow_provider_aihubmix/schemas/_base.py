@@ -27,6 +27,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationInfo, mod
 
 from airflow_provider_aihubmix.catalog.limits import PixelBounds
 from airflow_provider_aihubmix.catalog.models import Family, ModelSpec
+from airflow_provider_aihubmix.storage.uris import OBJECT_SCHEMES
 
 MAX_PROMPT_LENGTH = 32_000
 INT32_MAX = 2_147_483_647
@@ -40,7 +41,10 @@ _RATIO_RE = re.compile(r"([0-9]{1,3})\s*[:xX]\s*([0-9]{1,3})")
 _DATA_URI_RE = re.compile(r"data:image/[A-Za-z0-9.+-]+;base64,[A-Za-z0-9+/=\s]+")
 
 RESOLVED_REFERENCES = "https:// (or http://) URLs or data:image/...;base64 URIs"
-RESOLVABLE_REFERENCES = "https:// (or http://) URLs, data:image/...;base64 URIs, s3:// URIs or local paths"
+RESOLVABLE_REFERENCES = (
+    "https:// (or http://) URLs, data:image/...;base64 URIs, s3:// / gs:// / abfs:// / wasb:// URIs "
+    "or local paths"
+)
 
 
 class Reject(ValueError):
@@ -299,9 +303,9 @@ def check_reference(item: Any, ctx: SchemaContext) -> str:
     scheme = parts.scheme.lower()
     if scheme in ("http", "https") and parts.netloc:
         return ref
-    if not ctx.require_resolved and (scheme == "file" or (scheme == "s3" and parts.netloc)):
+    if not ctx.require_resolved and (scheme == "file" or (scheme in OBJECT_SCHEMES and parts.netloc)):
         return ref
-    if scheme in ("s3", "file") and ctx.require_resolved:
+    if scheme in (*OBJECT_SCHEMES, "file") and ctx.require_resolved:
         raise Reject(f"holds an unresolved {scheme}:// reference; read it and send a data: URI", allowed)
     raise Reject(f"holds a reference this provider cannot send ({scheme}://)", allowed)
 

@@ -20,6 +20,7 @@ from airflow_provider_aihubmix.exceptions import (
 )
 from airflow_provider_aihubmix.storage.sniff import SNIFF_HEAD_BYTES, sniff_image
 from airflow_provider_aihubmix.storage.stores import read_uri_bytes
+from airflow_provider_aihubmix.storage.uris import OBJECT_SCHEMES
 
 # A reference above this is refused before anything is read into a request body.
 DEFAULT_MAX_REFERENCE_BYTES = 20 * 1024 * 1024
@@ -126,7 +127,7 @@ def resolve_references(
 def is_readable_location(ref: str) -> bool:
     """An ``s3://`` / ``file://`` URI or a local path: something this worker reads itself."""
     lowered = ref.strip().lower()
-    if lowered.startswith(("s3://", "file://")):
+    if lowered.startswith(tuple(f"{scheme}://" for scheme in (*OBJECT_SCHEMES, "file"))):
         return True
     return "://" not in lowered and not lowered.startswith("data:")
 

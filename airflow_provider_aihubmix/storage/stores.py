@@ -11,24 +11,56 @@ from airflow_provider_aihubmix.storage.lineage import record_asset
 from airflow_provider_aihubmix.storage.local import LocalObjectStore
 from airflow_provider_aihubmix.storage.sniff import SNIFF_HEAD_BYTES, sniff_image
 from airflow_provider_aihubmix.storage.uris import (
+    AZURE_SCHEMES,
+    OBJECT_SCHEMES,
     file_uri_to_path,
     parse_output_uri,
     path_to_file_uri,
-    split_s3_uri,
+    split_object_uri,
 )
+
+#: The connection each cloud's store uses when the operator's ``output_conn_id`` is left at its
+#: default (``aws_default``, the S3 one): the Google and Azure providers' own defaults.
+DEFAULT_CONN_IDS = {
+    "s3": "aws_default",
+    "gs": "google_cloud_default",
+    **dict.fromkeys(AZURE_SCHEMES, "wasb_default"),
+}
+
+
+def conn_id_for(scheme: str, conn_id: str | None) -> str | None:
+    """``conn_id`` for a store of ``scheme``; the S3 default stands for "this cloud's default"."""
+    if conn_id == "aws_default":
+        return DEFAULT_CONN_IDS.get(scheme, conn_id)
+    return conn_id
 
 
 def open_store(output_uri: str, *, aws_conn_id: str | None = "aws_default", **options: Any) -> ObjectStore:
     """
-    The store for ``output_uri``: ``s3://bucket/prefix`` (through ``aws_conn_id``) or ``file:///dir``.
+    The store for ``output_uri``: ``s3://bucket/prefix``, ``gs://bucket/prefix``, an Azure
+    container (``abfs[s]://`` or ``wasb[s]://container[@account host]/prefix``) or ``file:///dir``.
 
-    ``options`` go to ``S3ObjectStore`` (e.g. ``max_attempts``, ``presigned_link_expires``).
+    ``aws_conn_id`` is the task's ``output_conn_id``: the connection of whichever cloud the URI
+    names (left at ``aws_default`` it means that cloud's default: ``google_cloud_default``,
+    ``wasb_default``). ``options`` go to the store (e.g. ``max_attempts``). The Google and Azure
+    stores need the ``[google]`` / ``[azure]`` extra, imported only here.
 
     :raises InvalidOutputURIError: naming ``output_uri`` when it is malformed or has ``..`` segments.
     """
     location = parse_output_uri(output_uri)
     if location.scheme == "file":
         return LocalObjectStore(location.uri)
+    conn_id = conn_id_for(location.scheme, aws_conn_id)
+    if location.scheme == "gs":
+        # Optional dependency: the [google] extra (GCSHook, google-cloud-storage), loaded only for gs://.
+        from airflow_provider_aihubmix.storage.gcs import GCSObjectStore
+
+        return GCSObjectStore(location.uri, conn_id=conn_id, **options)
+    if location.scheme in AZURE_SCHEMES:
+        # Optional dependency: the [azure] extra (WasbHook, azure-storage-blob), only for Azure URIs.
+        from airflow_provider_aihubmix.storage.azure import AzureBlobObjectStore
+
+        return AzureBlobObjectStore(location.uri, conn_id=conn_id, **options)
     # Start-up cost: boto3 (through the amazon provider) loads only for s3://, never for file://.
     from airflow_provider_aihubmix.storage.s3 import S3ObjectStore
 
@@ -39,7 +71,8 @@ def read_uri_bytes(
     uri: str, *, aws_conn_id: str | None = "aws_default", max_bytes: int | None = None
 ) -> tuple[bytes, str]:
     """
-    Read a reference image (for edits and chains) from ``s3://``, ``file://`` or a local path.
+    Read a reference image (for edits and chains) from ``s3://``, ``gs://``, an Azure URI,
+    ``file://`` or a local path (object stores through ``aws_conn_id``, as :func:`open_store`).
 
     Returns the bytes and the content type sniffed from them. The bytes must be an image: a path
     that points at any other file raises ``NotAnImageError`` and its content is never returned.
@@ -52,22 +85,20 @@ def read_uri_bytes(
     if not isinstance(uri, str) or not uri or "\x00" in uri:
         raise InvalidOutputURIError(f"reference image location must be a non-empty string, got {uri!r}")
     context: object
-    if uri.lower().startswith("s3://"):
-        bucket, key = split_s3_uri(uri)
+    if uri.lower().startswith(tuple(f"{scheme}://" for scheme in OBJECT_SCHEMES)):
+        _, root, key = split_object_uri(uri)
         if not key:
             raise InvalidOutputURIError(f"reference image {uri!r} names a bucket but no key")
-        # Start-up cost: boto3 (through the amazon provider) loads only for s3://, never for file://.
-        from airflow_provider_aihubmix.storage.s3 import S3ObjectStore
-
-        store = S3ObjectStore(f"s3://{bucket}", aws_conn_id=aws_conn_id)
-        location = f"s3://{bucket}/{key}"
+        store = open_store(root, aws_conn_id=aws_conn_id)
+        location = f"{root}/{key}"
         data = store.read_bytes(location, max_bytes=max_bytes)
         context = store
     else:
         if "://" in uri:
             if not uri.lower().startswith("file://"):
                 raise InvalidOutputURIError(
-                    f"reference image {uri!r}: only s3://, file:// and local paths are read here"
+                    f"reference image {uri!r}: only s3://, gs://, abfs:// / wasb://, file:// and "
+                    "local paths are read here"
                 )
             path = file_uri_to_path(uri)
         else:
@@ -109,4 +140,4 @@ def _read_file(path: str, max_bytes: int | None) -> bytes:
     return data
 
 
-__all__ = ["open_store", "read_uri_bytes"]
+__all__ = ["DEFAULT_CONN_IDS", "conn_id_for", "open_store", "read_uri_bytes"]

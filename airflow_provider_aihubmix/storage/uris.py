@@ -14,6 +14,17 @@ DEFAULT_LOCAL_DIR_NAME = "aihubmix-images"
 
 # S3 bucket naming rules (lower-case letters, digits, dots and hyphens; 3-63 characters).
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+# GCS bucket names: also '_' (https://cloud.google.com/storage/docs/buckets#naming); 3-63 characters.
+_GCS_BUCKET = re.compile(r"^[a-z0-9][a-z0-9._-]{1,61}[a-z0-9]$")
+# Azure container names: lower-case letters, digits and single hyphens, 3-63 characters
+# (https://learn.microsoft.com/rest/api/storageservices/naming-and-referencing-containers--blobs--and-metadata).
+_AZURE_CONTAINER = re.compile(r"^(?!.*--)[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$")
+_AZURE_HOST = re.compile(r"^[a-z0-9]{3,24}\.(blob|dfs)\.[a-z0-9.-]+$")
+#: Azure Blob Storage schemes: Airflow's object storage (adlfs) names Azure ``abfs``/``abfss``;
+#: ``wasb``/``wasbs`` is the Azure provider's (and Hadoop's) name for the same containers.
+AZURE_SCHEMES = ("abfs", "abfss", "wasb", "wasbs")
+#: Every scheme an ``output_uri`` (and a reference image read by the worker) may have.
+OBJECT_SCHEMES = ("s3", "gs", *AZURE_SCHEMES)
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 # Characters left unquoted in file:// URIs: our key alphabet plus the usual path characters.
 _FILE_URI_SAFE = "/:+~=@,!$&'()*;"
@@ -23,19 +34,29 @@ _FILE_URI_SAFE = "/:+~=@,!$&'()*;"
 class OutputLocation:
     """A checked ``output_uri``: an S3 bucket and key prefix, or an absolute local directory."""
 
-    scheme: Literal["s3", "file"]
-    #: Bucket name for ``s3``; None for ``file``.
+    #: ``s3``, ``gs``, an Azure scheme (``abfs``, ``abfss``, ``wasb``, ``wasbs``) or ``file``.
+    scheme: Literal["s3", "gs", "abfs", "abfss", "wasb", "wasbs", "file"]
+    #: Bucket (or Azure container) name; None for ``file``.
     bucket: str | None
-    #: ``s3``: key prefix without leading/trailing '/' ('' for the bucket root).
+    #: Object stores: key prefix without leading/trailing '/' ('' for the bucket root).
     #: ``file``: absolute directory path without a trailing '/'.
     path: str
+    #: Azure only: the account host after '@' (``account.blob.core.windows.net``), if given.
+    host: str | None = None
+
+    @property
+    def root(self) -> str:
+        """``scheme://bucket`` (Azure: ``scheme://container[@host]``); for ``file`` the URI itself."""
+        if self.scheme == "file":
+            return path_to_file_uri(self.path)
+        return f"{self.scheme}://{self.bucket}" + (f"@{self.host}" if self.host else "")
 
     @property
     def uri(self) -> str:
         """Canonical form of the URI (no trailing slash)."""
-        if self.scheme == "s3":
-            return f"s3://{self.bucket}/{self.path}" if self.path else f"s3://{self.bucket}"
-        return path_to_file_uri(self.path)
+        if self.scheme == "file":
+            return path_to_file_uri(self.path)
+        return f"{self.root}/{self.path}" if self.path else self.root
 
 
 def default_local_output_uri() -> str:
@@ -106,10 +127,21 @@ def parse_output_uri(output_uri: str) -> OutputLocation:
         raise InvalidOutputURIError(f"output_uri {raw!r} must not have a query string")
     if scheme == "s3":
         return _parse_s3(raw, parts.netloc, parts.path)
+    if scheme == "gs":
+        return _parse_bucket(raw, "gs", _GCS_BUCKET, "GCS bucket", parts.netloc, parts.path)
+    if scheme in AZURE_SCHEMES:
+        container, _, host = parts.netloc.partition("@")
+        if host and not _AZURE_HOST.match(host.lower()):
+            raise InvalidOutputURIError(
+                f"output_uri {raw!r}: {host!r} is not an Azure storage host (account.blob.core.windows.net)"
+            )
+        location = _parse_bucket(raw, scheme, _AZURE_CONTAINER, "Azure container", container, parts.path)
+        return OutputLocation(location.scheme, location.bucket, location.path, host.lower() or None)
     if scheme == "file":
         return _parse_file(raw, parts.netloc, parts.path)
     raise InvalidOutputURIError(
-        f"output_uri {raw!r} has unsupported scheme {parts.scheme!r}: use 's3://bucket/prefix' or 'file:///dir'"
+        f"output_uri {raw!r} has unsupported scheme {parts.scheme!r}: use 's3://bucket/prefix', "
+        "'gs://bucket/prefix', 'abfs://container/prefix' (or wasb://) or 'file:///dir'"
     )
 
 
@@ -122,6 +154,38 @@ def _parse_s3(raw: str, bucket: str, path: str) -> OutputLocation:
     if prefix:
         _check_segments(raw, prefix.split("/"))
     return OutputLocation("s3", bucket, prefix)
+
+
+def _parse_bucket(
+    raw: str, scheme: Any, rule: re.Pattern[str], what: str, bucket: str, path: str
+) -> OutputLocation:
+    if not rule.match(bucket) or ".." in bucket:
+        raise InvalidOutputURIError(f"output_uri {raw!r} has an invalid {what} name {bucket!r}")
+    prefix = path.strip("/")
+    if "\\" in prefix:
+        raise InvalidOutputURIError(f"output_uri {raw!r} must not contain '\\'")
+    if prefix:
+        _check_segments(raw, prefix.split("/"))
+    return OutputLocation(scheme, bucket, prefix)
+
+
+def split_object_uri(uri: str) -> tuple[str, str, str]:
+    """``scheme://bucket[@host]/key`` -> (scheme, root ``scheme://bucket[@host]``, key), key taken literally.
+
+    :raises InvalidOutputURIError: when the scheme is not one of :data:`OBJECT_SCHEMES` or no bucket is named.
+    """
+    parts = urlsplit(uri, allow_fragments=False)
+    scheme = parts.scheme.lower()
+    if scheme not in OBJECT_SCHEMES or not parts.netloc:
+        raise InvalidOutputURIError(f"not an object-store URI ({', '.join(OBJECT_SCHEMES)}): {uri!r}")
+    key = parts.path.lstrip("/")
+    if parts.query:
+        key = f"{key}?{parts.query}"
+    netloc = parts.netloc
+    if "@" in netloc:
+        container, _, host = netloc.partition("@")
+        netloc = f"{container}@{host.lower()}"
+    return scheme, f"{scheme}://{netloc}", key
 
 
 def _parse_file(raw: str, host: str, path: str) -> OutputLocation:
@@ -174,11 +238,14 @@ def file_uri_to_path(uri: str) -> str:
 
 
 __all__ = [
+    "AZURE_SCHEMES",
     "DEFAULT_LOCAL_DIR_NAME",
+    "OBJECT_SCHEMES",
     "OutputLocation",
     "default_local_output_uri",
     "file_uri_to_path",
     "parse_output_uri",
     "path_to_file_uri",
+    "split_object_uri",
     "split_s3_uri",
 ]

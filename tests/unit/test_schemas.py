@@ -584,7 +584,8 @@ def test_resolvable_references_pass_unless_resolved_ones_are_required(ref: str) 
 @pytest.mark.parametrize(
     ("ref", "fragment"),
     [
-        ("gs://bucket/cat.png", "cannot send (gs://)"),
+        ("ftp://bucket/cat.png", "cannot send (ftp://)"),
+        ("gs:///no-bucket.png", "cannot send (gs://)"),
         ("s3:///no-bucket.png", "cannot send (s3://)"),
         ("data:text/plain;base64,aGk=", "not a base64-encoded image"),
         ("https://", "cannot send (https://)"),

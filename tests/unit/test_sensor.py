@@ -113,8 +113,8 @@ def test_an_unusable_output_uri_fails_before_waiting(
     sandbox_conn: str, sandbox: SandboxServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ):
     # Literal: when the DAG is parsed.
-    with pytest.raises(AIHubMixValidationError, match="unsupported scheme 'gs'"):
-        AIHubMixTaskSensor(task_id="wait", aihubmix_task_id="t-1", output_uri="gs://bucket/images")
+    with pytest.raises(AIHubMixValidationError, match="unsupported scheme 'hdfs'"):
+        AIHubMixTaskSensor(task_id="wait", aihubmix_task_id="t-1", output_uri="hdfs://bucket/images")
     # Rendered: before polling or deferring, not after the task ended and its image URLs expire.
     waiting = sensor("t-1", tmp_path, deferrable=True)
     waiting.output_uri = "ftp://bucket/images"
