@@ -11,7 +11,8 @@
 # stands in for Airflow's constraint files, which cannot be downloaded here):
 #   lowest         Airflow 3.1.8 (3.1's latest patch, 2026-03-11) on Python 3.10, resolved as of
 #                  its release day, and the lowest versions pyproject.toml allows for the
-#                  provider's own dependencies (httpx, pydantic, amazon provider, pillow:
+#                  provider's own dependencies (httpx, pydantic, amazon provider, pillow, and the
+#                  [openlineage], [google] and [azure] extras:
 #                  --resolution lowest-direct). Test tools (the dev group): their newest
 #                  versions that fit, every runtime version above held.
 #   middle         Airflow 3.2.2 (3.2's latest patch, 2026-05-29) on Python 3.12, as of that day.
@@ -62,7 +63,7 @@ build_env() { # name dir -> a fresh environment in dir/venv
   # The provider and Airflow first, so the resolution strategy applies to the provider's own
   # dependencies only; then the test tools, holding every version already chosen.
   uv pip install --quiet --python "$dir/venv/bin/python" --exclude-newer "$date" \
-    --resolution "$resolution" -e ".[openlineage]" "apache-airflow==$airflow" || return 1
+    --resolution "$resolution" -e ".[openlineage,google,azure]" "apache-airflow==$airflow" || return 1
   uv pip freeze --python "$dir/venv/bin/python" | grep -v '^-e ' >"$dir/runtime-constraints.txt"
   # Test tools are not part of the claim: newest (older moto mis-checksums multipart objects).
   uv pip install --quiet --python "$dir/venv/bin/python" --group dev -c "$dir/runtime-constraints.txt"
