@@ -169,3 +169,16 @@ def test_tag_values_keep_only_what_airflow_accepts() -> None:
 def test_the_docs_print_the_table() -> None:
     text = (Path(__file__).resolve().parents[2] / "docs" / "METRICS.md").read_text()
     assert metrics.metrics_table() in text
+
+
+def test_the_dashboard_queries_only_documented_metrics() -> None:
+    import json
+    import re
+
+    path = Path(__file__).resolve().parents[2] / "docs" / "grafana-dashboard.json"
+    dashboard = json.loads(path.read_text())
+    exprs = [t["expr"] for p in dashboard["panels"] for t in p["targets"]]
+    used = {m for e in exprs for m in re.findall(r"airflow_aihubmix_[a-z_]+", e)}
+    documented = {"airflow_" + m.name.replace(".", "_") for m in metrics.METRICS}
+    assert used and used <= documented, used - documented
+    assert {"airflow_aihubmix_spend_actual_microusd", "airflow_aihubmix_request_duration"} <= used
