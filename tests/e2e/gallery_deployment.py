@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 
 from tests.e2e.harness import AirflowCluster
+from tests.fixtures.clouds import gcs_connection_json
 from tests.fixtures.s3 import aws_connection_json, make_s3_client
 
 DAG_ID = "e2e_gallery"
@@ -49,7 +50,13 @@ class GalleryDeployment:
 
 
 def start_gallery_deployment(
-    home: Path, work: Path, moto_endpoint: str, sandbox_url: str, *, timeout: float = 300
+    home: Path,
+    work: Path,
+    moto_endpoint: str,
+    sandbox_url: str,
+    *,
+    gcs_endpoint: str,
+    timeout: float = 300,
 ) -> GalleryDeployment:
     """Start the deployment, run ``e2e_gallery`` to its end, log every user in."""
     dags = work / "dags"
@@ -63,6 +70,15 @@ def start_gallery_deployment(
     bucket = f"gallery-{os.getpid()}-{abs(hash(str(work))) % 10**8}"
     s3 = make_s3_client(moto_endpoint)
     s3.create_bucket(Bucket=bucket)
+    # A GCS bucket on fake-gcs-server for the e2e_gallery_gcs DAG (run by its own test).
+    from google.auth.credentials import AnonymousCredentials
+    from google.cloud import storage
+
+    storage.Client(
+        credentials=AnonymousCredentials(),
+        project="aihubmix-test",
+        client_options={"api_endpoint": gcs_endpoint},
+    ).create_bucket(bucket)
     passwords = work / "passwords.json"
     passwords.write_text(json.dumps(PASSWORDS))
     env = {
@@ -76,6 +92,9 @@ def start_gallery_deployment(
             }
         ),
         "GALLERY_S3_URI": f"s3://{bucket}/images",
+        "GALLERY_GCS_URI": f"gs://{bucket}/images",
+        "STORAGE_EMULATOR_HOST": gcs_endpoint,
+        "AIRFLOW_CONN_GOOGLE_CLOUD_DEFAULT": gcs_connection_json(),
         "GALLERY_FILE_URI": file_dir.as_uri(),
         "AIHUBMIX_OUTPUT_URI": f"s3://{bucket}/review",
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "False",

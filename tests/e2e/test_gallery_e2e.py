@@ -41,7 +41,10 @@ TASKS = {("on_s3", 0), ("on_s3", 1), ("on_disk", -1), ("moderated", -1)}
 
 @pytest.fixture(scope="module")
 def gallery(
-    tmp_path_factory: pytest.TempPathFactory, moto_server: MotoServer, sandbox_server: SandboxServer
+    tmp_path_factory: pytest.TempPathFactory,
+    moto_server: MotoServer,
+    sandbox_server: SandboxServer,
+    gcs_server: str,
 ) -> Iterator[GalleryDeployment]:
     sandbox_server.client.reset()
     deployment = start_gallery_deployment(
@@ -49,6 +52,7 @@ def gallery(
         tmp_path_factory.mktemp("gallery-work"),
         moto_server.endpoint_url,
         sandbox_server.base_url,
+        gcs_endpoint=gcs_server,
     )
     print(f"gallery e2e home: {deployment.cluster.home} (api {deployment.base_url})")
     try:
@@ -379,3 +383,30 @@ def test_a_reviewer_picks_images_in_the_review_example_and_only_those_are_publis
         assert hashlib.sha256(body).hexdigest() == record["sha256"]
     events = cluster.api("GET", "/assets/events", params={"source_dag_id": REVIEW_DAG_ID})["asset_events"]
     assert [sorted(e["extra"]["images"]) for e in events] == [sorted(published)]
+
+
+def test_the_gallery_shows_a_gcs_runs_images_in_chromium(
+    gallery: GalleryDeployment, chromium: Browser
+) -> None:
+    """A run that stored on gs:// (fake-gcs-server): the api-server streams its images from the
+    bucket with the task's own connection (google_cloud_default) and Chromium decodes them."""
+    cluster = gallery.cluster
+    run_id = cluster.trigger_dag("e2e_gallery_gcs", conf={})
+    cluster.observe("e2e_gallery_gcs", run_id, interval=0.5).wait_for_finish(timeout=180)
+    assert cluster.task_states("e2e_gallery_gcs", run_id) == {"on_gcs": "success"}
+    records = xcom(cluster, "e2e_gallery_gcs", run_id, "on_gcs", -1)
+    assert [r["uri"].split("/", 3)[:3] for r in records] == [["gs:", "", gallery.bucket]] * 2
+
+    page = logged_in_page(chromium, gallery, "viewer")
+    page.goto(f"{gallery.base_url}/aihubmix/gallery/e2e_gallery_gcs/{q(run_id)}")
+    page.wait_for_selector("body[data-loaded=true]", timeout=30_000)
+    assert page.locator("[data-testid=image-card][data-image]").count() == 2
+    page.wait_for_function(
+        "[...document.querySelectorAll('img.thumb')].every(i => i.complete)", timeout=30_000
+    )
+    widths = page.eval_on_selector_all("img.thumb", "imgs => imgs.map(i => i.naturalWidth)")
+    assert len(widths) == 2 and all(w > 0 for w in widths), widths
+    # The same authorization as any store: a user without the DAG's permission gets nothing.
+    image = f"/aihubmix/api/images/e2e_gallery_gcs/{q(run_id)}/on_gcs/-1/image-000.png"
+    assert gallery.get(image, user="viewer").status_code == 200
+    assert gallery.get(image, user="outsider").status_code == 403
