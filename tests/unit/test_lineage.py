@@ -118,6 +118,13 @@ def completed_run(
     ("location", "expected"),
     [
         ("s3://assets/campaigns/a/image-000.png", DatasetId("s3://assets", "campaigns/a/image-000.png")),
+        # OpenLineage's GCS and Azure namings: gs://{bucket}, wasbs://{container}@{account host}.
+        ("gs://assets/campaigns/image-000.png", DatasetId("gs://assets", "campaigns/image-000.png")),
+        (
+            "wasbs://assets@acct.blob.core.windows.net/c/image-000.png",
+            DatasetId("wasbs://assets@acct.blob.core.windows.net", "c/image-000.png"),
+        ),
+        ("abfs://assets/c/image-000.png", DatasetId("abfs://assets", "c/image-000.png")),
         (
             "https://cdn.example.com/refs/logo.png?X-Amz-Signature=abc&X-Amz-Expires=60",
             DatasetId("https://cdn.example.com", "/refs/logo.png"),
