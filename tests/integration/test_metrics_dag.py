@@ -54,7 +54,7 @@ def test_marketing_example_emits_the_documented_metrics(
     assert receiver.by_tag("airflow.aihubmix.requests", "outcome") == {"success": len(posts)}
     timer_gauges = getattr(receiver, "gauges", lambda _name: {})("airflow.aihubmix.request.duration")
     if timer_gauges:
-        # Airflow 3.1's OpenTelemetry logger keeps a timer as a gauge (its latest value per tag set),
+        # Airflow 3.1 and 3.2's OpenTelemetry logger keeps a timer as a gauge (its latest value per tag set),
         # so only "one positive duration per model" can be read, not a count.
         assert {dict(attrs)["model"] for attrs in timer_gauges} == set(
             receiver.by_tag("airflow.aihubmix.requests", "model")
