@@ -254,6 +254,16 @@ class Manifest(BaseModel):
             earlier=list(earlier or []),
         )
 
+    def task_submitted_at(self, task_id: str) -> float | None:
+        """When async task ``task_id`` was submitted (wall-clock epoch seconds); None if not recorded."""
+        for task in reversed(self.remote_tasks):
+            if task.task_id == task_id:
+                try:
+                    return datetime.fromisoformat(task.submitted_at).timestamp()
+                except ValueError:
+                    return None
+        return None
+
     def can_move_to(self, status: ManifestStatus) -> bool:
         """Whether :data:`TRANSITIONS` allow ``status`` next; a manifest with no attempt yet may
         also record the state it was created in."""

@@ -23,7 +23,6 @@ import logging
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_aihubmix import metrics
@@ -52,6 +51,7 @@ from airflow_provider_aihubmix.engine.manifest import (
     fingerprint,
 )
 from airflow_provider_aihubmix.engine.outcomes import record_failure
+from airflow_provider_aihubmix.engine.references import resolve_references
 from airflow_provider_aihubmix.engine.saved_answers import finish_from_saved, save_unreadable
 from airflow_provider_aihubmix.engine.spending import PurchaseBudget
 from airflow_provider_aihubmix.exceptions import (
@@ -63,15 +63,10 @@ from airflow_provider_aihubmix.exceptions import (
 from airflow_provider_aihubmix.lineage import LineageRequest, request_of
 from airflow_provider_aihubmix.pricing.cost import check_budget, cost_record, estimate_request
 from airflow_provider_aihubmix.redaction import redact_input
-from airflow_provider_aihubmix.responses.gemini import with_inlined_urls
 from airflow_provider_aihubmix.responses.shapes import PredictionResult, TaskHandle
-from airflow_provider_aihubmix.schemas import build_input, schema_for
+from airflow_provider_aihubmix.schemas import build_input
 from airflow_provider_aihubmix.schemas.wire import WireRequest, wire_request, with_references
-from airflow_provider_aihubmix.storage.references import (
-    DEFAULT_MAX_REFERENCE_BYTES,
-    reference_strings,
-    resolve_param_references,
-)
+from airflow_provider_aihubmix.storage.references import reference_strings
 
 if TYPE_CHECKING:
     from airflow_provider_aihubmix.engine.budget import DagBudget
@@ -338,53 +333,19 @@ class GenerationRun(ImageCollector):
     def task_submitted_at(self, task_id: str) -> float | None:
         """When ``task_id`` was submitted (wall-clock epoch seconds), as the manifest records it."""
         manifest = self.ledger.manifest if self.ledger.manifest is not None else self.load_manifest()
-        for task in reversed(manifest.remote_tasks if manifest is not None else []):
-            if task.task_id == task_id:
-                try:
-                    return datetime.fromisoformat(task.submitted_at).timestamp()
-                except ValueError:
-                    return None
-        return None
-
-    def resolved_references(self) -> dict[str, str]:
-        """Each reference as given -> what the API takes: ``s3://`` and local files read and inlined.
-
-        URLs stay URLs (the API fetches them), except for one-image-per-request models (Gemini),
-        whose ``inlineData`` needs the bytes: those are downloaded once here, with no key. A missing,
-        unreadable, oversized or non-image reference is bad input, refused naming the parameter and
-        the model before any request.
-        """
-        given: dict[str, list[str]] = {"image": list(self.references)}
-        schema = schema_for(self.spec.family)
-        for key, value in self.params.items():
-            if isinstance(value, str) and isinstance(key, str) and schema.canonical(key) == "mask":
-                given[key] = [value]
-        resolved: dict[str, str] = {}
-        for key, refs in given.items():
-            if not refs:
-                continue
-            read = resolve_param_references(
-                {key: refs}, (key,), model=self.spec.name, aws_conn_id=self.aws_conn_id
-            )
-            readable = read[key] if isinstance(read[key], list) else [read[key]]
-            if self.spec.one_image_per_request:
-                readable = [
-                    self.inline_url(ref) if ref.lower().startswith(("http://", "https://")) else ref
-                    for ref in readable
-                ]
-            # Keyed as the validated input holds them (the schema strips surrounding blanks).
-            resolved.update((ref.strip(), read_ref) for ref, read_ref in zip(refs, readable, strict=True))
-        return resolved
+        return manifest.task_submitted_at(task_id) if manifest is not None else None
 
     def wire_requests(self) -> list[WireRequest]:
         """Every billable request of this purchase, from the input validated once (no second check)."""
-        input_ = with_references(self.spec, self.input, self.resolved_references())
+        resolved = resolve_references(
+            self.spec, self.references, self.params, aws_conn_id=self.aws_conn_id, download=self.download
+        )
+        input_ = with_references(self.spec, self.input, resolved)
         return [wire_request(self.spec, input_, index) for index in range(self.requests_total)]
 
-    def inline_url(self, url: str) -> str:
-        """``url``'s image as a ``data:`` URI, fetched by the hook's credential-free download client."""
-        data = self.hook.download(url, max_bytes=DEFAULT_MAX_REFERENCE_BYTES)
-        return str(with_inlined_urls({"image": [url]}, {url: data})["image"][0])
+    def download(self, url: str, *, max_bytes: int) -> bytes:
+        """``url``'s bytes through the hook's credential-free download client (Gemini URL references)."""
+        return self.hook.download(url, max_bytes=max_bytes)
 
     @property
     def requests_total(self) -> int:
