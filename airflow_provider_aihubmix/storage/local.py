@@ -29,7 +29,9 @@ class LocalObjectStore(ObjectStore):
 
     Every write goes to a hidden temporary file in the target directory, is fsynced and then renamed
     over the final name, so a crash or a failed stream never leaves a partial file under a real name.
-    Object metadata is not kept beside local files: the manifest records it.
+    JSON documents also fsync their directory (the rename is durable when ``write_json`` returns);
+    an image's rename is made durable by the manifest written after it in the same directory (see
+    ``put_image``). Object metadata is not kept beside local files: the manifest records it.
     """
 
     def __init__(self, output_uri: str) -> None:
@@ -90,7 +92,23 @@ class LocalObjectStore(ObjectStore):
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp_path)
             raise
-        _fsync_dir(directory)
+        # No directory fsync here: the rename is made durable by the manifest write that records
+        # the image. An image's key is ``<prefix>/image-NNN.<ext>`` and its manifest
+        # ``<prefix>/manifest.json``, the same directory (storage.keys), and every caller writes
+        # that manifest after put_image returns and before the image counts as stored:
+        # ImageCollector.finish_received saves ``records`` (progress after each image, then
+        # ``complete``) through ManifestLedger.save -> write_json, and keep_earlier writes the
+        # earlier folder's manifest after copying its images. write_json fsyncs the manifest, renames
+        # it and fsyncs this directory, which makes every earlier rename in it durable too. So:
+        # * a crash after that manifest is durable finds each image it records durable (data fsynced
+        #   above before the rename; the rename covered by the manifest's directory fsync);
+        # * a crash before it leaves the previous manifest, which does not record this image: the
+        #   image may or may not be there, as for a crash during its own write. A retry stores the
+        #   unrecorded image again (verified_object checks any leftover against ``received``'s
+        #   sha256; a URL is downloaded again; an inline image that is gone is refused as possibly
+        #   billed, never bought twice). The window in which an unrecorded but stored image can
+        #   still vanish grows by one manifest write; a recorded image can never be missing.
+        # A leftover hidden ``.part`` file is never listed (list_keys) nor read as an object.
         written = os.stat(final_path).st_size
         if written != writer.size:
             with contextlib.suppress(FileNotFoundError):
