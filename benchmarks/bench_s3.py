@@ -1,15 +1,18 @@
 """Benchmark 6: storing 500 images of 2 MB to S3 (moto server) vs a plain boto3 upload loop.
 
 The provider's path is ``S3ObjectStore.put_image`` as a download feeds it: 64 KiB chunks
-hashed and sniffed into a spool, one upload through the amazon provider's ``S3Hook``
-client with content type and metadata, then a ``HEAD`` that verifies the stored size.
-The baseline is ``boto3.client("s3").upload_fileobj(BytesIO(png), ...)`` in a loop.
+hashed and sniffed into a spool, one ``PutObject`` through the amazon provider's ``S3Hook``
+client with content type, metadata and the image's SHA-256 for S3 to verify; S3's answer
+echoes the checksum, so no ``HEAD`` follows (a store that does not echo it gets one).
+The baseline is ``boto3.client("s3").upload_fileobj(BytesIO(png), ...)`` in a loop (botocore
+computes and sends its default CRC32 there); ``upload + head_object`` is what the store did
+before (issue 26).
 
 moto runs in server mode in its own process (its CPU is not ours to count, and S3 is a
 network service); every loop is a fresh child process, the two interleaved per repetition,
 and the objects are deleted between loops so the server does not grow.
 
-    uv run --no-sync python benchmarks/bench_s3.py [--reps 3] [--images 500] [--mib 2]
+    uv run --no-sync python benchmarks/bench_s3.py [--reps 5] [--images 500] [--mib 2]
 """
 
 from __future__ import annotations
@@ -142,7 +145,7 @@ def _empty(client: Any) -> None:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--reps", type=int, default=3)
+    parser.add_argument("--reps", type=int, default=5)
     parser.add_argument("--images", type=int, default=500)
     parser.add_argument("--mib", type=float, default=2.0)
     parser.add_argument("--child", choices=IMPLS)
@@ -199,13 +202,13 @@ def main() -> int:
     print("\nresults (medians, images/s)")
     print(
         f"  ours {ours:.1f}/s, boto3 {boto:.1f}/s: {r:.2f}x (per repetition "
-        f"{', '.join(f'{x:.2f}' for x in per_rep)}); target >= 0.9x: {common.verdict(r >= 0.9)}"
+        f"{', '.join(f'{x:.2f}' for x in per_rep)}); target >= 0.95x: {common.verdict(r >= 0.95)}"
     )
     print(
         f"  boto3 + head_object {boto_head:.1f}/s: ours / that {common.ratio(ours, boto_head):.2f}x "
         f"(the verification round trip is {100 * (1 - common.ratio(boto_head, boto)):.0f}% of the plain loop)"
     )
-    return 0 if r >= 0.9 else 1
+    return 0 if r >= 0.95 else 1
 
 
 if __name__ == "__main__":

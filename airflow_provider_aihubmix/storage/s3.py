@@ -2,9 +2,10 @@
 ``s3://`` store through the amazon provider's AWS connection.
 
 boto3 and the amazon provider are imported only when an S3 store is used, so importing the
-operators stays cheap. Uploads come from a spooled file (at most ``SPOOL_MEMORY_BYTES`` in RAM) with
-a small transfer configuration, so memory stays bounded whatever the image size, and each write is
-retried as a whole when S3 is briefly unreachable.
+operators stays cheap. Uploads come from a spooled file (at most ``SPOOL_MEMORY_BYTES`` in RAM), in
+8 MB parts two at a time when large, so memory stays bounded whatever the image size; each carries
+its SHA-256 for S3 to verify (``s3_upload``), and each write is retried as a whole when S3 is briefly
+unreachable.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager
 from functools import cached_property
-from typing import IO, TYPE_CHECKING, Any, TypeVar, cast
+from typing import IO, Any, TypeVar, cast
 from urllib.parse import quote
 
 from airflow_provider_aihubmix.exceptions import (
@@ -35,20 +36,18 @@ from airflow_provider_aihubmix.storage.base import (
 )
 from airflow_provider_aihubmix.storage.keys import check_key
 from airflow_provider_aihubmix.storage.lineage import record_asset
+from airflow_provider_aihubmix.storage.s3_upload import UploadResult, head_confirms, put_multipart, put_single
 from airflow_provider_aihubmix.storage.sniff import ImageInfo
 from airflow_provider_aihubmix.storage.spool import ImageSpool, NullSink
 from airflow_provider_aihubmix.storage.uris import parse_output_uri, split_s3_uri
-
-if TYPE_CHECKING:
-    from boto3.s3.transfer import TransferConfig
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-#: Part size and single-PUT threshold for uploads.
+#: Part size and single-PUT threshold for uploads: a larger image goes multipart.
 TRANSFER_CHUNK_BYTES = 8 * 1024 * 1024
-#: Parallel part uploads; each holds one part in memory.
+#: Parallel part uploads; each holds one part in memory (an upload's peak: ~16 MB).
 TRANSFER_CONCURRENCY = 2
 
 # Error codes S3 (or a proxy in front of it) returns for conditions that pass within seconds.
@@ -64,6 +63,9 @@ _TRANSIENT_CODES = frozenset(
         "RequestThrottled",
         "TooManyRequestsException",
         "OperationAborted",
+        # The store computed another checksum than the one sent: the body was corrupted on the way.
+        "BadDigest",
+        "XAmzContentSHA256Mismatch",
         "500",
         "502",
         "503",
@@ -71,26 +73,6 @@ _TRANSIENT_CODES = frozenset(
     }
 )
 _MISSING_CODES = frozenset({"NoSuchKey", "404", "NotFound"})
-
-
-def transfer_config() -> TransferConfig:
-    """
-    boto3 transfer settings that bound memory: 8 MB parts, two in flight, two buffered.
-
-    s3transfer reads each part of a file object into memory and by default allows ten of them
-    (80 MB at 8 MB parts); two keeps an upload's peak near 16 MB whatever the object size.
-    """
-    from boto3.s3.transfer import TransferConfig
-
-    config = TransferConfig(
-        multipart_threshold=TRANSFER_CHUNK_BYTES,
-        multipart_chunksize=TRANSFER_CHUNK_BYTES,
-        max_concurrency=TRANSFER_CONCURRENCY,
-        use_threads=True,
-        preferred_transfer_client="classic",
-    )
-    config.max_in_memory_upload_chunks = TRANSFER_CONCURRENCY
-    return config
 
 
 def is_transient(exc: BaseException) -> bool:
@@ -306,30 +288,48 @@ class S3ObjectStore(ObjectStore):
         s3_key = self.full_key(key)
         uri = f"s3://{self.bucket}/{s3_key}"
         object_metadata = build_metadata(metadata, sha256=sha256)
-        extra_args = {"ContentType": info.content_type, "Metadata": object_metadata}
-        config = transfer_config()
+        extra = {"ContentType": info.content_type, "Metadata": object_metadata}
 
         def attempt() -> None:
-            # From a file name, s3transfer streams each part from disk instead of reading it into
-            # memory first; a fresh reader per attempt because s3transfer closes it on failure.
-            if source.path is not None:
-                self.client.upload_file(source.path, self.bucket, s3_key, ExtraArgs=extra_args, Config=config)
+            # S3 verifies the SHA-256 sent with the bytes and refuses a corrupted body (BadDigest,
+            # retried); an answer that carries our checksum back confirms the write. A store that
+            # answers without one (older S3-compatible stores ignore the header) gets a HEAD.
+            result = self._send(source, s3_key, size=size, sha256=sha256, extra=extra)
+            if result.confirmed:
+                return
+            if result.echoed is not None:
+                problem = f"reports SHA-256 {result.echoed} after upload, expected {result.sent}"
             else:
-                self.client.upload_fileobj(
-                    source.reader(), self.bucket, s3_key, ExtraArgs=extra_args, Config=config
-                )
-            head = self.client.head_object(Bucket=self.bucket, Key=s3_key)
-            if int(head["ContentLength"]) != size:
+                head = self.client.head_object(Bucket=self.bucket, Key=s3_key, ChecksumMode="ENABLED")
+                problem = head_confirms(head, result, size) or ""
+            if problem:
                 self._delete_quietly(self.bucket, s3_key)
-                raise StoredObjectMismatchError(
-                    f"{uri} holds {head['ContentLength']} bytes after upload, expected {size}"
-                )
+                raise StoredObjectMismatchError(f"{uri} {problem}")
 
         self._retry(f"upload of {uri}", attempt, give_up=lambda: self._delete_quietly(self.bucket, s3_key))
         stored = StoredObject.of_image(uri, key, info, size=size, sha256=sha256, metadata=object_metadata)
         lineage_extra = {"content_type": info.content_type, "sha256": sha256, "bytes": size}
         record_asset("output", self, uri, lineage_extra)
         return stored
+
+    def _send(
+        self, source: ImageSpool, s3_key: str, *, size: int, sha256: str, extra: Mapping[str, Any]
+    ) -> UploadResult:
+        if size <= TRANSFER_CHUNK_BYTES:
+            return put_single(
+                self.client, self.bucket, s3_key, source, size=size, sha256_hex=sha256, extra=extra
+            )
+        return put_multipart(
+            self.client,
+            self.bucket,
+            s3_key,
+            source,
+            size=size,
+            sha256_hex=sha256,
+            extra=extra,
+            part_bytes=TRANSFER_CHUNK_BYTES,
+            concurrency=TRANSFER_CONCURRENCY,
+        )
 
     def write_json(self, key: str, obj: Any) -> str:
         s3_key = self.full_key(key)
@@ -477,4 +477,4 @@ class S3ObjectStore(ObjectStore):
         return f"https://s3.console.aws.amazon.com/s3/object/{bucket}?prefix={quote(key, safe='')}"
 
 
-__all__ = ["ImageSpool", "S3ObjectStore", "is_transient", "transfer_config"]
+__all__ = ["ImageSpool", "S3ObjectStore", "is_transient"]

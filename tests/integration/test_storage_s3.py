@@ -21,7 +21,7 @@ from airflow_provider_aihubmix.storage import (
     task_prefix,
 )
 from airflow_provider_aihubmix.storage.s3 import S3ObjectStore
-from tests.fixtures.s3 import OutageProxy, S3Bucket, aws_connection_json
+from tests.fixtures.s3 import OutageProxy, S3Bucket, S3Integrity, aws_connection_json
 
 PREFIX = task_prefix("marketing", "scheduled__2024-05-01T00:00:00+00:00", "generate", 2)
 
@@ -210,32 +210,108 @@ def test_permanent_errors_are_not_retried(moto_server: Any, s3_bucket: S3Bucket)
     assert sleeps == []
 
 
-class _LyingHeadClient:
-    """A real client whose head_object under-reports the size ``lies`` times (a broken write)."""
+class _CountingClient:
+    """A real client that counts its calls by operation, and can alter the checksum S3 echoes."""
 
-    def __init__(self, client: Any, lies: int) -> None:
+    def __init__(self, client: Any, *, false_echoes: int = 0) -> None:
         self._client = client
-        self.lies = lies
+        self.calls: dict[str, int] = {}
+        self.false_echoes = false_echoes
 
-    def head_object(self, **kwargs: Any) -> dict[str, Any]:
-        response = dict(self._client.head_object(**kwargs))
-        if self.lies > 0:
-            self.lies -= 1
-            response["ContentLength"] -= 1
+    def put_object(self, **kwargs: Any) -> dict[str, Any]:
+        self.calls["put_object"] = self.calls.get("put_object", 0) + 1
+        response = dict(self._client.put_object(**kwargs))
+        if self.false_echoes > 0 and "ChecksumSHA256" in response:
+            self.false_echoes -= 1
+            response["ChecksumSHA256"] = "A" * 43 + "="
         return response
 
     def __getattr__(self, name: str) -> Any:
-        return getattr(self._client, name)
+        attribute = getattr(self._client, name)
+        if not callable(attribute):
+            return attribute
+
+        def counted(*args: Any, **kwargs: Any) -> Any:
+            self.calls[name] = self.calls.get(name, 0) + 1
+            return attribute(*args, **kwargs)
+
+        return counted
 
 
-def test_verification_failure_is_retried_then_cleaned_up(s3_bucket: S3Bucket) -> None:
+def test_a_write_s3_confirmed_needs_no_head(s3_bucket: S3Bucket, s3_integrity: S3Integrity) -> None:
+    client = _CountingClient(s3_bucket.client)
+    store = S3ObjectStore(s3_bucket.uri, client=client)
     data = make_image()
-    client = _LyingHeadClient(s3_bucket.client, lies=1)
-    store = S3ObjectStore(s3_bucket.uri, client=client, max_attempts=3, retry_base_delay=0.0)
-    stored = store.put_image_bytes(f"{PREFIX}/image-000", data, metadata={})
+    stored = store.put_image(f"{PREFIX}/image-000", chunked(data), metadata={})
+    assert client.calls == {"put_object": 1}  # S3 checked the SHA-256 sent and echoed it: no HEAD
     assert store.read_bytes(stored.key) == data
 
-    client.lies = 10
-    with pytest.raises(AIHubMixStorageError, match="bytes after upload"):
+
+def test_a_corrupted_upload_is_refused_by_s3_retried_and_never_left(
+    s3_bucket: S3Bucket, s3_integrity: S3Integrity
+) -> None:
+    """The server receives other bytes than were sent (same size): S3 refuses them (BadDigest)
+    against the SHA-256 sent with them; the store sends again, and gives up leaving nothing."""
+    store = S3ObjectStore(s3_bucket.uri, client=s3_bucket.client, max_attempts=3, retry_base_delay=0.0)
+    data = make_image()
+    s3_integrity.corrupt_next(1)
+    stored = store.put_image_bytes(f"{PREFIX}/image-000", data, metadata={})
+    assert s3_integrity.corrupted == 1
+    assert store.read_bytes(stored.key) == data
+
+    s3_integrity.corrupt_next(10)
+    with pytest.raises(AIHubMixStorageError, match=r"after 3 attempts: BadDigest"):
+        store.put_image_bytes(f"{PREFIX}/image-001", data, metadata={})
+    assert s3_bucket.list_keys() == [f"images/{stored.key}"]
+
+
+def test_a_corrupted_part_of_a_multipart_upload_is_refused_too(
+    s3_bucket: S3Bucket, s3_integrity: S3Integrity
+) -> None:
+    store = S3ObjectStore(
+        s3_bucket.uri,
+        client=s3_bucket.client,
+        max_attempts=2,
+        retry_base_delay=0.0,
+        spool_memory_bytes=1 << 20,
+    )
+    data = make_image("PNG", (32, 32)) + bytes(range(256)) * (9 * 4096)  # 2 parts
+    s3_integrity.corrupt_next(1)
+    stored = store.put_image(f"{PREFIX}/image-000", chunked(data, 1 << 20), metadata={})
+    assert s3_integrity.corrupted == 1
+    assert hashlib.sha256(store.read_bytes(stored.key)).hexdigest() == hashlib.sha256(data).hexdigest()
+    s3_integrity.corrupt_next(10)
+    with pytest.raises(AIHubMixStorageError, match=r"after 2 attempts: BadDigest"):
+        store.put_image_bytes(f"{PREFIX}/image-001", data, metadata={})
+    assert s3_bucket.list_keys() == [f"images/{stored.key}"]
+    assert s3_bucket.client.list_multipart_uploads(Bucket=s3_bucket.name).get("Uploads", []) == []
+
+
+def test_a_store_that_does_not_confirm_gets_a_head(s3_bucket: S3Bucket, s3_integrity: S3Integrity) -> None:
+    """An S3-compatible store that neither checks nor echoes checksums: the store reads the size
+    back (HEAD) and refuses a write whose stored bytes fall short, then cleans up."""
+    s3_integrity.verify = s3_integrity.echo = False
+    client = _CountingClient(s3_bucket.client)
+    store = S3ObjectStore(s3_bucket.uri, client=client, max_attempts=3, retry_base_delay=0.0)
+    data = make_image()
+    s3_integrity.corrupt_next(1, "truncate")
+    stored = store.put_image_bytes(f"{PREFIX}/image-000", data, metadata={})
+    assert client.calls["put_object"] == client.calls["head_object"] == 2  # caught once, then stored
+    assert store.read_bytes(stored.key) == data
+
+    s3_integrity.corrupt_next(10, "truncate")
+    with pytest.raises(AIHubMixStorageError, match="bytes after upload, expected"):
+        store.put_image_bytes(f"{PREFIX}/image-001", data, metadata={})
+    assert s3_bucket.list_keys() == [f"images/{stored.key}"]
+
+
+def test_a_checksum_echoed_wrong_fails_the_write(s3_bucket: S3Bucket, s3_integrity: S3Integrity) -> None:
+    client = _CountingClient(s3_bucket.client, false_echoes=1)
+    store = S3ObjectStore(s3_bucket.uri, client=client, max_attempts=3, retry_base_delay=0.0)
+    data = make_image()
+    stored = store.put_image_bytes(f"{PREFIX}/image-000", data, metadata={})
+    assert client.calls["put_object"] == 2 and "head_object" not in client.calls
+    client.false_echoes = 10
+    with pytest.raises(AIHubMixStorageError, match=r"reports SHA-256 A+= after upload"):
         store.put_image_bytes(f"{PREFIX}/image-001", data, metadata={})
     assert s3_bucket.list_keys() == [f"images/{stored.key}"]

@@ -1,4 +1,4 @@
-"""The S3 store's building blocks that need no server: spool, reader, error classes, transfer settings."""
+"""The S3 store's building blocks that need no server: spool, reader, error classes, checksums."""
 
 from __future__ import annotations
 
@@ -13,7 +13,8 @@ from botocore.exceptions import ClientError, ConnectionClosedError, EndpointConn
 from PIL import Image
 
 from airflow_provider_aihubmix.storage import IncompleteImageError, NotAnImageError
-from airflow_provider_aihubmix.storage.s3 import ImageSpool, S3ObjectStore, is_transient, transfer_config
+from airflow_provider_aihubmix.storage.s3 import ImageSpool, S3ObjectStore, is_transient
+from airflow_provider_aihubmix.storage.s3_upload import UploadResult, head_confirms
 
 
 def client_error(code: str, status: int) -> ClientError:
@@ -42,6 +43,7 @@ def _raise_wrapped(inner: BaseException) -> Wrapped:
         (client_error("InternalError", 500), True),
         (client_error("Whatever", 502), True),
         (client_error("TooManyRequests", 429), True),
+        (client_error("BadDigest", 400), True),  # the body was corrupted on the way: send it again
         (client_error("AccessDenied", 403), False),
         (client_error("NoSuchBucket", 404), False),
         (ValueError("bad"), False),
@@ -53,11 +55,20 @@ def test_transient_errors_are_told_apart(exc: BaseException, transient: bool) ->
     assert is_transient(exc) is transient
 
 
-def test_transfer_config_bounds_memory() -> None:
-    config = transfer_config()
-    assert config.multipart_threshold == config.multipart_chunksize == 8 * 1024 * 1024
-    assert config.max_request_concurrency <= 2
-    assert config.max_in_memory_upload_chunks <= 2
+def test_a_write_is_confirmed_only_by_the_checksum_sent() -> None:
+    single = UploadResult(sent="abc=", echoed="abc=", full_sha256="abc=")
+    assert single.confirmed
+    assert not UploadResult(sent="abc=", echoed=None, full_sha256="abc=").confirmed
+    assert not UploadResult(sent="abc=", echoed="xyz=", full_sha256="abc=").confirmed
+    multipart = UploadResult(sent="cmp=-3", echoed=None, full_sha256="full=")
+    # A HEAD may report the composite, the composite without its "-<parts>", or the full SHA-256.
+    for reported in ("cmp=-3", "cmp=", "full="):
+        assert head_confirms({"ContentLength": 10, "ChecksumSHA256": reported}, multipart, 10) is None
+    assert head_confirms({"ContentLength": 10}, multipart, 10) is None  # a store without checksums
+    assert "expected 10" in str(head_confirms({"ContentLength": 9}, multipart, 10))
+    assert "reports SHA-256 other=" in str(
+        head_confirms({"ContentLength": 10, "ChecksumSHA256": "other="}, multipart, 10)
+    )
 
 
 def test_spool_stays_in_memory_below_the_limit() -> None:

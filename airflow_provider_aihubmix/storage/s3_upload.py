@@ -1,0 +1,189 @@
+"""
+Uploads to S3 that S3 itself verifies: the image's SHA-256 travels with its bytes.
+
+A single PUT carries ``x-amz-checksum-sha256`` (``ChecksumSHA256``); each part of a multipart
+upload carries its own, and the upload is created with ``ChecksumAlgorithm=SHA256``. S3 computes
+the checksum of what it received and refuses the write (``400 BadDigest``) when it differs, so a
+body corrupted on the way is never stored. When S3 accepted it, its answer carries the checksum
+back (``ChecksumSHA256``; for a multipart upload the *composite* one, the SHA-256 of the parts'
+binary digests followed by ``-<parts>``). Source: the Amazon S3 User Guide, "Checking object
+integrity" (using supported checksum algorithms; checksums of multipart uploads).
+
+Older S3-compatible stores ignore the checksum headers and answer without one: those writes are
+not confirmed, and the store checks them with a ``HEAD`` instead (:func:`head_confirms`).
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import hashlib
+import logging
+import os
+from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import IO, Any, cast
+
+from airflow_provider_aihubmix.storage.spool import ImageSpool
+
+log = logging.getLogger(__name__)
+
+#: S3's smallest part size (all but the last part).
+MIN_PART_BYTES = 5 * 1024 * 1024
+#: S3's largest number of parts in one upload.
+MAX_PARTS = 10_000
+
+
+def b64(digest: bytes) -> str:
+    """A binary digest as S3 writes checksums: standard base64."""
+    return base64.b64encode(digest).decode("ascii")
+
+
+@dataclass(frozen=True)
+class UploadResult:
+    """
+    What an upload sent and what the store said back.
+
+    :param sent: the checksum the store was asked to verify: the object's base64 SHA-256, or for
+        a multipart upload the composite ``<base64>-<parts>``.
+    :param echoed: the ``ChecksumSHA256`` of the store's answer; None when it sent none (a store
+        that does not verify checksums).
+    :param full_sha256: the object's own base64 SHA-256 (equal to ``sent`` for a single PUT).
+    """
+
+    sent: str
+    echoed: str | None
+    full_sha256: str
+
+    @property
+    def confirmed(self) -> bool:
+        """Whether the store's answer carries the checksum we sent: it verified the bytes."""
+        return self.echoed is not None and self.echoed == self.sent
+
+    def matches(self, reported: str) -> bool:
+        """Whether a checksum the store reports (``HEAD``) is this object's, full or composite.
+
+        Some stores drop the ``-<parts>`` suffix of a composite checksum; the digest part decides.
+        """
+        return reported == self.full_sha256 or reported.split("-", 1)[0] == self.sent.split("-", 1)[0]
+
+
+def head_confirms(head: Mapping[str, Any], result: UploadResult, size: int) -> str | None:
+    """Why a ``HEAD`` (asked with ``ChecksumMode=ENABLED``) does not confirm the upload, or None.
+
+    The size must match; a checksum, when the store reports one, must be this object's.
+    """
+    if int(head["ContentLength"]) != size:
+        return f"holds {head['ContentLength']} bytes after upload, expected {size}"
+    reported = head.get("ChecksumSHA256")
+    if reported and not result.matches(str(reported)):
+        return f"reports SHA-256 {reported} after upload, expected {result.sent}"
+    return None
+
+
+def put_single(
+    client: Any,
+    bucket: str,
+    key: str,
+    source: ImageSpool,
+    *,
+    size: int,
+    sha256_hex: str,
+    extra: Mapping[str, Any],
+) -> UploadResult:
+    """One ``PutObject`` of the spooled image with its SHA-256 for S3 to verify."""
+    checksum = b64(bytes.fromhex(sha256_hex))
+    with _open(source) as body:
+        response = client.put_object(
+            Bucket=bucket,
+            Key=key,
+            Body=body,
+            ContentLength=size,
+            ChecksumAlgorithm="SHA256",
+            ChecksumSHA256=checksum,
+            **extra,
+        )
+    return UploadResult(sent=checksum, echoed=response.get("ChecksumSHA256"), full_sha256=checksum)
+
+
+def put_multipart(
+    client: Any,
+    bucket: str,
+    key: str,
+    source: ImageSpool,
+    *,
+    size: int,
+    sha256_hex: str,
+    extra: Mapping[str, Any],
+    part_bytes: int,
+    concurrency: int,
+) -> UploadResult:
+    """
+    A multipart upload, each part with its SHA-256, ``concurrency`` parts in flight.
+
+    Each part is read from the spool when its turn comes, so at most ``concurrency`` parts are in
+    memory. Any failure aborts the upload (S3 then keeps no parts) and raises.
+    """
+    part_bytes = max(part_bytes, MIN_PART_BYTES, -(-size // MAX_PARTS))
+    offsets = list(range(0, size, part_bytes))
+    upload_id = client.create_multipart_upload(Bucket=bucket, Key=key, ChecksumAlgorithm="SHA256", **extra)[
+        "UploadId"
+    ]
+
+    def send(number: int) -> tuple[dict[str, Any], bytes]:
+        data = _read_part(source, offsets[number - 1], min(part_bytes, size - offsets[number - 1]))
+        digest = hashlib.sha256(data).digest()
+        response = client.upload_part(
+            Bucket=bucket,
+            Key=key,
+            UploadId=upload_id,
+            PartNumber=number,
+            Body=data,
+            ChecksumAlgorithm="SHA256",
+            ChecksumSHA256=b64(digest),
+        )
+        return {"PartNumber": number, "ETag": response["ETag"], "ChecksumSHA256": b64(digest)}, digest
+
+    try:
+        with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="aihubmix-s3-part") as pool:
+            sent_parts = list(pool.map(send, range(1, len(offsets) + 1)))
+        response = client.complete_multipart_upload(
+            Bucket=bucket,
+            Key=key,
+            UploadId=upload_id,
+            MultipartUpload={"Parts": [part for part, _ in sent_parts]},
+        )
+    except BaseException:
+        try:
+            client.abort_multipart_upload(Bucket=bucket, Key=key, UploadId=upload_id)
+        except Exception:
+            log.warning("Could not abort the multipart upload to s3://%s/%s", bucket, key, exc_info=True)
+        raise
+    composite = hashlib.sha256(b"".join(digest for _, digest in sent_parts)).digest()
+    return UploadResult(
+        sent=f"{b64(composite)}-{len(sent_parts)}",
+        echoed=response.get("ChecksumSHA256"),
+        full_sha256=b64(bytes.fromhex(sha256_hex)),
+    )
+
+
+def _open(source: ImageSpool) -> contextlib.AbstractContextManager[IO[bytes]]:
+    if source.path is not None:
+        return open(source.path, "rb")
+    return contextlib.closing(source.reader())
+
+
+def _read_part(source: ImageSpool, offset: int, length: int) -> bytes:
+    if source.path is not None:
+        fd = os.open(source.path, os.O_RDONLY)
+        try:
+            return os.pread(fd, length, offset)
+        finally:
+            os.close(fd)
+    with contextlib.closing(source.reader()) as reader:
+        reader.seek(offset)
+        return cast("bytes", reader.read(length))
+
+
+__all__ = ["UploadResult", "b64", "head_confirms", "put_multipart", "put_single"]
