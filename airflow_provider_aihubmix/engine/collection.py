@@ -53,6 +53,7 @@ from airflow_provider_aihubmix.storage import (
     task_prefix,
 )
 from airflow_provider_aihubmix.storage.base import READ_CHUNK_BYTES
+from airflow_provider_aihubmix.storage.thumbnails import try_thumbnail
 
 if TYPE_CHECKING:
     from airflow_provider_aihubmix.hooks.aihubmix import AIHubMixHook
@@ -409,6 +410,10 @@ class ImageCollector:
             stored = self.download_result(index, image.url, remote_task_id)
         else:
             raise AIHubMixError(f"Image {index} of model {self.model} has neither data nor a URL")
+        # After the image is stored, before the manifest records it; a failure is logged, never raised.
+        thumbnail = try_thumbnail(self.store, stored, image.data)
+        if thumbnail is not None:
+            self.ledger.thumbnails[str(index)] = thumbnail
         return image_record(stored, self.model, index, self.identity.map_index, image, remote_task_id)
 
     def download_result(self, index: int, url: str, remote_task_id: str | None) -> StoredObject:

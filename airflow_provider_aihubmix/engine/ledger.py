@@ -42,6 +42,8 @@ class ManifestLedger:
         self.key = manifest_key(prefix)
         self.manifest: Manifest | None = None
         self._sent_at: float | None = None  # monotonic time of this process's last ``submitting``
+        # Thumbnails made in this process, by image index: every save records them in the manifest.
+        self.thumbnails: dict[str, dict[str, Any]] = {}
 
     @property
     def uri(self) -> str:
@@ -53,6 +55,8 @@ class ManifestLedger:
 
     def save(self, manifest: Manifest) -> None:
         """Write ``manifest`` as it is (progress within a state, or a test's hand-made one)."""
+        if self.thumbnails:
+            manifest.thumbnails = {**manifest.thumbnails, **self.thumbnails}
         self.store.write_json(self.key, manifest.model_dump(mode="json"))
         self.manifest = manifest
 

@@ -209,6 +209,9 @@ class Manifest(BaseModel):
     # Earlier purchases of this task instance kept under earlier/ when it bought anew (a changed
     # request, regenerate=True): {manifest, fingerprint, images, estimated_cost_usd, actual_cost_usd}.
     earlier: list[dict[str, Any]] = Field(default_factory=list)
+    # Thumbnails made when the images were stored (storage.thumbnails), by image index:
+    # {"0": {uri, sha256, bytes, width, height}}; an image without one gets it on first view.
+    thumbnails: dict[str, dict[str, Any]] = Field(default_factory=dict)
     # Deferrable sync models: the stored request (key beside the manifest), how many HTTP
     # requests it holds (Gemini sends one per image), how many are answered and recorded,
     # and the triggerer's send marker for the one in flight.

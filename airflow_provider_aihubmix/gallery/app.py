@@ -4,9 +4,12 @@ Routes (every one but the static assets checks the caller's DAG permission with 
 own ``requires_access_dag`` -- the check behind the DAG-run and task-instance endpoints):
 
 * ``GET /gallery/{dag_id}/{run_id}[?task_id=&map_index=]`` -- the gallery page;
-* ``GET /api/gallery/{dag_id}/{run_id}[?task_id=&map_index=]`` -- what the page shows, as JSON;
+* ``GET /api/gallery/{dag_id}/{run_id}[?task_id=&map_index=&model=&state=&prompt=&offset=&limit=]``
+  -- one page of what the page shows, as JSON, with the run's summary and per-filter counts;
 * ``GET /api/images/{dag_id}/{run_id}/{task_id}/{map_index}/{name}`` -- one stored image,
   streamed from the task's own store with the task's connection;
+* ``GET /api/thumbs/{dag_id}/{run_id}/{task_id}/{map_index}/{name}`` -- the WebP thumbnail of
+  image ``name`` (same check: the manifest must record the image), made on first view if missing;
 * ``GET /static/...`` -- the page's script and style sheet (no data in them).
 
 The caller is identified as everywhere in the api-server: ``Authorization: Bearer`` or the
@@ -33,6 +36,15 @@ from fastapi.exception_handlers import http_exception_handler
 from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 from fastapi.staticfiles import StaticFiles
 
+from airflow_provider_aihubmix.gallery.index import (
+    RunCache,
+    Version,
+    clamp_page,
+    counts,
+    matches,
+    page,
+    summary,
+)
 from airflow_provider_aihubmix.gallery.manifests import (
     ImageNotServedError,
     TaskRef,
@@ -52,10 +64,13 @@ from airflow_provider_aihubmix.storage import (
     sniff_image,
 )
 from airflow_provider_aihubmix.storage.base import READ_CHUNK_BYTES
+from airflow_provider_aihubmix.storage.thumbnails import make_thumbnail, thumbnail_key
 
 log = logging.getLogger(__name__)
 
 STATIC_DIR = Path(__file__).parent / "static"
+#: The largest image the gallery reads to make a missing thumbnail (bytes).
+MAX_THUMBNAIL_SOURCE_BYTES = 64 * 1024 * 1024
 # Images never change under their key within a try; a short private cache keeps grids snappy.
 _IMAGE_HEADERS = {
     "Cache-Control": "private, max-age=300",
@@ -79,10 +94,10 @@ def _segments(*parts: str) -> str:
     return "/".join(quote(part, safe="") for part in parts)
 
 
-def image_path(request: Request, ref: TaskRef, name: str) -> str:
-    """The URL path an image is served from (ids percent-encoded as single segments)."""
+def image_path(request: Request, ref: TaskRef, name: str, *, kind: str = "images") -> str:
+    """The URL path an image (``kind="thumbs"``: its thumbnail) is served from (ids as single segments)."""
     ids = _segments(ref.dag_id, ref.run_id, ref.task_id, str(ref.map_index), name)
-    return f"{_root(request)}/api/images/{ids}"
+    return f"{_root(request)}/api/{kind}/{ids}"
 
 
 def _map_index(value: str | None) -> int | None:
@@ -142,7 +157,17 @@ def _task_entry(request: Request, dag_id: str, run_id: str, row: TaskInstanceRow
             def src(name: str) -> str:
                 return image_path(request, ref, name)
 
-            view = task_view(ref, manifest, images, show_prompt=row.location["show_prompt"], image_src=src)
+            def thumb(name: str) -> str:
+                return image_path(request, ref, name, kind="thumbs")
+
+            view = task_view(
+                ref,
+                manifest,
+                images,
+                show_prompt=row.location["show_prompt"],
+                image_src=src,
+                thumb_src=thumb,
+            )
         except AIHubMixStorageError as err:
             log.warning("Gallery: cannot read the manifest of %s: %s", ref, err)
             entry["note"] = f"the manifest cannot be read: {err}"
@@ -152,35 +177,61 @@ def _task_entry(request: Request, dag_id: str, run_id: str, row: TaskInstanceRow
     return {**entry, **view}
 
 
+#: The run entries of recently viewed runs (see :mod:`.index`).
+RUN_CACHE = RunCache()
+
+
+def run_entries(request: Request, session: Any, dag_id: str, run_id: str) -> list[dict[str, Any]]:
+    """Every task entry of the run, from the cache; manifests read only for tasks that changed."""
+    rows = task_instances(session, dag_id, run_id)
+    keyed = [
+        (
+            (row.task_id, row.map_index),
+            Version(row.state, row.try_number, repr(sorted(row.location.items())) if row.location else None),
+            row,
+        )
+        for row in rows
+    ]
+    return RUN_CACHE.entries(
+        (_root(request), dag_id, run_id), keyed, lambda row: _task_entry(request, dag_id, run_id, row)
+    )
+
+
 def gallery_data(
-    request: Request, session: Any, dag_id: str, run_id: str, task_id: str | None, map_index: int | None
+    request: Request,
+    session: Any,
+    dag_id: str,
+    run_id: str,
+    task_id: str | None,
+    map_index: int | None,
+    *,
+    filters: dict[str, str] | None = None,
+    offset: int | None = None,
+    limit: int | None = None,
 ) -> dict[str, Any]:
+    """One page of the run's cards (``tasks``), the run's ``summary``, per-filter ``counts`` and ``page``."""
     if not run_exists(session, dag_id, run_id):
         raise HTTPException(404, f"DAG run {run_id!r} of DAG {dag_id!r} not found")
-    rows = task_instances(session, dag_id, run_id, task_id=task_id, map_index=map_index)
-    tasks = [_task_entry(request, dag_id, run_id, row) for row in rows]
-    costs = [
-        t["manifest"]["cost_usd"] for t in tasks if t["manifest"] and t["manifest"]["cost_usd"] is not None
-    ]
-    # Earlier purchases a task kept when it bought anew were paid for too: they count.
-    earlier = [e for t in tasks if t["manifest"] for e in t["manifest"]["earlier"]]
-    costs += [e["cost_usd"] for e in earlier if e["cost_usd"] is not None]
+    wanted = dict(filters or {})
+    if task_id is not None:
+        wanted["task_id"] = task_id
+    if map_index is not None:
+        wanted["map_index"] = str(map_index)
+    entries = run_entries(request, session, dag_id, run_id)
+    shown = [entry for entry in entries if matches(entry, wanted)]
+    start, size = clamp_page(offset, limit)
+    tasks, paging = page(shown, start, size)
     return {
         "dag_id": dag_id,
         "run_id": run_id,
         "task_id": task_id,
         "map_index": map_index,
+        "filters": wanted,
         "tasks": tasks,
-        "summary": {
-            "tasks": len(tasks),
-            "images": sum(len(t["images"]) for t in tasks),
-            "failed": sum(t["outcome"] in ("failed", "moderated", "ambiguous") for t in tasks),
-            "cost_usd": round(sum(costs), 6) if costs else None,
-            "earlier_images": sum(e["images"] or 0 for e in earlier),
-            "tasks_without_cost": sum(
-                1 for t in tasks if t["manifest"] is not None and t["manifest"]["cost_usd"] is None
-            ),
-        },
+        "page": paging,
+        "summary": summary(shown),
+        "run_summary": summary(entries),
+        "counts": counts(entries, wanted),
     }
 
 
@@ -264,8 +315,24 @@ def create_app() -> FastAPI:
         run_id: str,
         task_id: Annotated[str | None, Query()] = None,
         map_index: Annotated[str | None, Query()] = None,
+        model: Annotated[str | None, Query()] = None,
+        state: Annotated[str | None, Query()] = None,
+        prompt: Annotated[str | None, Query(description="a prompt's sha256: the compare view")] = None,
+        offset: Annotated[int | None, Query(ge=0)] = None,
+        limit: Annotated[int | None, Query(ge=1)] = None,
     ) -> dict[str, Any]:
-        return gallery_data(request, session, dag_id, run_id, task_id or None, _map_index(map_index))
+        filters = {k: v for k, v in (("model", model), ("state", state), ("prompt", prompt)) if v}
+        return gallery_data(
+            request,
+            session,
+            dag_id,
+            run_id,
+            task_id or None,
+            _map_index(map_index),
+            filters=filters,
+            offset=offset,
+            limit=limit,
+        )
 
     @app.get(
         "/api/images/{dag_id}/{run_id}/{task_id}/{map_index}/{name}",
@@ -275,22 +342,57 @@ def create_app() -> FastAPI:
     def gallery_image(
         session: SessionDep, dag_id: str, run_id: str, task_id: str, map_index: int, name: str
     ) -> StreamingResponse:
-        rows = task_instances(session, dag_id, run_id, task_id=task_id, map_index=map_index)
-        location = rows[0].location if rows else None
-        if location is None:
-            raise HTTPException(404, "no images recorded for this task instance")
-        ref = TaskRef(dag_id, run_id, task_id, map_index)
-        try:
-            store = _open(location)
-            key = resolve_image(store, ref, read_manifest(store, ref), name)
-        except ImageNotServedError as err:
-            raise HTTPException(404, str(err)) from None
-        except AIHubMixStorageError as err:
-            log.warning("Gallery: cannot read the manifest of %s: %s", ref, err)
-            raise HTTPException(404, "the manifest cannot be read") from None
+        store, key = _servable(session, TaskRef(dag_id, run_id, task_id, map_index), name)
         return _stream(store, key)
 
+    @app.get(
+        "/api/thumbs/{dag_id}/{run_id}/{task_id}/{map_index}/{name}",
+        name="gallery_thumbnail",
+        dependencies=TaskAccess,
+    )
+    def gallery_thumbnail(
+        session: SessionDep, dag_id: str, run_id: str, task_id: str, map_index: int, name: str
+    ) -> Response:
+        """The thumbnail of image ``name`` -- made (and kept beside it) on first view when missing."""
+        store, key = _servable(session, TaskRef(dag_id, run_id, task_id, map_index), name)
+        thumb = thumbnail_key(key)
+        if store.exists(thumb):
+            return _stream(store, thumb)
+        return _first_thumbnail(store, key)
+
     return app
+
+
+def _servable(session: Any, ref: TaskRef, name: str) -> tuple[ObjectStore, str]:
+    """The store and key of image ``name`` of ``ref``, when its manifest records it (else 404)."""
+    rows = task_instances(session, ref.dag_id, ref.run_id, task_id=ref.task_id, map_index=ref.map_index)
+    location = rows[0].location if rows else None
+    if location is None:
+        raise HTTPException(404, "no images recorded for this task instance")
+    try:
+        store = _open(location)
+        return store, resolve_image(store, ref, read_manifest(store, ref), name)
+    except ImageNotServedError as err:
+        raise HTTPException(404, str(err)) from None
+    except AIHubMixStorageError as err:
+        log.warning("Gallery: cannot read the manifest of %s: %s", ref, err)
+        raise HTTPException(404, "the manifest cannot be read") from None
+
+
+def _first_thumbnail(store: ObjectStore, key: str) -> Response:
+    """Make the missing thumbnail of the image at ``key`` (an older run's), keep it, and send it."""
+    try:
+        data = store.read_bytes(key, max_bytes=MAX_THUMBNAIL_SOURCE_BYTES)
+        sniff_image(data[:SNIFF_HEAD_BYTES])
+        thumb = make_thumbnail(data)
+    except (AIHubMixStorageError, OSError, ValueError) as err:
+        log.warning("Gallery: no thumbnail for %s: %s", key, err)
+        raise HTTPException(404, "no thumbnail for this image") from None
+    try:
+        store.put_image_bytes(thumbnail_key(key).removesuffix(".webp"), thumb, metadata={})
+    except (AIHubMixStorageError, OSError) as err:  # a read-only connection: send it, make it again next time
+        log.warning("Gallery: cannot keep the thumbnail of %s: %s", key, err)
+    return Response(thumb, media_type="image/webp", headers=_IMAGE_HEADERS)
 
 
 __all__ = ["create_app", "gallery_data"]

@@ -189,10 +189,12 @@ def task_view(
     *,
     show_prompt: bool,
     image_src: Callable[[str], str],
+    thumb_src: Callable[[str], str] | None = None,
 ) -> dict[str, Any]:
     """What the gallery page shows for one task instance (JSON-serialisable).
 
-    ``image_src(name)`` is the URL the page loads image ``name`` from.
+    ``image_src(name)`` is the URL the page loads image ``name`` from, ``thumb_src(name)``
+    the URL of its thumbnail (the full image when None).
     """
     if manifest is None:
         return {"manifest": None, "images": []}
@@ -204,13 +206,19 @@ def task_view(
         if k not in PROMPT_FIELDS and isinstance(v, (str, int, float, bool)) and len(str(v)) <= 200
     }
     costs = image_costs(manifest)
+    thumbnails = manifest.get("thumbnails") if isinstance(manifest.get("thumbnails"), dict) else {}
+    assert isinstance(thumbnails, dict)
     shown = []
     for name, record in sorted(images.items(), key=lambda item: item[1].get("index", 0)):
         index = record.get("index")
+        thumbnail = thumbnails.get(str(index)) if isinstance(thumbnails.get(str(index)), dict) else {}
+        assert isinstance(thumbnail, dict)
         shown.append(
             {
                 "name": name,
                 "src": image_src(name),
+                "thumb": thumb_src(name) if thumb_src is not None else image_src(name),
+                "thumb_sha256": thumbnail.get("sha256"),
                 "index": index,
                 "width": record.get("width"),
                 "height": record.get("height"),

@@ -22,6 +22,7 @@ from tests.fixtures.s3 import aws_connection_json, make_s3_client
 
 DAG_ID = "e2e_gallery"
 REVIEW_DAG_ID = "aihubmix_review_and_publish"
+COMPARE_DAG_ID = "e2e_gallery_compare"
 DAGS = Path(__file__).resolve().parent / "gallery_dags"
 EXAMPLES = Path(__file__).resolve().parents[2] / "example_dags"
 USERS = {"admin": "admin", "viewer": "viewer", "outsider": ""}
@@ -38,6 +39,7 @@ class GalleryDeployment:
     s3: Any  # boto3 client for the moto server
     tokens: dict[str, str]
     review_run_id: str
+    compare_run_id: str
 
     @property
     def base_url(self) -> str:
@@ -107,6 +109,7 @@ def start_gallery_deployment(
     try:
         run_id = cluster.trigger_dag(DAG_ID, conf={})
         review_run_id = cluster.trigger_dag(REVIEW_DAG_ID, conf={})
+        compare_run_id = cluster.trigger_dag(COMPARE_DAG_ID, conf={})
         observer = cluster.observe(DAG_ID, run_id, interval=0.5)
         # The moderated task fails, so the run does too; every other task must succeed.
         observer.wait_for_finish(timeout=timeout)
@@ -114,6 +117,10 @@ def start_gallery_deployment(
         expected = {"on_s3[0]": "success", "on_s3[1]": "success", "on_disk": "success", "moderated": "failed"}
         if states != expected:
             raise AssertionError(f"unexpected task states {states}; logs under {cluster.home}")
+        cluster.observe(COMPARE_DAG_ID, compare_run_id, interval=0.5).wait_for_finish(timeout=timeout)
+        compared = cluster.task_states(COMPARE_DAG_ID, compare_run_id)
+        if set(compared.values()) != {"success"}:
+            raise AssertionError(f"unexpected compare task states {compared}; logs under {cluster.home}")
         tokens = {user: cluster.login(user, PASSWORDS[user]) for user in USERS}
     except BaseException:
         cluster.stop()
@@ -127,4 +134,5 @@ def start_gallery_deployment(
         s3=s3,
         tokens=tokens,
         review_run_id=review_run_id,
+        compare_run_id=compare_run_id,
     )

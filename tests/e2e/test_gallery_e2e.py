@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import http.client
+import io
 import json
 import re
 from collections.abc import Iterator
@@ -19,12 +20,20 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 import pytest
+from PIL import Image
 
 from airflow_provider_aihubmix.sandbox import SandboxServer
 from airflow_provider_aihubmix.storage import manifest_key, task_prefix
 from tests.e2e.browser import chromium, page_with_cookie
 from tests.e2e.gallery_dags.e2e_gallery import PROMPTS
-from tests.e2e.gallery_deployment import DAG_ID, REVIEW_DAG_ID, GalleryDeployment, start_gallery_deployment
+from tests.e2e.gallery_dags.e2e_gallery_compare import MODELS as COMPARE_MODELS
+from tests.e2e.gallery_deployment import (
+    COMPARE_DAG_ID,
+    DAG_ID,
+    REVIEW_DAG_ID,
+    GalleryDeployment,
+    start_gallery_deployment,
+)
 from tests.e2e.harness import AirflowCluster
 from tests.fixtures.s3 import MotoServer
 
@@ -410,3 +419,196 @@ def test_the_gallery_shows_a_gcs_runs_images_in_chromium(
     image = f"/aihubmix/api/images/e2e_gallery_gcs/{q(run_id)}/on_gcs/-1/image-000.png"
     assert gallery.get(image, user="viewer").status_code == 200
     assert gallery.get(image, user="outsider").status_code == 403
+
+
+# ---------------------------------------------------------------- at campaign scale (issue 25)
+
+
+def thumb_path(gallery: GalleryDeployment, task_id: str, map_index: int, name: str) -> str:
+    return f"/aihubmix/api/thumbs/{q(DAG_ID)}/{q(gallery.run_id)}/{task_id}/{map_index}/{name}"
+
+
+def test_thumbnails_are_made_when_stored_and_recorded_with_their_sha256(gallery: GalleryDeployment) -> None:
+    data = gallery.get(api_path(gallery)).json()
+    served = 0
+    for entry in data["tasks"]:
+        manifest = stored_manifest(gallery, entry["task_id"], entry["map_index"])
+        for image in entry["images"]:
+            assert image["thumb"] == thumb_path(gallery, entry["task_id"], entry["map_index"], image["name"])
+            recorded = manifest["thumbnails"][str(image["index"])]
+            assert image["thumb_sha256"] == recorded["sha256"]
+            response = gallery.get(image["thumb"])
+            assert response.status_code == 200, response.text
+            assert response.headers["content-type"] == "image/webp"
+            assert hashlib.sha256(response.content).hexdigest() == recorded["sha256"]
+            with Image.open(io.BytesIO(response.content)) as thumb:
+                assert max(thumb.size) <= 320 and thumb.size == (recorded["width"], recorded["height"])
+            assert len(response.content) < image["bytes"]
+            served += 1
+    assert served == 6
+
+
+def test_an_older_runs_thumbnail_is_made_on_first_view_and_kept(gallery: GalleryDeployment) -> None:
+    prefix = task_prefix(DAG_ID, gallery.run_id, "on_disk", -1)
+    manifest_file = gallery.file_dir / manifest_key(prefix)
+    original = manifest_file.read_text()
+    older = json.loads(original)
+    older.pop("thumbnails")  # as a run stored before thumbnails existed
+    manifest_file.write_text(json.dumps(older))
+    thumb = gallery.file_dir / prefix / "image-001.thumb.webp"
+    thumb.unlink()
+    try:
+        listed = gallery.get(api_path(gallery, task_id="on_disk")).json()["tasks"][0]
+        image = next(i for i in listed["images"] if i["name"] == "image-001.png")
+        first = gallery.get(image["thumb"])
+        assert first.status_code == 200 and first.headers["content-type"] == "image/webp"
+        assert thumb.read_bytes() == first.content  # kept beside the image
+        assert gallery.get(image["thumb"]).content == first.content
+    finally:
+        manifest_file.write_text(original)
+
+
+def test_thumbnails_and_pages_are_authorised_like_images(gallery: GalleryDeployment) -> None:
+    thumb = thumb_path(gallery, "on_s3", 0, "image-000.png")
+    paged = api_path(gallery, offset=2, limit=2, model=q(stored_manifest(gallery, "on_s3", 0)["model"]))
+    for path in (thumb, paged):
+        assert gallery.get(path, user="viewer").status_code == 200, path
+        outsider = gallery.get(path, user="outsider")
+        assert outsider.status_code == 403 and b"RIFF" not in outsider.content, path
+        assert gallery.get(path, user=None).status_code == 401, path
+    run = q(gallery.run_id)
+    for path in (
+        f"/aihubmix/api/thumbs/{COMPARE_DAG_ID}/{run}/on_s3/0/image-000.png",  # another DAG's
+        f"/aihubmix/api/thumbs/{DAG_ID}/{run}/on_s3/0/image-000.thumb.webp",  # not an image name
+        f"/aihubmix/api/thumbs/{DAG_ID}/{run}/on_s3/0/image-009.png",  # not in the manifest
+        f"/aihubmix/api/thumbs/{DAG_ID}/{run}/on_disk/-1/..%2Fmanifest.json",
+        f"/aihubmix/api/thumbs/{DAG_ID}/{run}/moderated/-1/image-000.png",
+    ):
+        assert raw_get(gallery, path) in (403, 404), path
+
+
+def test_pages_cover_the_run_once_and_filters_count_what_they_show(gallery: GalleryDeployment) -> None:
+    whole = gallery.get(api_path(gallery)).json()
+    assert whole["page"]["cards"] == 7 and whole["page"]["next_offset"] is None  # 6 images + 1 failed
+    seen, offset = [], 0
+    while offset is not None:
+        data = gallery.get(api_path(gallery, offset=offset, limit=3)).json()
+        cards = [(t["task_id"], t["map_index"], i["name"]) for t in data["tasks"] for i in t["images"]]
+        cards += [(t["task_id"], t["map_index"], None) for t in data["tasks"] if not t["images"]]
+        assert 0 < len(cards) <= 3
+        assert data["run_summary"] == whole["run_summary"]  # the totals are the run's, every page
+        seen += cards
+        offset = data["page"]["next_offset"]
+    everything = [(t["task_id"], t["map_index"], i["name"]) for t in whole["tasks"] for i in t["images"]]
+    assert sorted(c for c in seen if c[2]) == sorted(everything) and len(seen) == 7
+
+    manifests = {(t, m): stored_manifest(gallery, t, m) for t, m in TASKS}
+    by_model: dict[str, int] = {}
+    for manifest in manifests.values():
+        by_model[manifest["model"]] = by_model.get(manifest["model"], 0) + 1
+    assert whole["counts"]["model"] == by_model
+    assert whole["counts"]["state"] == {"complete": 3, "moderated": 1}
+    assert whole["counts"]["task_id"] == {"moderated": 1, "on_disk": 1, "on_s3": 2}
+    for state, expected in (("complete", 3), ("moderated", 1), ("failed", 0), ("ambiguous", 0)):
+        data = gallery.get(api_path(gallery, state=state)).json()
+        assert len(data["tasks"]) == expected and {t["outcome"] for t in data["tasks"]} <= {state}
+    for model, expected in by_model.items():
+        data = gallery.get(api_path(gallery, model=q(model))).json()
+        assert {t["manifest"]["model"] for t in data["tasks"]} == {model} and len(data["tasks"]) == expected
+        assert data["counts"]["state"] == {
+            o: n
+            for o, n in {
+                "complete": sum(
+                    1 for m in manifests.values() if m["model"] == model and m["status"] == "complete"
+                ),
+                "moderated": sum(
+                    1 for m in manifests.values() if m["model"] == model and m["status"] == "failed"
+                ),
+            }.items()
+            if n
+        }
+
+
+def test_the_grid_shows_thumbnails_and_each_filter_in_chromium(
+    gallery: GalleryDeployment, chromium: Browser
+) -> None:
+    seedream = stored_manifest(gallery, "on_s3", 0)["model"]
+    page = logged_in_page(chromium, gallery, "viewer")
+    page.goto(gallery.base_url + gallery_page(gallery))
+    page.wait_for_selector("body[data-loaded=true]", timeout=30_000)
+    page.wait_for_function(
+        "[...document.querySelectorAll('img.thumb')].every(i => i.complete && i.naturalWidth > 0)"
+    )
+    sources = page.eval_on_selector_all("img.thumb", "imgs => imgs.map(i => i.getAttribute('src'))")
+    assert len(sources) == 6 and all("/api/thumbs/" in s for s in sources), sources
+    sizes = page.eval_on_selector_all(
+        "img.thumb", "imgs => imgs.map(i => Math.max(i.naturalWidth, i.naturalHeight))"
+    )
+    assert all(0 < s <= 320 for s in sizes), sizes
+    for name, value, cards in (
+        ("state", "moderated", 1),
+        ("state", "complete", 6),
+        ("model", seedream, 4),
+        ("task_id", "on_disk", 2),
+    ):
+        page.select_option(f"select[name={name}]", value)
+        page.wait_for_selector("body[data-loaded=true]")
+        shown = page.locator("[data-testid=image-card]")
+        assert shown.count() == cards, (name, value)
+        option = page.locator(f"select[name={name}] option[value='{value}']")
+        assert option.get_attribute("data-count") is not None
+        page.select_option(f"select[name={name}]", "")
+        page.wait_for_selector("body[data-loaded=true]")
+    # Keyboard: the arrow keys move between cards.
+    page.locator("[data-testid=image-card] a.full").first.focus()
+    page.keyboard.press("ArrowRight")
+    focused = page.evaluate("document.activeElement.closest('[data-testid=image-card]') !== null")
+    assert focused
+    labels = page.eval_on_selector_all(
+        "a.full[href]", "links => links.map(l => l.getAttribute('aria-label'))"
+    )
+    assert all(label and label.startswith("Open the full image") for label in labels)
+
+
+def test_the_compare_view_shows_every_models_image_of_a_prompt_in_chromium(
+    gallery: GalleryDeployment, chromium: Browser, tmp_path: Path
+) -> None:
+    run_id = gallery.compare_run_id
+    page = logged_in_page(chromium, gallery, "admin")
+    page.goto(gallery.base_url + f"/aihubmix/gallery/{COMPARE_DAG_ID}/{q(run_id)}")
+    page.wait_for_selector("body[data-loaded=true]", timeout=30_000)
+    first = page.locator("[data-testid=image-card]").first
+    prompt = first.locator(".prompt").inner_text()
+    first.locator("button.compare").click()  # one click from the grid
+    page.wait_for_selector("body.comparing[data-loaded=true]", timeout=30_000)
+    page.wait_for_function(
+        "[...document.querySelectorAll('img.thumb')].every(i => i.complete && i.naturalWidth > 0)"
+    )
+    cards = page.locator("[data-testid=image-card]")
+    assert cards.count() == 3
+    models = {c.locator(".model").inner_text() for c in cards.all()}
+    assert len(models) == 3 and all(any(m.endswith(name) for m in models) for name in COMPARE_MODELS)
+    for card in cards.all():
+        assert card.locator(".prompt").inner_text() == prompt
+        task_id, map_index = (
+            str(card.get_attribute("data-task")),
+            int(card.get_attribute("data-map-index") or -1),
+        )
+        key = manifest_key(task_prefix(COMPARE_DAG_ID, run_id, task_id, map_index))
+        manifest = json.loads((gallery.file_dir / "compare" / key).read_text())
+        (record,) = manifest["records"]
+        facts = {f.get_attribute("data-fact"): f.inner_text() for f in card.locator("dd").all()}
+        assert facts["image"].startswith(f"#0 · {record['width']}\u00d7{record['height']}")
+        if "seed" in record or "seed" in manifest["input"]:
+            assert facts["seed"] == str(record.get("seed", manifest["input"].get("seed")))
+        cost = manifest["cost"]["images"][0]
+        expected = cost.get("actual") if cost.get("actual") is not None else cost.get("estimated")
+        assert facts["cost"].startswith(f"${expected:.4f}")
+        src = card.locator("img").get_attribute("src") or ""
+        assert "/api/images/" in src  # the comparison shows the full images
+    page.set_viewport_size({"width": 1280, "height": page.evaluate("document.documentElement.scrollHeight")})
+    page.screenshot(path=str(tmp_path / "gallery-compare.png"), full_page=True)
+    print(f"compare screenshot: {tmp_path / 'gallery-compare.png'}")
+    page.keyboard.press("Escape")
+    page.wait_for_selector("body:not(.comparing)[data-loaded=true]")
+    assert page.locator("[data-testid=image-card]").count() == 6

@@ -122,6 +122,8 @@ def test_the_view_hides_a_prompt_the_task_kept_out_of_lineage(store: LocalObject
     assert image == {
         "name": "image-000.png",
         "src": "/img/image-000.png",
+        "thumb": "/img/image-000.png",  # no thumbnail URL given: the full image
+        "thumb_sha256": None,
         "index": 0,
         "width": 8,
         "height": 8,

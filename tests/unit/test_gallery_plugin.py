@@ -38,6 +38,7 @@ def test_the_app_mounts_at_aihubmix_with_the_page_json_and_image_routes() -> Non
         "/gallery/{dag_id}/{run_id}",
         "/api/gallery/{dag_id}/{run_id}",
         "/api/images/{dag_id}/{run_id}/{task_id}/{map_index}/{name}",
+        "/api/thumbs/{dag_id}/{run_id}/{task_id}/{map_index}/{name}",
     }
     # Every data route depends on Airflow's DAG access check.
     for route in routes.values():

@@ -1,0 +1,97 @@
+"""Thumbnails (issue 25): made when an image is stored, recorded in the manifest, never fatal."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import logging
+from pathlib import Path
+from typing import Any
+
+import pytest
+from PIL import Image
+
+from airflow_provider_aihubmix.engine.run import GenerationRun, TaskIdentity
+from airflow_provider_aihubmix.operators.images import AIHubMixImagenOperator
+from airflow_provider_aihubmix.responses.shapes import GeneratedImage, PredictionResult
+from airflow_provider_aihubmix.storage import LocalObjectStore
+from airflow_provider_aihubmix.storage import thumbnails as thumbs
+from airflow_provider_aihubmix.storage.thumbnails import (
+    THUMBNAIL_SIDE,
+    make_thumbnail,
+    thumbnail_key,
+    thumbnail_name,
+)
+
+
+def png(width: int, height: int, mode: str = "RGB") -> bytes:
+    out = io.BytesIO()
+    Image.new(mode, (width, height), (255, 0, 0, 100) if mode == "RGBA" else "red").save(out, "PNG")
+    return out.getvalue()
+
+
+def test_a_thumbnail_sits_beside_its_image_as_webp() -> None:
+    assert thumbnail_key("p/q/image-003.png") == "p/q/image-003.thumb.webp"
+    assert thumbnail_name("image-0042.jpeg") == "image-0042.thumb.webp"
+    with pytest.raises(ValueError):
+        thumbnail_key("p/manifest.json")
+
+
+@pytest.mark.parametrize(("size", "expected"), [((2048, 1024), (320, 160)), ((100, 60), (100, 60))])
+def test_the_longest_side_is_at_most_320_px(size: tuple[int, int], expected: tuple[int, int]) -> None:
+    with Image.open(io.BytesIO(make_thumbnail(png(*size)))) as image:
+        assert image.format == "WEBP" and image.size == expected
+    assert THUMBNAIL_SIDE == 320
+
+
+def test_a_transparent_or_palette_image_keeps_its_alpha() -> None:
+    with Image.open(io.BytesIO(make_thumbnail(png(400, 400, "RGBA")))) as image:
+        assert image.mode == "RGBA"
+    with Image.open(io.BytesIO(make_thumbnail(png(400, 400, "P")))) as image:
+        assert image.size == (320, 320)
+
+
+def run_for(tmp_path: Path) -> GenerationRun:
+    operator = AIHubMixImagenOperator(task_id="gen", prompt="a fox", model="imagen-4.0-generate-001", n=2)
+    return GenerationRun(
+        hook=None,  # type: ignore[arg-type] # storing inline images never calls the API
+        store=LocalObjectStore((tmp_path / "out").as_uri()),
+        spec=operator.resolve_spec(),
+        params=operator.request_params(),
+        extra_input=operator.extra_input,
+        identity=TaskIdentity("dag", "manual__1", "gen", -1, 1),
+        aws_conn_id=None,
+    )
+
+
+def test_storing_an_image_stores_its_thumbnail_and_the_manifest_records_its_sha256(tmp_path: Path) -> None:
+    run = run_for(tmp_path)
+    images = [GeneratedImage(data=png(1024, 768)) for _ in range(2)]
+    records = run.store_result(run.new_manifest(), PredictionResult(images=images))
+    manifest = run.load_manifest()
+    assert manifest is not None and set(manifest.thumbnails) == {"0", "1"}
+    for record in records:
+        assert "thumbnail" not in record  # the XCom contract is unchanged
+        entry: dict[str, Any] = manifest.thumbnails[str(record["index"])]
+        data = run.store.read_bytes(entry["uri"])
+        assert hashlib.sha256(data).hexdigest() == entry["sha256"] and len(data) == entry["bytes"]
+        assert (entry["width"], entry["height"]) == (320, 240)
+        assert run.store.key_for(entry["uri"]) == thumbnail_key(run.store.key_for(record["uri"]))
+
+
+def test_a_thumbnail_that_cannot_be_made_is_logged_and_the_images_still_count(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    def broken(data: bytes, side: int = 320) -> bytes:
+        raise OSError("decoder exploded")
+
+    monkeypatch.setattr(thumbs, "make_thumbnail", broken)
+    run = run_for(tmp_path)
+    with caplog.at_level(logging.WARNING):
+        records = run.store_result(
+            run.new_manifest(), PredictionResult(images=[GeneratedImage(data=png(64, 64))])
+        )
+    manifest = run.load_manifest()
+    assert manifest is not None and manifest.status.value == "complete" and len(records) == 1
+    assert manifest.thumbnails == {} and manifest.actual_cost_usd is not None
+    assert "No thumbnail for" in caplog.text and "decoder exploded" in caplog.text
