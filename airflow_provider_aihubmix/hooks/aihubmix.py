@@ -54,6 +54,7 @@ from airflow_provider_aihubmix.http.clients import (
     default_ssl_context,
     request_gate,
     shared_client_for,
+    shared_settings,
 )
 from airflow_provider_aihubmix.http.downloads import DEFAULT_CHUNK_SIZE, AsyncImageDownload, ImageDownload
 from airflow_provider_aihubmix.http.retries import AsyncSleep
@@ -203,8 +204,17 @@ class AIHubMixHook(BaseHook):
         return self._settings
 
     async def aget_settings(self) -> AIHubMixSettings:
+        """The settings, read with the async API on first use; kept for the hook's life.
+
+        The read is shared (``http.clients.shared_settings``): every hook of the event loop on one
+        connection gets one object, read once per ``SETTINGS_TTL`` seconds, so thousands of waiting
+        triggers neither read nor keep the connection each; an edit reaches hooks made after the TTL.
+        """
         if self._settings is None:
-            self._settings = await self.aload_settings(self.aihubmix_conn_id, **self._overrides)
+            conn_id = self.aihubmix_conn_id
+            self._settings = await shared_settings(
+                conn_id, lambda: self.aload_settings(conn_id), self._overrides
+            )
         # Every async client is made after this: its TLS context must not be built on the loop.
         await aload_ssl_context()
         return self._settings

@@ -6,7 +6,9 @@ Two purposes — ``"api"`` (base URL set, the key sent only to the API origins) 
 (:func:`borrow_prediction_client`).
 Async API and download clients are shared per (connection, purpose, event loop) unless a hook
 asks for private ones: all triggers of a triggerer run on one loop, so they share one pool per
-connection instead of opening one per task.
+connection instead of opening one per task. Beside them, :func:`shared_settings` keeps one
+settings object per connection and loop for :data:`SETTINGS_TTL` seconds, so those triggers share
+one connection read too.
 """
 
 from __future__ import annotations
@@ -15,8 +17,9 @@ import asyncio
 import contextlib
 import functools
 import ssl
+import time
 import weakref
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any, Literal, overload
 
 import httpx
@@ -165,6 +168,84 @@ async def aclose_shared_clients() -> None:
         await entry.client.aclose()
     for _, pools in _PREDICTION_POOLS.pop(loop, {}).values():
         await pools.aclose()
+    _SETTINGS.pop(loop, None)
+
+
+# ---------------------------------------------------------------------------------------------
+# One settings object per (connection, event loop) for a short while, shared by every trigger
+# ---------------------------------------------------------------------------------------------
+
+#: Seconds one read of a connection serves every hook of the event loop. A connection edit (a
+#: rotated key, a new URL) reaches the hooks that read their settings after that, at the latest
+#: this long after the edit.
+SETTINGS_TTL = 30.0
+#: The clock of that TTL (tests replace it).
+settings_clock: Callable[[], float] = time.monotonic
+
+
+class _SettingsEntry:
+    __slots__ = ("derived", "expires", "load")
+
+    def __init__(self, load: asyncio.Task[AIHubMixSettings]) -> None:
+        self.load = load
+        self.expires = float("inf")  # set when the read ends
+        self.derived: dict[tuple[tuple[str, Any], ...], AIHubMixSettings] = {}
+
+
+_SETTINGS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, _SettingsEntry]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+async def shared_settings(
+    conn_id: str,
+    load: Callable[[], Awaitable[AIHubMixSettings]],
+    overrides: Mapping[str, Any] | None = None,
+    *,
+    ttl: float | None = None,
+) -> AIHubMixSettings:
+    """
+    The running loop's settings for ``conn_id``: read once by ``load`` and shared for ``ttl`` seconds.
+
+    Thousands of triggers of one connection starting together make one read; each waits for it
+    (a waiter cancelled does not cancel the read). A failed read is not kept: the next call reads
+    again. ``overrides`` (None values ignored) apply on top, one object per distinct set.
+    ``ttl``: seconds, :data:`SETTINGS_TTL` when None.
+    """
+    ttl = SETTINGS_TTL if ttl is None else ttl
+    loop = asyncio.get_running_loop()
+    entries = _SETTINGS.setdefault(loop, {})
+    entry = entries.get(conn_id)
+    if entry is None or (entry.load.done() and entry.expires <= settings_clock()):
+        task = loop.create_task(_read(load))
+        entry = entries[conn_id] = _SettingsEntry(task)
+        task.add_done_callback(functools.partial(_settle, entries, conn_id, entry, ttl))
+    base = await asyncio.shield(entry.load)
+    key = tuple(sorted((k, v) for k, v in (overrides or {}).items() if v is not None))
+    if not key:
+        return base
+    settings = entry.derived.get(key)
+    if settings is None:
+        settings = entry.derived[key] = base.with_overrides(**dict(key))
+    return settings
+
+
+async def _read(load: Callable[[], Awaitable[AIHubMixSettings]]) -> AIHubMixSettings:
+    return await load()
+
+
+def _settle(
+    entries: dict[str, _SettingsEntry],
+    conn_id: str,
+    entry: _SettingsEntry,
+    ttl: float,
+    done: asyncio.Task[AIHubMixSettings],
+) -> None:
+    if done.cancelled() or done.exception() is not None:
+        if entries.get(conn_id) is entry:
+            del entries[conn_id]
+        return
+    entry.expires = settings_clock() + ttl
 
 
 class _Shard:
@@ -241,6 +322,7 @@ def request_gate(client: httpx.AsyncClient) -> asyncio.Semaphore:
 
 __all__ = [
     "ASYNC_API_CONCURRENCY",
+    "SETTINGS_TTL",
     "Purpose",
     "aclose_shared_clients",
     "aload_ssl_context",
@@ -249,4 +331,5 @@ __all__ = [
     "default_ssl_context",
     "request_gate",
     "shared_client_for",
+    "shared_settings",
 ]

@@ -123,7 +123,6 @@ class AIHubMixTaskTrigger(BaseTrigger):
                 yield event
 
     async def _wait(self) -> AsyncIterator[TriggerEvent]:
-        hook = self.hook()
         wait = TaskWait(
             self.remote_task_id,
             end_time=self.end_time,
@@ -142,20 +141,28 @@ class AIHubMixTaskTrigger(BaseTrigger):
             self.poll_interval,
         )
         while True:
-            event: TaskEvent | None
-            try:
-                state = await hook.aget_task(self.remote_task_id)
-            except AirflowNotFoundException as err:
-                event = wait.event(EventStatus.ERROR, str(err))
-            except Exception as err:
-                event = wait.on_error(err)  # re-raises what is neither transient nor an API refusal
-            else:
-                event = wait.on_state(state)
-            event = event or wait.check_deadline()
+            event = await self._poll(wait) or wait.check_deadline()
             if event is not None:
                 yield TriggerEvent(event.model_dump(mode="json"))
                 return
             await asyncio.sleep(wait.next_delay())
+
+    async def _poll(self, wait: TaskWait) -> TaskEvent | None:
+        """One poll, with a hook of its own.
+
+        Between polls a waiting trigger holds neither a hook nor the last answer (thousands of them
+        wait in one triggerer), and each poll takes the loop's shared settings of the connection
+        (``http.clients.shared_settings``): one object for all triggers, and an edited connection
+        is used within ``SETTINGS_TTL`` seconds.
+        """
+        hook = self.hook()
+        try:
+            state = await hook.aget_task(self.remote_task_id)
+        except AirflowNotFoundException as err:
+            return wait.event(EventStatus.ERROR, str(err))
+        except Exception as err:
+            return wait.on_error(err)  # re-raises what is neither transient nor an API refusal
+        return wait.on_state(state)
 
     async def on_kill(self) -> None:
         """AIHubMix has no cancel endpoint: the remote task runs on and a retry re-attaches to it."""
