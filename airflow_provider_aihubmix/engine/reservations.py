@@ -1,23 +1,25 @@
 """The DAG budget's reservation ledger: a run reserves each purchase's estimate before buying it.
 
 Concurrent mapped tasks that read "spend so far" and then buy all see the same spend and all buy.
-Here every change to the run's committed money is one entry of a **chain**: entry ``n`` is the
-object ``chain/<n>.json``, created only if absent (:meth:`ObjectStore.create_json`: S3
-``If-None-Match: *``, a hard link on ``file://``), and it carries the running total after it. A
-task reads the head entry ``h`` and creates ``h + 1`` with ``total(h) + estimate`` only if that
-fits the cap; when another task took ``h + 1`` first it reads that entry and tries the next one.
-So the chain is one total order every task agrees on, without a lock server, and the committed
-total is never above the cap because of a reservation.
+Here every change to the run's committed money is one entry of a **chain** with one total order
+every task agrees on, without a lock server: entries are decided in slots created only if absent
+(S3 ``If-None-Match: *``, a hard link on ``file://``), each slot deciding every request pending
+when it was made (:mod:`.reservation_chain`: combining, so a fan-out of 200 is decided in a few
+rounds). Each entry carries the running total after it, and a reservation is admitted only if
+that total fits the cap, so the committed total is never above the cap because of a reservation.
 
 Layout (under ``_aihubmix_budget/dag_id=.../run_id=.../`` of the ledger store, :func:`ledger_store`):
 
-* ``chain/<n>.json`` -- ``reserve`` (+estimate), ``settle`` (actual - estimate, or -estimate when
-  released), in order; ``total_micro_usd`` is the run's committed money after the entry;
+* ``chain/<k>.json`` -- slot ``k``: the entries it decided -- ``reserve`` (+estimate), ``settle``
+  (actual - estimate, or -estimate when released), in order, ``total_micro_usd`` the run's
+  committed money after each -- and the reservations it refused;
+* ``pending/<request>.json`` -- requests waiting for a slot (deleted once decided);
 * ``tasks/<task>.json`` -- the task instance's pointer to its open reservation (reused by a
   retry or a re-run of the same request instead of reserving again) or its last refusal;
-* ``sending/<n>.json`` -- created (if absent) by the owner right before its request is sent, or by
-  a reclaimer that releases a reservation whose owner died before sending: whoever creates it
-  first decides, so a reservation is never both reclaimed and spent;
+* ``sending/<n>.json`` (``n`` the reserve entry's seq) -- created (if absent) by the owner right
+  before its request is sent, or by a reclaimer that releases a reservation whose owner died
+  before sending: whoever creates it first decides, so a reservation is never both reclaimed
+  and spent;
 * ``settled/<n>.json`` -- created (if absent) before a reservation's ``settle`` entry, so it is
   settled once even when its owner and a reclaimer race.
 
@@ -40,6 +42,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from airflow_provider_aihubmix.engine.reservation_chain import Chain, Entry, to_micro, to_usd
 from airflow_provider_aihubmix.exceptions import AIHubMixBudgetExceededError, AtomicCreateUnsupportedError
 from airflow_provider_aihubmix.storage import join_key, run_prefix
 from airflow_provider_aihubmix.storage.base import ObjectStore
@@ -52,17 +55,8 @@ log = logging.getLogger(__name__)
 LEDGER_FOLDER = "_aihubmix_budget"
 #: A reservation not marked ``sending`` this long after it was made may be released by another task.
 RECLAIM_AFTER_SECONDS = 15 * 60
-MICRO = 1_000_000
 # Stores already probed for a working create-if-absent (by base URI), in this process.
 _PROBED: set[str] = set()
-
-
-def to_micro(usd: float) -> int:
-    return round(usd * MICRO)
-
-
-def to_usd(micro: int) -> float:
-    return round(micro / MICRO, 6)
 
 
 def ledger_store(store: ObjectStore, ledger_uri: str | None = None) -> ObjectStore:
@@ -106,27 +100,6 @@ def check_atomic(store: ObjectStore) -> None:
 
 
 @dataclass(frozen=True)
-class Entry:
-    """One entry of the chain."""
-
-    seq: int
-    kind: str  # "reserve" or "settle"
-    reservation: int  # the reserve entry's seq (its own for a reserve)
-    task: str
-    delta_micro_usd: int
-    total_micro_usd: int
-    at: float
-    nonce: str
-
-    @classmethod
-    def of(cls, doc: Mapping[str, Any]) -> Entry:
-        return cls(**{name: doc[name] for name in cls.__dataclass_fields__})
-
-    def as_dict(self) -> dict[str, Any]:
-        return {name: getattr(self, name) for name in self.__dataclass_fields__}
-
-
-@dataclass(frozen=True)
 class Reservation:
     """A task instance's admitted reservation: its chain entry and the amount it holds."""
 
@@ -157,75 +130,27 @@ class RunLedger:
         self.prefix = join_key(LEDGER_FOLDER, run_prefix(dag_id, run_id))
         self.clock = clock
         self.reclaim_after = reclaim_after
+        self.chain = Chain(store, self.prefix, clock)
 
     # -- keys ---------------------------------------------------------------------------------
-    def _chain_key(self, seq: int) -> str:
-        return join_key(self.prefix, "chain", f"{seq:09d}.json")
-
     def _task_key(self, task: str) -> str:
         return join_key(self.prefix, "tasks", encode_key_part(task) + ".json")
 
     # -- the chain ----------------------------------------------------------------------------
     def head(self) -> Entry | None:
         """The latest entry (None for an empty ledger)."""
-        keys = self.store.list_keys(join_key(self.prefix, "chain"))
-        seqs = sorted(int(k.rsplit("/", 1)[-1].split(".")[0]) for k in keys if k.endswith(".json"))
-        for seq in reversed(seqs):
-            doc = self.store.read_json(self._chain_key(seq))
-            if isinstance(doc, Mapping):
-                return self._after(Entry.of(doc))
-        return None
-
-    def _after(self, entry: Entry) -> Entry:
-        # A listing can lag a create by a moment: walk forward to the real head.
-        while True:
-            doc = self.store.read_json(self._chain_key(entry.seq + 1))
-            if not isinstance(doc, Mapping):
-                return entry
-            entry = Entry.of(doc)
+        return self.chain.head()
 
     def entries(self) -> list[Entry]:
-        """Every entry, in order (the cost summary and the gallery read them)."""
-        out = []
-        for key in self.store.list_keys(join_key(self.prefix, "chain")):
-            doc = self.store.read_json(key)
-            if isinstance(doc, Mapping):
-                out.append(Entry.of(doc))
-        return sorted(out, key=lambda e: e.seq)
-
-    def append(self, make: Callable[[Entry | None], Entry | None]) -> tuple[Entry | None, Entry | None]:
-        """Create the entry ``make(head)`` right after the head; ``make`` returns None to give up.
-
-        Returns (the entry created or None, the head it was decided against).
-        """
-        head = self.head()
-        while True:
-            entry = make(head)
-            if entry is None:
-                return None, head
-            if self.store.create_json(self._chain_key(entry.seq), entry.as_dict()):
-                return entry, head
-            # Another task took the slot: read it (its total) and try the next one.
-            taken = self.store.read_json(self._chain_key(entry.seq))
-            head = self._after(Entry.of(taken)) if isinstance(taken, Mapping) else self.head()
-
-    def _entry(self, head: Entry | None, kind: str, reservation: int | None, task: str, delta: int) -> Entry:
-        seq = 0 if head is None else head.seq + 1
-        return Entry(
-            seq=seq,
-            kind=kind,
-            reservation=seq if reservation is None else reservation,
-            task=task,
-            delta_micro_usd=delta,
-            total_micro_usd=(0 if head is None else head.total_micro_usd) + delta,
-            at=self.clock(),
-            nonce=secrets.token_hex(8),
-        )
+        """Every entry, in order (the cost summary reads them)."""
+        return self.chain.entries()
 
     # -- reserving ----------------------------------------------------------------------------
     def open_reservation(self, task: str, fingerprint: str) -> Reservation | None:
         """The task's reservation still held for this request (a retry or re-run reuses it)."""
-        doc = self.store.read_json(self._task_key(task))
+        return self._open(self.store.read_json(self._task_key(task)), task, fingerprint)
+
+    def _open(self, doc: Any, task: str, fingerprint: str) -> Reservation | None:
         if not isinstance(doc, Mapping) or doc.get("state") != "reserved":
             return None
         if doc.get("fingerprint") != fingerprint:
@@ -243,21 +168,19 @@ class RunLedger:
         :raises AIHubMixBudgetExceededError: the committed money plus ``usd`` passes the cap;
             the message names the task, the cap, the committed spend and the estimate.
         """
-        held = self.open_reservation(task, fingerprint)
+        pointer = self.store.read_json(self._task_key(task))
+        held = self._open(pointer, task, fingerprint)
         if held is not None:
             log.info("DAG budget: %s reuses its reservation #%d of %.4f USD", task, held.seq, held.usd)
             return held
-        self._drop_unsent(task)
+        self._drop_unsent(task, pointer)
         amount, cap = to_micro(usd), to_micro(cap_usd)
 
-        def fits(head: Entry | None) -> Entry | None:
-            committed = 0 if head is None else head.total_micro_usd
-            return self._entry(head, "reserve", None, task, amount) if committed + amount <= cap else None
-
-        entry, head = self.append(fits)
-        if entry is None and self.reclaim_stale():
-            entry, head = self.append(fits)
-        committed = 0 if head is None else head.total_micro_usd
+        decision = self.chain.submit("reserve", task, amount, cap=cap)
+        if decision.get("refused") and self.reclaim_stale():
+            decision = self.chain.submit("reserve", task, amount, cap=cap)
+        entry = None if decision.get("refused") else Entry.of(decision)
+        committed = int(decision["committed"]) if entry is None else entry.total_micro_usd - amount
         if entry is None:
             self.store.write_json(
                 self._task_key(task),
@@ -336,10 +259,9 @@ class RunLedger:
             "tasks": tasks,
         }
 
-    def _drop_unsent(self, task: str) -> None:
-        """Release the task's open reservation for another request (the request changed before
-        anything was sent), instead of leaving it for :meth:`reclaim_stale`."""
-        doc = self.store.read_json(self._task_key(task))
+    def _drop_unsent(self, task: str, doc: Any) -> None:
+        """Release the task's open reservation (its pointer ``doc``) for another request (the
+        request changed before anything was sent), instead of leaving it for :meth:`reclaim_stale`."""
         if not isinstance(doc, Mapping) or doc.get("state") != "reserved":
             return
         seq = int(doc["seq"])
@@ -366,10 +288,8 @@ class RunLedger:
         ):
             return False
         actual = reservation.micro_usd if actual_usd is None else to_micro(actual_usd)
-        self.append(
-            lambda head: self._entry(
-                head, "settle", reservation.seq, reservation.task, actual - reservation.micro_usd
-            )
+        self.chain.submit(
+            "settle", reservation.task, actual - reservation.micro_usd, reservation=reservation.seq
         )
         pointer = self.store.read_json(self._task_key(reservation.task))
         if isinstance(pointer, Mapping) and pointer.get("seq") == reservation.seq:
@@ -390,8 +310,12 @@ class RunLedger:
         Read only when the run's first entry is that old, so a fan-out's first minutes cost nothing.
         """
         now = self.clock()
-        first = self.store.read_json(self._chain_key(0))
-        if not isinstance(first, Mapping) or now - float(first["at"]) < self.reclaim_after:
+        first = self.chain.slot(0)
+        if (
+            not first
+            or not first.get("entries")
+            or now - float(first["entries"][0]["at"]) < self.reclaim_after
+        ):
             return 0
         released = 0
         for entry in self.entries():

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 
+from airflow_provider_aihubmix.engine.reservation_chain import Request
 from airflow_provider_aihubmix.engine.reservations import RunLedger, check_atomic, ledger_store
 from airflow_provider_aihubmix.exceptions import AIHubMixBudgetExceededError
 from airflow_provider_aihubmix.storage.s3 import S3ObjectStore
@@ -69,3 +71,20 @@ def test_release_on_s3_lets_the_next_task_in(s3_bucket: S3Bucket, usd: float) ->
         led.reserve("t3", "fp", usd, cap_usd=0.15, describe_cap="cap")
     assert led.release(held[0])
     led.reserve("t3", "fp", usd, cap_usd=0.15, describe_cap="cap")
+
+
+def test_one_slot_on_s3_decides_the_requests_pending_beside_it(s3_bucket: S3Bucket) -> None:
+    led = RunLedger(ledger_store(store_of(s3_bucket)), "fan", "manual__comb")
+    early = int(time.time() * 1000) - 10_000
+    for i in range(3):  # three tasks posted their requests and have not combined yet
+        req = Request(0, f"n{i}", "reserve", -1, 50_000, 150_000, early + i, f"paint[{i}]")
+        led.store.write_json(f"{led.prefix}/pending/{req.name()}", {"task": f"paint[{i}]"})
+    with pytest.raises(AIHubMixBudgetExceededError, match=r"0\.1500 USD is already committed"):
+        led.reserve("late", "fp", 0.05, cap_usd=0.15, describe_cap="cap")
+    assert led.chain.listed() == 1  # one conditional create decided all four
+    fresh = RunLedger(ledger_store(store_of(s3_bucket)), "fan", "manual__comb")
+    assert [(e.seq, e.task, e.total_micro_usd) for e in fresh.entries()] == [
+        (0, "paint[0]", 50_000),
+        (1, "paint[1]", 100_000),
+        (2, "paint[2]", 150_000),
+    ]

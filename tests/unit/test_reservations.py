@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import multiprocessing
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from airflow_provider_aihubmix.engine.reservation_chain import Request
 from airflow_provider_aihubmix.engine.reservations import (
     Reservation,
     RunLedger,
@@ -198,3 +200,78 @@ def test_stress_threads_and_processes_never_overspend(tmp_path: Path) -> None:
             results += [p.get(timeout=60) for p in procs]
             assert sum(map(sum, results)) <= 50_000
             _check_round(tmp_path, round_no)
+
+
+# -- combining: one slot decides every pending request it sees ------------------------------------
+
+
+def _post(led: RunLedger, task: str, micro: int, cap: int, at_ms: int) -> str:
+    """A task that posted its request and has not combined yet (asleep, or dead)."""
+    req = Request(0, f"n{task}", "reserve", -1, micro, cap, int(time.time() * 1000) - 10_000 + at_ms, task)
+    led.store.write_json(f"{led.prefix}/pending/{req.name()}", {"task": task})
+    return req.nonce
+
+
+def test_one_slot_decides_every_pending_request_in_posting_order(tmp_path: Path) -> None:
+    led = ledger(tmp_path)
+    posted = [_post(led, f"'paint[{i}]'", 10_000, 35_000, at_ms=i) for i in range(4)]
+    with pytest.raises(AIHubMixBudgetExceededError, match=r"0\.0300 USD is already committed"):
+        reserve(led, "late")  # posted last: decided after the four, and refused by the cap
+    assert [(e.task, e.total_micro_usd) for e in led.entries()] == [
+        ("'paint[0]'", 10_000),
+        ("'paint[1]'", 20_000),
+        ("'paint[2]'", 30_000),
+    ]
+    assert led.chain.listed() == 1  # one slot decided all five
+    slot = led.chain.slot(0)
+    assert slot is not None and len(slot["decided"]) == 5 and len(slot["refused"]) == 2
+    assert (
+        not led.store.list_keys(f"{led.prefix}/pending")
+        or len(led.store.list_keys(f"{led.prefix}/pending")) == 4
+    )
+    assert posted
+
+
+def test_a_pending_request_is_decided_once_and_its_leftover_listing_is_ignored(tmp_path: Path) -> None:
+    led = ledger(tmp_path)
+    _post(led, "'paint[0]'", 10_000, 35_000, at_ms=0)  # its owner died after posting
+    first = reserve(led, "t1")
+    assert [e.task for e in led.entries()] == ["'paint[0]'", "t1"] and first.seq == 1
+    second = reserve(led, "t2")  # the dead owner's request is still listed: not decided again
+    assert [e.task for e in led.entries()] == ["'paint[0]'", "t1", "t2"] and second.seq == 2
+    assert led.chain.listed() == 2  # two slots: the first decided two requests
+    assert led.head() is not None and led.head().total_micro_usd == 30_000  # type: ignore[union-attr]
+
+
+def test_a_fresh_ledger_reads_slots_that_decide_several_entries(tmp_path: Path) -> None:
+    led = ledger(tmp_path)
+    _post(led, "a", 10_000, 35_000, at_ms=0)
+    held = reserve(led, "b")
+    led.settle(held, 0.004)
+    other = ledger(tmp_path)  # another process: nothing cached
+    assert [(e.kind, e.task, e.total_micro_usd) for e in other.entries()] == [
+        ("reserve", "a", 10_000),
+        ("reserve", "b", 20_000),
+        ("settle", "b", 14_000),
+    ]
+    assert reserve(other, "c").seq == 3
+    with pytest.raises(AIHubMixBudgetExceededError, match=r"0\.0240 USD is already committed"):
+        reserve(other, "d", usd=0.012)
+
+
+@pytest.mark.parametrize(
+    ("task", "in_name"), [("'paint[3]'", True), ("dag.t/x y~z", True), ("é" * 80, False)]
+)
+def test_a_request_name_carries_every_field(task: str, in_name: bool) -> None:
+    req = Request(7, "abcd", "settle", 12, -3_000, -1, 1_700_000_000_000, task)
+    parsed = Request.parse(req.name())
+    assert parsed is not None
+    expected = task if in_name else None  # too long a label is read from the request's body
+    assert parsed == Request(7, "abcd", "settle", 12, -3_000, -1, 1_700_000_000_000, expected)
+
+
+def test_a_pending_request_with_a_long_label_is_decided_from_its_body(tmp_path: Path) -> None:
+    led = ledger(tmp_path)
+    _post(led, "é" * 80, 10_000, 35_000, at_ms=0)
+    reserve(led, "t1")
+    assert [e.task for e in led.entries()] == ["é" * 80, "t1"]
