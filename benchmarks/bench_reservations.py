@@ -33,8 +33,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import benchlib as common
 from bench_s3 import ACCESS_KEY, REGION, SECRET_KEY, _moto
 
-from airflow_provider_aihubmix.engine.reservations import RunLedger
 from airflow_provider_aihubmix.exceptions import AIHubMixBudgetExceededError
+from airflow_provider_aihubmix.pricing.reservations import RunLedger
 from airflow_provider_aihubmix.storage import LocalObjectStore
 from airflow_provider_aihubmix.storage.base import ObjectStore
 from airflow_provider_aihubmix.storage.s3 import S3ObjectStore

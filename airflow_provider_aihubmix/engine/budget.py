@@ -2,7 +2,7 @@
 
 The cap is the DAG param ``max_cost_usd`` or, when the DAG has none, the Airflow Variable
 ``aihubmix_budget_<dag_id>`` (USD). Before any request a task reserves its estimate in the run's
-reservation ledger (:mod:`airflow_provider_aihubmix.engine.reservations`), an atomic
+reservation ledger (:mod:`airflow_provider_aihubmix.pricing.reservations`), an atomic
 create-if-absent chain in storage, so tasks that start together are admitted one after the other
 and the run's committed money (reserved, then replaced by the actual cost) never passes the cap:
 
@@ -22,8 +22,14 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_aihubmix.engine.manifest import MAY_BE_BILLED
-from airflow_provider_aihubmix.engine.reservations import Reservation, RunLedger, check_atomic, ledger_store
 from airflow_provider_aihubmix.exceptions import AIHubMixValidationError
+from airflow_provider_aihubmix.pricing.reservations import (
+    LEDGER_PARAM,
+    Reservation,
+    RunLedger,
+    check_atomic,
+    ledger_store,
+)
 from airflow_provider_aihubmix.storage import MANIFEST_NAME, join_key, run_prefix
 
 if TYPE_CHECKING:
@@ -33,8 +39,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 DAG_PARAM = "max_cost_usd"
-#: DAG param naming one store for the run's reservation ledger (tasks storing in different places).
-LEDGER_PARAM = "max_cost_ledger_uri"
 VARIABLE_PREFIX = "aihubmix_budget_"
 
 

@@ -110,7 +110,7 @@ class GenerationRun(ImageCollector):
         )
         self.prices = prices
         self.dag_budget = dag_budget
-        # The purchase's reservation in the run's ledger (engine/reservations.py).
+        # The purchase's reservation in the run's ledger (pricing/reservations.py).
         self.budget = PurchaseBudget(dag_budget, store, identity)
         self.spec = spec
         self.params = dict(params)

@@ -1,7 +1,7 @@
 """One purchase's reservation under the DAG budget, from before the request to its actual cost.
 
 :class:`PurchaseBudget` is what the engine (worker, triggerer completion, Gemini series) calls at
-the four moments money moves (see :mod:`airflow_provider_aihubmix.engine.reservations`):
+the four moments money moves (see :mod:`airflow_provider_aihubmix.pricing.reservations`):
 
 * :meth:`~PurchaseBudget.reserve` -- before anything is sent (a retry reuses its reservation);
 * :meth:`~PurchaseBudget.sending` -- right before the first billable request (or before the
@@ -18,12 +18,13 @@ from typing import TYPE_CHECKING
 
 from airflow_provider_aihubmix.engine.manifest import Manifest, ManifestStatus
 from airflow_provider_aihubmix.exceptions import AIHubMixError
+from airflow_provider_aihubmix.pricing.reservations import task_label as ledger_label
 
 if TYPE_CHECKING:
     from airflow_provider_aihubmix.engine.budget import DagBudget
     from airflow_provider_aihubmix.engine.manifest import TaskIdentity
-    from airflow_provider_aihubmix.engine.reservations import Reservation, RunLedger
     from airflow_provider_aihubmix.pricing import Estimate
+    from airflow_provider_aihubmix.pricing.reservations import Reservation, RunLedger
     from airflow_provider_aihubmix.storage import ObjectStore
 
 log = logging.getLogger(__name__)
@@ -31,8 +32,7 @@ log = logging.getLogger(__name__)
 
 def task_label(identity: TaskIdentity) -> str:
     """How the budget names a task instance: ``'task_id'`` or ``'task_id[3]'`` (quoted)."""
-    label = identity.task_id if identity.map_index < 0 else f"{identity.task_id}[{identity.map_index}]"
-    return repr(label)
+    return ledger_label(identity.task_id, identity.map_index)
 
 
 class PurchaseBudget:

@@ -4,7 +4,9 @@
 * :mod:`.estimate` -- what a request will cost before it is sent;
 * :mod:`.actual` -- what the stored images cost, from usage tokens or the answer;
 * :mod:`.budget` -- the per-task and DAG-level guards (``max_cost_usd``);
-* :mod:`.summary` -- a run's cost summary from its manifests;
+* :mod:`.reservations`, :mod:`.reservation_chain` -- the DAG budget's per-run reservation ledger
+  (its guarantees and layout), read by :mod:`.summary`;
+* :mod:`.summary` -- a run's cost summary from its manifests and its reservation ledger;
 * :mod:`.docs` -- the generated ``docs/PRICES.md``.
 
 Everything is USD; the data file names each price's public source and the date it was read.

@@ -231,7 +231,7 @@ class ObjectStore(ABC):
 
         Atomic: of any number of concurrent callers for one key exactly one gets True, and a reader
         sees either no object or the whole document. This is what gives the DAG budget's
-        reservation ledger its total order (:mod:`airflow_provider_aihubmix.engine.reservations`).
+        reservation ledger its total order (:mod:`airflow_provider_aihubmix.pricing.reservations`).
         A retry of the caller's own create that already succeeded also answers True (the store
         compares the document it finds with ``obj``), so pass a document unique to the caller.
 

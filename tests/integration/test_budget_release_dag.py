@@ -13,9 +13,10 @@ import pytest
 from airflow.sdk import DAG, Param
 
 from airflow_provider_aihubmix.catalog.models import resolve_model
-from airflow_provider_aihubmix.engine.reservations import RunLedger, ledger_store
 from airflow_provider_aihubmix.operators.images import AIHubMixOpenAIImageOperator
 from airflow_provider_aihubmix.pricing.cost import estimate_request
+from airflow_provider_aihubmix.pricing.reservations import RunLedger, ledger_store
+from airflow_provider_aihubmix.pricing.summary import total_line, write_run_cost_summary
 from airflow_provider_aihubmix.sandbox import SandboxServer
 from airflow_provider_aihubmix.schemas import build_input
 from airflow_provider_aihubmix.storage import open_store
@@ -85,3 +86,24 @@ def test_a_non_billing_error_releases_its_reservation_for_a_later_task(
     ]
     assert len(actual) == 3
     assert entries[-1].total_micro_usd == sum(round(usd * 1_000_000) for usd in actual)
+
+    # The run's cost summary shows each task's reservation, its actual spend and no refusal; its
+    # budget section covers the whole run's ledger, also "fourth", which stores elsewhere.
+    _, summary = write_run_cost_summary(open_store(s3_bucket.uri), dag.dag_id, run.run_id)
+    rows = {(row["task_id"], row["map_index"]): row for row in summary["tasks"]}
+    assert sorted(rows) == [("first", 0), ("first", 1), ("first", 2)]
+    states = sorted(row["reservation"]["state"] for row in rows.values())
+    assert states == ["released", "replaced_by_actual", "replaced_by_actual"]
+    for row in rows.values():
+        held = row["reservation"]
+        assert held["usd"] == round(estimate, 6) and held["count"] == 1 and row["budget_refused"] is False
+        if held["state"] == "released":
+            assert row["status"] == "failed" and held["actual_usd"] == 0.0
+        else:
+            assert held["actual_usd"] == row["actual"]
+    budget = summary["budget"]
+    assert budget["ledger"] == f"s3://{s3_bucket.name}" and budget["refusals"] == 0
+    assert (budget["released"], budget["replaced_by_actual"], budget["held_usd"]) == (1, 3, 0.0)
+    assert budget["committed_usd"] == round(sum(actual), 6)
+    assert budget["tasks"]["'fourth'"]["reservations"][0]["state"] == "replaced_by_actual"
+    assert "3 replaced by actual, 1 released; 0 task(s) refused" in total_line(summary)

@@ -7,9 +7,9 @@ import time
 
 import pytest
 
-from airflow_provider_aihubmix.engine.reservation_chain import Request
-from airflow_provider_aihubmix.engine.reservations import RunLedger, check_atomic, ledger_store
 from airflow_provider_aihubmix.exceptions import AIHubMixBudgetExceededError
+from airflow_provider_aihubmix.pricing.reservation_chain import Request
+from airflow_provider_aihubmix.pricing.reservations import RunLedger, check_atomic, ledger_store
 from airflow_provider_aihubmix.storage.s3 import S3ObjectStore
 from tests.fixtures.s3 import S3Bucket
 

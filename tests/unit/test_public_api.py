@@ -219,6 +219,7 @@ FACES: dict[str, list[str]] = {
     ],
     "pricing.summary": [
         "SUMMARY_NAME",
+        "budget_report",
         "run_cost_summary",
         "summarize_run",
         "task_entry",

@@ -10,14 +10,14 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_aihubmix.engine.reservation_chain import Request
-from airflow_provider_aihubmix.engine.reservations import (
+from airflow_provider_aihubmix.exceptions import AIHubMixBudgetExceededError, AtomicCreateUnsupportedError
+from airflow_provider_aihubmix.pricing.reservation_chain import Request
+from airflow_provider_aihubmix.pricing.reservations import (
     Reservation,
     RunLedger,
     check_atomic,
     ledger_store,
 )
-from airflow_provider_aihubmix.exceptions import AIHubMixBudgetExceededError, AtomicCreateUnsupportedError
 from airflow_provider_aihubmix.storage import LocalObjectStore
 
 CAP = 0.035  # fits three purchases of 0.01 USD, not four
@@ -88,6 +88,7 @@ def test_report_shows_reservations_actual_and_refusals_per_task(tmp_path: Path) 
         reserve(led, "t5")
     report = led.report()
     assert report["committed_usd"] == 0.034 and report["entries"] == 7
+    assert report["held_usd"] == 0.03 and report["refusals"] == 1
     tasks = report["tasks"]
     assert tasks["t0"] == {
         "reserved_usd": 0.01,
@@ -95,7 +96,10 @@ def test_report_shows_reservations_actual_and_refusals_per_task(tmp_path: Path) 
         "released": 0,
         "open": 0,
         "refused": False,
+        "reservations": [{"seq": 0, "usd": 0.01, "state": "replaced_by_actual", "actual_usd": 0.004}],
     }
+    assert tasks["t1"]["reservations"] == [{"seq": 1, "usd": 0.01, "state": "released", "actual_usd": 0.0}]
+    assert tasks["t2"]["reservations"] == [{"seq": 2, "usd": 0.01, "state": "held", "actual_usd": None}]
     assert tasks["t1"]["released"] == 1 and tasks["t1"]["actual_usd"] == 0.0
     assert tasks["t2"]["open"] == 1 and tasks["t3"]["open"] == 1
     assert tasks["t5"]["refused"] is True and tasks["t5"]["reserved_usd"] == 0.0

@@ -24,8 +24,8 @@ Layout (under ``_aihubmix_budget/dag_id=.../run_id=.../`` of the ledger store, :
   settled once even when its owner and a reclaimer race.
 
 Money follows the request: a reservation is released when its request is refused before sending
-or answered with an error that bills nothing (:func:`~.outcomes.may_be_billed`), replaced by the
-actual cost once known, and kept while the request may have been billed. A reservation whose
+or answered with an error that bills nothing (``engine.outcomes.may_be_billed``), replaced by
+the actual cost once known, and kept while the request may have been billed. A reservation whose
 owner never marked it ``sending`` within :data:`RECLAIM_AFTER_SECONDS` of reserving is released
 by the next task the budget would otherwise refuse (the owner, if it was only slow, finds
 ``sending`` taken and reserves again before it sends).
@@ -42,8 +42,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from airflow_provider_aihubmix.engine.reservation_chain import Chain, Entry, to_micro, to_usd
 from airflow_provider_aihubmix.exceptions import AIHubMixBudgetExceededError, AtomicCreateUnsupportedError
+from airflow_provider_aihubmix.pricing.reservation_chain import Chain, Entry, to_micro, to_usd
 from airflow_provider_aihubmix.storage import join_key, run_prefix
 from airflow_provider_aihubmix.storage.base import ObjectStore
 from airflow_provider_aihubmix.storage.keys import encode_key_part
@@ -53,10 +53,17 @@ from airflow_provider_aihubmix.storage.stores import open_store
 log = logging.getLogger(__name__)
 
 LEDGER_FOLDER = "_aihubmix_budget"
+#: DAG param naming one store for the run's reservation ledger (tasks storing in different places).
+LEDGER_PARAM = "max_cost_ledger_uri"
 #: A reservation not marked ``sending`` this long after it was made may be released by another task.
 RECLAIM_AFTER_SECONDS = 15 * 60
 # Stores already probed for a working create-if-absent (by base URI), in this process.
 _PROBED: set[str] = set()
+
+
+def task_label(task_id: str, map_index: int) -> str:
+    """How the ledger names a task instance: ``'task_id'`` or ``'task_id[3]'`` (quoted)."""
+    return repr(task_id if map_index < 0 else f"{task_id}[{map_index}]")
 
 
 def ledger_store(store: ObjectStore, ledger_uri: str | None = None) -> ObjectStore:
@@ -184,7 +191,13 @@ class RunLedger:
         if entry is None:
             self.store.write_json(
                 self._task_key(task),
-                {"state": "refused", "fingerprint": fingerprint, "micro_usd": amount, "committed": committed},
+                {
+                    "state": "refused",
+                    "task": task,
+                    "fingerprint": fingerprint,
+                    "micro_usd": amount,
+                    "committed": committed,
+                },
             )
             raise AIHubMixBudgetExceededError(
                 f"DAG budget reached: task {task} of run {self.run_id!r} was not submitted. {describe_cap} "
@@ -217,18 +230,31 @@ class RunLedger:
     def report(self) -> dict[str, Any]:
         """Reservations, actual spend and refusals per task, as the ledger holds them::
 
-            {"committed_usd", "entries",
-             "tasks": {"<task>": {"reserved_usd", "actual_usd", "released", "open", "refused"}}}
+            {"committed_usd", "entries", "held_usd", "refusals",
+             "tasks": {"<task>": {"reserved_usd", "actual_usd", "released", "open", "refused",
+                                  "reservations": [{"seq", "usd", "state", "actual_usd"}]}}}
 
-        ``reserved_usd`` sums the task's reservations, ``actual_usd`` what they were settled to
-        (released ones add 0), ``open`` counts reservations not settled yet (in flight, or kept
-        because the request may have been billed), ``refused`` whether its last try was refused.
+        ``<task>`` is :func:`task_label`. Per task: ``reserved_usd`` sums its reservations,
+        ``actual_usd`` what they were replaced by (released ones add 0), ``open`` counts those
+        not settled yet, ``released`` those given back, ``refused`` whether its last try was
+        refused by the budget. Each reservation's ``state`` is ``"held"`` (counted: in flight, or
+        kept because the request may have been billed), ``"released"`` (nothing billed: money
+        back to the run) or ``"replaced_by_actual"`` (``actual_usd`` counted instead of ``usd``).
+        ``held_usd`` sums the held reservations of the run, ``refusals`` counts refused tasks.
         """
         tasks: dict[str, dict[str, Any]] = {}
 
         def row(task: str) -> dict[str, Any]:
             return tasks.setdefault(
-                task, {"reserved_usd": 0.0, "actual_usd": 0.0, "released": 0, "open": 0, "refused": False}
+                task,
+                {
+                    "reserved_usd": 0.0,
+                    "actual_usd": 0.0,
+                    "released": 0,
+                    "open": 0,
+                    "refused": False,
+                    "reservations": [],
+                },
             )
 
         entries = self.entries()
@@ -237,25 +263,39 @@ class RunLedger:
         for entry in entries:
             if entry.kind == "settle":
                 settled[entry.reservation] = amounts.get(entry.reservation, 0) + entry.delta_micro_usd
+        held = 0
         for entry in entries:
             if entry.kind != "reserve":
                 continue
             item = row(entry.task)
             item["reserved_usd"] = to_usd(to_micro(item["reserved_usd"]) + entry.delta_micro_usd)
+            actual: float | None = None
             if entry.seq not in settled:
                 item["open"] += 1
+                state = "held"
+                held += entry.delta_micro_usd
             elif settled[entry.seq] == 0:
                 item["released"] += 1
+                state = "released"
+                actual = 0.0
             else:
                 item["actual_usd"] = to_usd(to_micro(item["actual_usd"]) + settled[entry.seq])
+                state = "replaced_by_actual"
+                actual = to_usd(settled[entry.seq])
+            item["reservations"].append(
+                {"seq": entry.seq, "usd": to_usd(entry.delta_micro_usd), "state": state, "actual_usd": actual}
+            )
         for key in self.store.list_keys(join_key(self.prefix, "tasks")):
             doc = self.store.read_json(key)
             if isinstance(doc, Mapping) and doc.get("state") == "refused":
                 task = next((e.task for e in entries if self._task_key(e.task) == key), None)
-                row(task or key.rsplit("/", 1)[-1][: -len(".json")])["refused"] = True
+                label = task or doc.get("task") or key.rsplit("/", 1)[-1][: -len(".json")]
+                row(str(label))["refused"] = True
         return {
             "committed_usd": to_usd(entries[-1].total_micro_usd) if entries else 0.0,
             "entries": len(entries),
+            "held_usd": to_usd(held),
+            "refusals": sum(1 for item in tasks.values() if item["refused"]),
             "tasks": tasks,
         }
 
@@ -341,10 +381,12 @@ class RunLedger:
 
 __all__ = [
     "LEDGER_FOLDER",
+    "LEDGER_PARAM",
     "RECLAIM_AFTER_SECONDS",
     "Entry",
     "Reservation",
     "RunLedger",
     "check_atomic",
     "ledger_store",
+    "task_label",
 ]
