@@ -154,7 +154,10 @@ def test_mapped_tasks_do_not_collide(
         assert sum(body["input"]["prompt"] == prompt for body in sent) == 1
         manifest = manifest_beside(xcom["expand"][map_index][0], s3_bucket.client)
         assert (manifest["map_index"], manifest["input"]["prompt"]) == (map_index, prompt)
-    assert len(s3_bucket.list_keys()) == len(uris) + 5  # images + one manifest per task instance
+    keys = s3_bucket.list_keys()
+    thumbnails = [key for key in keys if key.endswith(".thumb.webp")]
+    assert len(thumbnails) == len(uris)  # one per image, beside it
+    assert len(keys) - len(thumbnails) == len(uris) + 5  # images + one manifest per task instance
 
 
 @needs_callback_exception
