@@ -1,6 +1,6 @@
 """What a thumbnail adds to the purchase path (issue 25): storing a 2K PNG with and without it.
 
-One 2048x2048 PNG of ~6.7 MB (``gallery_images.big_png``) is stored on a ``file://`` store
+One 2048x2048 PNG of ~6.5 MB (``tests/e2e/gallery_scale.big_png``) is stored on a ``file://`` store
 ``REPS`` times each way, the two ways interleaved: ``put_image_bytes`` alone (today's path)
 and ``put_image_bytes`` + ``try_thumbnail`` (the image in memory, the b64_json case) and +
 ``try_thumbnail`` reading the image back (the URL case: the image was streamed to storage).
@@ -17,12 +17,11 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from gallery_images import big_png
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from airflow_provider_aihubmix.storage import LocalObjectStore
 from airflow_provider_aihubmix.storage.thumbnails import try_thumbnail
+from tests.e2e.gallery_scale import big_png
 
 REPS = 9
 

@@ -36,6 +36,7 @@ from fastapi.exception_handlers import http_exception_handler
 from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 from fastapi.staticfiles import StaticFiles
 
+from airflow_provider_aihubmix.engine.reservations import RunLedger, ledger_store
 from airflow_provider_aihubmix.gallery.index import (
     RunCache,
     Version,
@@ -60,6 +61,7 @@ from airflow_provider_aihubmix.storage import (
     AIHubMixStorageError,
     NotAnImageError,
     ObjectStore,
+    encode_key_part,
     open_store,
     sniff_image,
 )
@@ -192,9 +194,45 @@ def run_entries(request: Request, session: Any, dag_id: str, run_id: str) -> lis
         )
         for row in rows
     ]
-    return RUN_CACHE.entries(
-        (_root(request), dag_id, run_id), keyed, lambda row: _task_entry(request, dag_id, run_id, row)
-    )
+    key = (_root(request), dag_id, run_id)
+    entries, changed = RUN_CACHE.refresh(key, keyed, lambda row: _task_entry(request, dag_id, run_id, row))
+    budgets = RUN_CACHE.derive(key, lambda: budget_reports(rows, dag_id, run_id), changed=changed)
+    if not budgets:
+        return entries
+    return [{**entry, "budget": budget_for(budgets, entry)} for entry in entries]
+
+
+def budget_for(budgets: dict[str, dict[str, Any]], entry: dict[str, Any]) -> dict[str, Any] | None:
+    """The ledger's row for ``entry``: by its label, or as a refused task's file is named (encoded)."""
+    label = task_label(entry)
+    return budgets.get(label) or budgets.get(encode_key_part(label))
+
+
+def task_label(entry: dict[str, Any]) -> str:
+    """How the DAG budget's ledger names a task instance (``task`` or ``task[3]``)."""
+    index = entry["map_index"]
+    return entry["task_id"] if index < 0 else f"{entry['task_id']}[{index}]"
+
+
+def budget_reports(rows: list[TaskInstanceRow], dag_id: str, run_id: str) -> dict[str, dict[str, Any]]:
+    """The DAG budget's reservations, actual spend and refusals per task (:meth:`RunLedger.report`).
+
+    Read from the ledger beside each store the run's tasks wrote to (the bucket root on S3, the
+    ``output_uri`` on disk), as :func:`~..engine.reservations.ledger_store` places it; a ledger a
+    DAG put elsewhere (``max_cost_ledger_uri``) is not found here. ``{}`` when no task reserved.
+    """
+    reports: dict[str, dict[str, Any]] = {}
+    places = {(r.location["output_uri"], r.location.get("conn_id")) for r in rows if r.location}
+    for output_uri, conn_id in sorted(places, key=str):
+        try:
+            store = ledger_store(_open({"output_uri": output_uri, "conn_id": conn_id}))
+            report = RunLedger(store, dag_id, run_id).report()
+        except (AIHubMixStorageError, NotImplementedError, OSError, KeyError, TypeError) as err:
+            log.warning("Gallery: cannot read the DAG budget's ledger beside %s: %s", output_uri, err)
+            continue
+        for label, row in report["tasks"].items():
+            reports.setdefault(label, row)
+    return reports
 
 
 def gallery_data(

@@ -60,6 +60,20 @@ class RunCache:
     )
     lock: threading.Lock = field(default_factory=threading.Lock)
     reads: int = 0  # manifests read since start (for tests and benchmarks)
+    # Per run, things derived from the whole run (the budget ledger's report), rebuilt with entries.
+    derived: dict[tuple[str, str, str], Any] = field(default_factory=dict)
+
+    def derive(self, key: tuple[str, str, str], compute: Callable[[], Any], *, changed: bool) -> Any:
+        """``compute()`` for run ``key``, kept until a view finds a task changed (``changed``)."""
+        with self.lock:
+            if not changed and key in self.derived:
+                return self.derived[key]
+        value = compute()
+        with self.lock:
+            self.derived[key] = value
+            for stale in [k for k in self.derived if k not in self.runs]:
+                del self.derived[stale]
+        return value
 
     def entries(
         self,
@@ -73,6 +87,17 @@ class RunCache:
 
         ``build(row)`` reads the task's manifest and returns its entry; it runs concurrently.
         """
+        return self.refresh(key, rows, build, now=now)[0]
+
+    def refresh(
+        self,
+        key: tuple[str, str, str],
+        rows: Sequence[tuple[tuple[str, int], Version, Any]],
+        build: Callable[[Any], dict[str, Any]],
+        *,
+        now: float | None = None,
+    ) -> tuple[list[dict[str, Any]], bool]:
+        """:meth:`entries`, and whether any entry was built (or dropped) in this call."""
         now = time.monotonic() if now is None else now
         with self.lock:
             cached = dict(self.runs.get(key, {}))
@@ -87,17 +112,19 @@ class RunCache:
             for (ident, version, _), entry in zip(stale, built, strict=True):
                 cached[ident] = Cached(version, now, entry)
         current = {ident: cached[ident] for ident, _, _ in rows}
+        changed = bool(stale) or len(current) != len(cached)
         with self.lock:
             self.reads += len(stale)
             self.runs[key] = current
             self.runs.move_to_end(key)
             while len(self.runs) > CACHED_RUNS:
                 self.runs.popitem(last=False)
-        return [current[ident].entry for ident, _, _ in rows]
+        return [current[ident].entry for ident, _, _ in rows], changed
 
     def clear(self) -> None:
         with self.lock:
             self.runs.clear()
+            self.derived.clear()
 
 
 def _fresh(cached: Cached | None, version: Version, now: float) -> bool:

@@ -34,6 +34,8 @@ from tests.e2e.gallery_deployment import (
     GalleryDeployment,
     start_gallery_deployment,
 )
+from tests.e2e.gallery_scale import MODELS as SCALE_MODELS
+from tests.e2e.gallery_scale import SCALE_DAG_ID, big_png, seed_scale_run
 from tests.e2e.harness import AirflowCluster
 from tests.fixtures.s3 import MotoServer
 
@@ -612,3 +614,52 @@ def test_the_compare_view_shows_every_models_image_of_a_prompt_in_chromium(
     page.keyboard.press("Escape")
     page.wait_for_selector("body:not(.comparing)[data-loaded=true]")
     assert page.locator("[data-testid=image-card]").count() == 6
+
+
+def test_a_thousand_image_run_pages_in_small_json_and_thumbnails_in_chromium(
+    gallery: GalleryDeployment, chromium: Browser
+) -> None:
+    """1,000 tasks, each a 2048x2048 PNG of ~8 MB (three distinct ones, hard-linked): what a first
+    look costs is counted in bytes (the timed figures are benchmarks/bench_gallery.py's)."""
+    scale = seed_scale_run(gallery.cluster, gallery.file_dir, [big_png(seed) for seed in range(3)])
+    print(f"seeded 1,000 tasks in {scale.seconds:.1f} s")
+    api = f"/aihubmix/api/gallery/{SCALE_DAG_ID}/{q(scale.run_id)}"
+    first = gallery.get(api)
+    assert first.status_code == 200, first.text
+    assert len(first.content) < 100_000, len(first.content)
+    data = first.json()
+    assert data["page"]["cards"] == 1000 and data["page"]["next_offset"] == 60
+    assert data["run_summary"]["images"] == 1000 and data["run_summary"]["tasks"] == 1000
+    expected_cost = sum(0.02 + 0.01 * (i % 3) for i in range(1000))
+    assert abs(data["run_summary"]["cost_usd"] - expected_cost) < 1e-6
+    assert data["counts"]["model"] == {m: len(range(n, 1000, 3)) for n, m in enumerate(SCALE_MODELS)}
+    last = gallery.get(api + "?offset=960&limit=100").json()
+    assert [t["map_index"] for t in last["tasks"]] == list(range(960, 1000))
+    assert len(gallery.get(api + "?limit=200").content) < 300_000  # the largest page a request may ask
+
+    transferred: list[int] = []
+    page = logged_in_page(chromium, gallery, "viewer")
+    page.on("requestfinished", lambda request: transferred.append(request.sizes()["responseBodySize"]))
+    page.goto(gallery.base_url + f"/aihubmix/gallery/{SCALE_DAG_ID}/{q(scale.run_id)}")
+    page.wait_for_selector("body[data-loaded=true]", timeout=60_000)
+    page.wait_for_function(
+        "[...document.querySelectorAll('img.thumb')].filter(i => i.loading === 'eager')"
+        ".every(i => i.complete && i.naturalWidth > 0)",
+        timeout=60_000,
+    )
+    assert page.locator("[data-testid=image-card]").count() == 60
+    # Scroll the whole first page into view so every lazy thumbnail loads, then count its bytes.
+    height = page.evaluate("document.documentElement.scrollHeight")
+    page.set_viewport_size({"width": 1280, "height": height})
+    page.wait_for_function(
+        "[...document.querySelectorAll('img.thumb')].every(i => i.complete && i.naturalWidth > 0)",
+        timeout=60_000,
+    )
+    page.wait_for_load_state("networkidle")
+    assert sum(transferred) < 5_000_000, sum(transferred)
+    sources = page.eval_on_selector_all("img.thumb", "imgs => imgs.map(i => i.currentSrc)")
+    assert len(sources) == 60 and all("/api/thumbs/" in s for s in sources)
+    page.click("[data-go=next]")
+    page.wait_for_selector("body[data-loaded=true]")
+    assert page.locator("[data-testid=image-card]").first.get_attribute("data-map-index") == "60"
+    print(f"first page: {sum(transferred)} bytes; page JSON {len(first.content)} bytes")

@@ -77,6 +77,17 @@
       const n = m.earlier.reduce((sum, e) => sum + (e.images || 0), 0);
       fact(facts, "earlier", `${m.earlier.length} earlier purchase(s), ${n} image(s), kept under earlier/`);
     }
+    const b = task.budget;
+    if (b) {
+      // The DAG budget's ledger for this task: what it reserved, what that settled to, a refusal.
+      const parts = [];
+      if (b.reserved_usd) parts.push(`reserved ${usd(b.reserved_usd)}`);
+      if (b.actual_usd) parts.push(`spent ${usd(b.actual_usd)}`);
+      if (b.open) parts.push(`${b.open} open`);
+      if (b.released) parts.push(`${b.released} released`);
+      if (b.refused) parts.push("refused by the DAG budget");
+      fact(facts, "budget", parts.join(" · "));
+    }
     const link = node.querySelector(".full");
     if (image) {
       node.dataset.image = image.name;
