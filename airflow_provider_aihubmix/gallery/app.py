@@ -36,7 +36,6 @@ from fastapi.exception_handlers import http_exception_handler
 from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 from fastapi.staticfiles import StaticFiles
 
-from airflow_provider_aihubmix.engine.reservations import RunLedger, ledger_store
 from airflow_provider_aihubmix.gallery.index import (
     RunCache,
     Version,
@@ -56,6 +55,7 @@ from airflow_provider_aihubmix.gallery.manifests import (
     task_view,
 )
 from airflow_provider_aihubmix.gallery.runs import TaskInstanceRow, run_exists, task_instances
+from airflow_provider_aihubmix.pricing.reservations import RunLedger, ledger_store
 from airflow_provider_aihubmix.storage import (
     SNIFF_HEAD_BYTES,
     AIHubMixStorageError,
@@ -218,7 +218,7 @@ def budget_reports(rows: list[TaskInstanceRow], dag_id: str, run_id: str) -> dic
     """The DAG budget's reservations, actual spend and refusals per task (:meth:`RunLedger.report`).
 
     Read from the ledger beside each store the run's tasks wrote to (the bucket root on S3, the
-    ``output_uri`` on disk), as :func:`~..engine.reservations.ledger_store` places it; a ledger a
+    ``output_uri`` on disk), as :func:`~..pricing.reservations.ledger_store` places it; a ledger a
     DAG put elsewhere (``max_cost_ledger_uri``) is not found here. ``{}`` when no task reserved.
     """
     reports: dict[str, dict[str, Any]] = {}

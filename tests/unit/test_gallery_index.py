@@ -5,6 +5,10 @@ from __future__ import annotations
 import threading
 from typing import Any
 
+import pytest
+
+from airflow_provider_aihubmix.exceptions import AIHubMixBudgetExceededError
+from airflow_provider_aihubmix.gallery.app import budget_for, budget_reports, task_label
 from airflow_provider_aihubmix.gallery.index import (
     LIVE_TTL_S,
     MAX_PAGE_SIZE,
@@ -17,6 +21,9 @@ from airflow_provider_aihubmix.gallery.index import (
     page,
     summary,
 )
+from airflow_provider_aihubmix.gallery.runs import TaskInstanceRow
+from airflow_provider_aihubmix.pricing.reservations import RunLedger
+from airflow_provider_aihubmix.storage import LocalObjectStore
 
 MODELS = ("model-a", "model-b", "model-c")
 
@@ -145,14 +152,6 @@ def test_runs_are_cached_apart_and_the_oldest_is_dropped() -> None:
 
 
 def test_the_gallery_shows_the_dag_budgets_reservations_spend_and_refusals(tmp_path: Any) -> None:
-    import pytest
-
-    from airflow_provider_aihubmix.engine.reservations import RunLedger
-    from airflow_provider_aihubmix.exceptions import AIHubMixBudgetExceededError
-    from airflow_provider_aihubmix.gallery.app import budget_for, budget_reports, task_label
-    from airflow_provider_aihubmix.gallery.runs import TaskInstanceRow
-    from airflow_provider_aihubmix.storage import LocalObjectStore
-
     store = LocalObjectStore((tmp_path / "out").as_uri())
     ledger = RunLedger(store, "dag", "run")
     bought = ledger.reserve("gen[0]", "fp0", 0.03, cap_usd=0.05, describe_cap="the test cap")
@@ -162,13 +161,8 @@ def test_the_gallery_shows_the_dag_budgets_reservations_spend_and_refusals(tmp_p
     location = {"output_uri": store.base_uri, "conn_id": None, "show_prompt": False}
     rows = [TaskInstanceRow("gen", i, "success", 1, "AIHubMixImagenOperator", location) for i in range(3)]
     reports = budget_reports(rows, "dag", "run")
-    assert reports["gen[0]"] == {
-        "reserved_usd": 0.03,
-        "actual_usd": 0.025,
-        "released": 0,
-        "open": 0,
-        "refused": False,
-    }
+    expected = {"reserved_usd": 0.03, "actual_usd": 0.025, "released": 0, "open": 0, "refused": False}
+    assert {k: reports["gen[0]"][k] for k in expected} == expected
     refused = budget_for(reports, {"task_id": "gen", "map_index": 1})
     assert refused is not None and refused["refused"] is True and refused["reserved_usd"] == 0.0
     assert budget_for(reports, {"task_id": "gen", "map_index": 2}) is None  # reserved nothing
