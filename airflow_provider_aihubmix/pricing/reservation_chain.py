@@ -185,7 +185,9 @@ class Chain:
 
     def head(self) -> Entry | None:
         """The latest entry (None for an empty ledger)."""
-        end = self.advance() if self._free else (self.listed() and self.advance())
+        if not self._free:
+            self.listed()
+        end = self.advance()  # reads past a listing that lags a create
         for slot in range(end - 1, -1, -1):
             doc = self.slot(slot)
             if doc and doc.get("entries"):

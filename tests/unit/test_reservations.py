@@ -279,3 +279,17 @@ def test_a_pending_request_with_a_long_label_is_decided_from_its_body(tmp_path: 
     _post(led, "é" * 80, 10_000, 35_000, at_ms=0)
     reserve(led, "t1")
     assert [e.task for e in led.entries()] == ["é" * 80, "t1"]
+
+
+def test_a_listing_that_lags_the_creates_still_finds_the_head_and_every_entry(tmp_path: Path) -> None:
+    class Lagging(LocalObjectStore):
+        def list_keys(self, prefix: str) -> list[str]:
+            return [] if prefix.endswith("/chain") else super().list_keys(prefix)
+
+    reserve(ledger(tmp_path), "t0")
+    reserve(ledger(tmp_path), "t1")
+    lagging = RunLedger(Lagging(tmp_path.as_uri()), "fan_out", "manual__1")
+    head = lagging.head()
+    assert head is not None and head.total_micro_usd == 20_000
+    assert [e.task for e in lagging.entries()] == ["t0", "t1"]
+    assert reserve(lagging, "t2").seq == 2
