@@ -66,11 +66,14 @@ from airflow_provider_aihubmix.storage import (
     sniff_image,
 )
 from airflow_provider_aihubmix.storage.base import READ_CHUNK_BYTES
+from airflow_provider_aihubmix.storage.s3 import S3ObjectStore
 from airflow_provider_aihubmix.storage.thumbnails import make_thumbnail, thumbnail_key
 
 log = logging.getLogger(__name__)
 
 STATIC_DIR = Path(__file__).parent / "static"
+#: The longest a presigned image URL may live (seconds).
+MAX_PRESIGNED_SECONDS = 3600
 #: The largest image the gallery reads to make a missing thumbnail (bytes).
 MAX_THUMBNAIL_SOURCE_BYTES = 64 * 1024 * 1024
 # Images never change under their key within a try; a short private cache keeps grids snappy.
@@ -379,9 +382,9 @@ def create_app() -> FastAPI:
     )
     def gallery_image(
         session: SessionDep, dag_id: str, run_id: str, task_id: str, map_index: int, name: str
-    ) -> StreamingResponse:
+    ) -> Response:
         store, key = _servable(session, TaskRef(dag_id, run_id, task_id, map_index), name)
-        return _stream(store, key)
+        return _presigned(store, key) or _stream(store, key)
 
     @app.get(
         "/api/thumbs/{dag_id}/{run_id}/{task_id}/{map_index}/{name}",
@@ -395,10 +398,29 @@ def create_app() -> FastAPI:
         store, key = _servable(session, TaskRef(dag_id, run_id, task_id, map_index), name)
         thumb = thumbnail_key(key)
         if store.exists(thumb):
-            return _stream(store, thumb)
+            return _presigned(store, thumb) or _stream(store, thumb)
         return _first_thumbnail(store, key)
 
     return app
+
+
+def presigned_url_seconds() -> int:
+    """``[aihubmix] gallery_presigned_url_seconds``: 0 (the default) streams every image through
+    the api-server; N > 0 redirects the browser to an S3 presigned URL valid N seconds (at most
+    3600), made only after the same DAG permission and manifest checks as a streamed image."""
+    from airflow.configuration import conf
+
+    seconds = conf.getint("aihubmix", "gallery_presigned_url_seconds", fallback=0)
+    return max(0, min(seconds, MAX_PRESIGNED_SECONDS))
+
+
+def _presigned(store: ObjectStore, key: str) -> Response | None:
+    """A redirect to a presigned URL of ``key`` when they are switched on and the store signs them."""
+    seconds = presigned_url_seconds()
+    if not seconds or not isinstance(store, S3ObjectStore):
+        return None
+    url = store.presigned_url(key, seconds)
+    return RedirectResponse(url, status_code=307, headers={"Cache-Control": "private, no-store"})
 
 
 def _servable(session: Any, ref: TaskRef, name: str) -> tuple[ObjectStore, str]:
