@@ -173,7 +173,7 @@ def local_prefix(root: Path, task_id: str, map_index: int = -1, *, dag_id: str =
 
 
 def image_files(root: Path) -> list[Path]:
-    return sorted(p for p in root.rglob("image-*") if p.is_file())
+    return sorted(p for p in root.rglob("image-*") if p.is_file() and not p.name.endswith(".thumb.webp"))
 
 
 def read_manifest(root: Path, task_id: str, map_index: int = -1) -> dict[str, Any] | None:
@@ -191,7 +191,11 @@ def s3_manifest(bucket: Any, prefix: str, task_id: str, map_index: int = -1) -> 
 
 
 def s3_image_keys(bucket: Any) -> list[str]:
-    return [k for k in bucket.list_keys() if k.rsplit("/", 1)[-1].startswith("image-")]
+    return [
+        k
+        for k in bucket.list_keys()
+        if k.rsplit("/", 1)[-1].startswith("image-") and not k.endswith(".thumb.webp")
+    ]
 
 
 # -- a port that refuses connections until it starts listening --------------------------------

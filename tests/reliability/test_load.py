@@ -27,6 +27,7 @@ from tests.reliability.helpers import (
     billed_per_prompt,
     billed_posts,
     fast_backoff,
+    image_files,
     local_prefix,
     posts,
 )
@@ -76,7 +77,7 @@ def test_200_mapped_tasks_with_20_percent_faults(api, sandbox, operator_factory,
     failed = {i: repr(r.error) for i, r in enumerate(runs) if not r.ok}
     assert not failed, failed
     # Every image stored exactly once, under its own task instance's prefix.
-    per_task = [sorted(local_prefix(out_dir, "generate", i).glob("image-*")) for i in range(TASKS)]
+    per_task = [image_files(local_prefix(out_dir, "generate", i)) for i in range(TASKS)]
     assert all(len(files) == 1 for files in per_task), [i for i, f in enumerate(per_task) if len(f) != 1]
     assert all(
         Path(runs[i].records[0]["uri"].removeprefix("file://")) == per_task[i][0] for i in range(TASKS)
