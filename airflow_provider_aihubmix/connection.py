@@ -44,6 +44,16 @@ CONN_FIELDS: dict[str, dict[str, Any]] = {
         "(off: the SSRF guard refuses them).",
         "schema": {"type": ["boolean", "null"]},
     },
+    "on_possibly_billed": {
+        "label": "On possibly billed",
+        "description": "When a request's answer was lost (a killed worker or triggerer): 'fail' "
+        "(default) or 'resend_once' (send it once more, counting both). An operator's "
+        "on_possibly_billed wins.",
+        "schema": {
+            "type": ["string", "null"],
+            "enum": ["fail", "resend_once", None],
+        },  # possibly_billed.ALLOWED
+    },
 }
 UI_FIELD_BEHAVIOUR: dict[str, Any] = {
     "hidden-fields": ["schema", "port", "login"],

@@ -317,11 +317,27 @@ def result_fields(snapshot: LineageSnapshot, stored: Sequence[Mapping[str, Any]]
         fields["manifestUri"] = snapshot.manifest_uri
         fields["reused"] = snapshot.reused
         fields["imagesAsked"] = manifest.images_asked
+        fields["possiblyBilledSends"] = possibly_billed_sends(manifest) or None
     if manifest is not None and manifest.cost:
         fields["cost"] = facet_cost(manifest.cost)
         fields["costOverCap"] = manifest.cost.get("over_cap")
     fields["remoteTaskIds"] = _unique(remote_ids)
     return {k: v for k, v in fields.items() if v is not None}
+
+
+def possibly_billed_sends(manifest: Manifest) -> list[dict[str, Any]]:
+    """The sends ``on_possibly_billed="resend_once"`` sent again, as the manifest's ``earlier`` marks them."""
+    return [
+        {
+            "status": e.get("status"),
+            "requestId": e.get("request_id"),
+            "sentAt": e.get("sent_at"),
+            "estimatedCostUsd": e.get("estimated_cost_usd"),
+            "manifestUri": e.get("manifest"),
+        }
+        for e in manifest.earlier
+        if e.get("resend")  # engine.resend.RESEND_MARK (lineage does not import the engine)
+    ]
 
 
 def operator_lineage(

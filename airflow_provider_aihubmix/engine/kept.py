@@ -5,6 +5,8 @@
   ``<prefix>/earlier/<time>-<fingerprint>/``. The new images take the task's keys
   (``image-000...``), so without this the earlier, paid images would be overwritten and their cost
   would drop out of the run's budget and cost summary, which read every manifest under the run.
+  :func:`keep_for_resend` keeps a possibly billed send the same way before it is sent again
+  (``on_possibly_billed='resend_once'``, :mod:`~.resend`).
 * :func:`check_stored` -- before reusing a complete manifest, every recorded image must still be in
   storage; a deleted one fails the task (:class:`StoredImagesMissingError`) instead of a success
   whose XCom and gallery point at a missing object.
@@ -17,6 +19,7 @@ from typing import Any
 
 from airflow_provider_aihubmix.engine.collection import ImageCollector
 from airflow_provider_aihubmix.engine.manifest import Manifest, ManifestStatus, utcnow
+from airflow_provider_aihubmix.engine.resend import RESEND_MARK
 from airflow_provider_aihubmix.exceptions import StoredImagesMissingError
 from airflow_provider_aihubmix.storage import MANIFEST_NAME, image_key_stem, join_key
 from airflow_provider_aihubmix.storage.base import READ_CHUNK_BYTES
@@ -66,6 +69,28 @@ def keep_earlier(collector: ImageCollector, previous: Manifest) -> list[dict[str
     ]
 
 
+def keep_for_resend(collector: ImageCollector, previous: Manifest) -> list[dict[str, Any]]:
+    """Keep ``previous`` (the possibly billed send) under ``earlier/``; return the new ``earlier``
+    list, its last entry marked ``"resend": true`` with the lost send's status and request id."""
+    earlier = keep_earlier(collector, previous)
+    last = previous.attempts[-1] if previous.attempts else None
+    earlier[-1] = {
+        **earlier[-1],
+        RESEND_MARK: True,
+        "status": previous.status.value,
+        "request_id": last.request_id if last else None,
+        "sent_at": last.at if last else None,
+    }
+    log.warning(
+        "%s records a request that may have been billed (%s); on_possibly_billed='resend_once': "
+        "sending it once more. Both sends are counted (the first kept at %s).",
+        collector.manifest_uri,
+        previous.status.value,
+        earlier[-1]["manifest"],
+    )
+    return earlier
+
+
 def check_stored(collector: ImageCollector, manifest: Manifest) -> None:
     """Raise :class:`StoredImagesMissingError` naming the recorded images no longer in storage."""
     store = collector.store
@@ -81,4 +106,4 @@ def check_stored(collector: ImageCollector, manifest: Manifest) -> None:
     )
 
 
-__all__ = ["EARLIER_FOLDER", "check_stored", "keep_earlier"]
+__all__ = ["EARLIER_FOLDER", "check_stored", "keep_earlier", "keep_for_resend"]

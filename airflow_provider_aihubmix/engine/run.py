@@ -43,7 +43,7 @@ from airflow_provider_aihubmix.engine.deferred import (
     request_key,
 )
 from airflow_provider_aihubmix.engine.events import EventStatus, PredictionEvent, TaskEvent
-from airflow_provider_aihubmix.engine.kept import check_stored, keep_earlier
+from airflow_provider_aihubmix.engine.kept import check_stored, keep_earlier, keep_for_resend
 from airflow_provider_aihubmix.engine.manifest import (
     Manifest,
     ManifestStatus,
@@ -52,6 +52,7 @@ from airflow_provider_aihubmix.engine.manifest import (
 )
 from airflow_provider_aihubmix.engine.outcomes import record_failure
 from airflow_provider_aihubmix.engine.references import resolve_references
+from airflow_provider_aihubmix.engine.resend import PossiblyBilledPolicy, resent, reservation_key
 from airflow_provider_aihubmix.engine.saved_answers import finish_from_saved, save_unreadable
 from airflow_provider_aihubmix.engine.spending import PurchaseBudget
 from airflow_provider_aihubmix.exceptions import (
@@ -220,7 +221,8 @@ class GenerationRun(ImageCollector):
             references=len(self.references),
         )
         # Reserved before anything is sent; a retry reuses its reservation (engine/spending.py).
-        self.budget.reserve(found, self.fingerprint, allow_unknown_cost=allow_unknown_cost)
+        key = reservation_key(self.fingerprint, self.earlier)  # a second send reserves apart
+        self.budget.reserve(found, key, allow_unknown_cost=allow_unknown_cost)
         if self.hook.balance_guard:  # off unless the connection turns it on (the unit is undocumented)
             self.hook.check_balance(found.total_usd, model=self.spec.name)
         self.estimate = found
@@ -233,8 +235,10 @@ class GenerationRun(ImageCollector):
         max_cost_usd: float | None = None,
         allow_unknown_cost: bool = False,
         send_from_triggerer: bool = False,
+        on_possibly_billed: PossiblyBilledPolicy = PossiblyBilledPolicy.FAIL,
     ) -> Outcome:
-        """Reuse a complete result, re-attach to a recorded task, or submit once.
+        """Reuse a complete result, re-attach to a recorded task, or submit once (twice at most
+        under ``on_possibly_billed='resend_once'``, see :mod:`~.resend`).
 
         The budget guard runs only before a submission: reusing or re-attaching to work
         already paid for costs nothing more. ``send_from_triggerer`` (a sync model, deferrable)
@@ -242,9 +246,16 @@ class GenerationRun(ImageCollector):
         """
         previous = self.load_manifest()
         series_here = self.spec.one_image_per_request and not send_from_triggerer
-        action = decide(previous, self.fingerprint, regenerate=regenerate, series=series_here)
+        policy = on_possibly_billed
+        action = decide(
+            previous, self.fingerprint, regenerate=regenerate, series=series_here, on_possibly_billed=policy
+        )
         if previous is not None and not action.buys:
             return self.resume(previous, action)
+        if previous is not None and action is Action.RESEND:
+            self.earlier = keep_for_resend(self, previous)  # recorded and reserved before it goes out
+        elif previous is not None and previous.fingerprint == self.fingerprint and not regenerate:
+            self.earlier = list(previous.earlier)  # a resend mark outlives a refused send: no third
         self.check_budget(max_cost_usd=max_cost_usd, allow_unknown_cost=allow_unknown_cost)
         try:
             outcome = self.buy(
@@ -319,7 +330,8 @@ class GenerationRun(ImageCollector):
             f"A previous attempt (try {last.try_number if last else '?'} at "
             f"{last.at if last else '?'}) sent this request but its answer was lost, so it "
             f"may have been billed (see {self.manifest_uri}). Not submitting again; set "
-            "regenerate=True to buy a new generation.",
+            "regenerate=True to buy a new generation"
+            + (" (already sent twice)." if resent(previous) else ", or on_possibly_billed='resend_once'."),
             request_id=last.request_id if last else None,
         )
 

@@ -37,6 +37,9 @@ class AIHubMixRunFacet(RunFacet):
     # Asked for, where known: imagesCount below it means an upstream filter dropped some.
     imagesAsked: int | None = None
     costOverCap: bool | None = None
+    # Sends whose answer was lost and that on_possibly_billed="resend_once" sent again (both counted):
+    # [{"status", "requestId", "sentAt", "estimatedCostUsd", "manifestUri"}].
+    possiblyBilledSends: list[dict[str, Any]] | None = None
     moderation: str | None = None
     manifestUri: str | None = None
     reused: bool | None = None

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from airflow.sdk import BaseOperator
 
 from airflow_provider_aihubmix.catalog.models import Family, ModelSpec
-from airflow_provider_aihubmix.exceptions import AIHubMixValidationError
+from airflow_provider_aihubmix.exceptions import AIHubMixPossiblyBilledError, AIHubMixValidationError
 from airflow_provider_aihubmix.lineage import LineageRequest, request_of
 from airflow_provider_aihubmix.links import AIHubMixImageLink
 from airflow_provider_aihubmix.operators._checks import (
@@ -29,6 +29,7 @@ from airflow_provider_aihubmix.operators._checks import (
     output_location,
 )
 from airflow_provider_aihubmix.operators._finishing import AIHubMixImageTaskMixin
+from airflow_provider_aihubmix.possibly_billed import PossiblyBilledPolicy, connection_policy, parse_policy
 from airflow_provider_aihubmix.pricing import PriceTable, parse_overrides
 from airflow_provider_aihubmix.pricing.cost import estimate_request
 from airflow_provider_aihubmix.responses.task_status import DEFAULT_NOT_FOUND_GRACE
@@ -97,6 +98,10 @@ class AIHubMixGenerateImageOperator(AIHubMixImageTaskMixin, BaseOperator):
         budget -- DAG param ``max_cost_usd`` or Variable ``aihubmix_budget_<dag_id>`` -- also
         refuses once the run's recorded spend plus this task's estimate would pass it.
     :param allow_unknown_cost: under a cap, submit models that have no known price.
+    :param on_possibly_billed: a request whose answer was lost (a killed worker or triggerer) may
+        have been billed: ``"fail"`` (default) fails the task, ``"resend_once"`` sends it once more,
+        counting both sends (never a third). Unset: the connection extra of the same name, else
+        ``"fail"``.
     :param prices: price overrides (USD) merged over the shipped price table and the connection
         extra ``prices``: ``{"model": per_image_usd}`` or ``{"model": {price row}}``
         (see ``docs/PRICES.md``).
@@ -148,6 +153,7 @@ class AIHubMixGenerateImageOperator(AIHubMixImageTaskMixin, BaseOperator):
         regenerate: bool = False,
         max_cost_usd: float | None = None,
         allow_unknown_cost: bool = False,
+        on_possibly_billed: str | None = None,
         prices: dict[str, Any] | None = None,
         lineage_include_prompt: bool = False,
         max_image_bytes: int | None = None,
@@ -181,6 +187,7 @@ class AIHubMixGenerateImageOperator(AIHubMixImageTaskMixin, BaseOperator):
         self.regenerate = regenerate
         self.max_cost_usd = max_cost_usd
         self.allow_unknown_cost = allow_unknown_cost
+        self.on_possibly_billed = parse_policy(on_possibly_billed)  # a typo fails at parse time
         self.prices = prices
         if prices is not None and is_literal(prices):
             parse_overrides(prices, origin="operator parameter 'prices'")  # a typo fails at parse time
@@ -350,6 +357,7 @@ class AIHubMixGenerateImageOperator(AIHubMixImageTaskMixin, BaseOperator):
             max_cost_usd=self.max_cost_usd,
             allow_unknown_cost=self.allow_unknown_cost,
             send_from_triggerer=self.deferrable,
+            on_possibly_billed=self.possibly_billed_policy(),
         )
         if outcome.records is not None:
             return self.finish_task(run, outcome.records)
@@ -394,6 +402,12 @@ class AIHubMixGenerateImageOperator(AIHubMixImageTaskMixin, BaseOperator):
         )
         return self.finish_task(run, run.collect_event(event))
 
+    def possibly_billed_policy(self) -> PossiblyBilledPolicy:
+        """``on_possibly_billed``, else the connection extra's, else ``"fail"`` (checked before buying)."""
+        if self.on_possibly_billed is not None:
+            return self.on_possibly_billed
+        return connection_policy(self.hook.get_connection(self.aihubmix_conn_id).extra_dejson)
+
     def defer_prediction(self, run: GenerationRun) -> None:
         """Hand the stored request to :class:`AIHubMixPredictionTrigger`; the slot is freed."""
         # Start-up cost: DAG parsing never loads the triggers (the engine, the hook); deferring does.
@@ -436,7 +450,12 @@ class AIHubMixGenerateImageOperator(AIHubMixImageTaskMixin, BaseOperator):
                 prediction.images,
             )
             run = self.open_tracked_run(context)
-            return self.finish_task(run, run.complete_deferred(prediction))
+            try:
+                return self.finish_task(run, run.complete_deferred(prediction))
+            except AIHubMixPossiblyBilledError:
+                if self.possibly_billed_policy() is not PossiblyBilledPolicy.RESEND_ONCE:
+                    raise
+                return self.execute(context)  # the manifest decides: send once more, or refuse
         task_event = validate_event(event)
         self.log_task_event(task_event)
         run = self.open_tracked_run(context)

@@ -4,7 +4,7 @@ The last task of a run (or any task, on demand) calls :func:`write_run_cost_summ
 lands beside the images as ``dag_id=<dag>/run_id=<run>/cost-summary.json``::
 
     {"dag_id", "run_id", "currency": "USD", "generated_at",
-     "total": {"estimated", "actual", "images", "tasks", "tasks_unknown_cost"},
+     "total": {"estimated", "actual", "possibly_billed", "images", "tasks", "tasks_unknown_cost"},
      "models": {"<model>": {"estimated", "actual", "images", "tasks", "price_source", "price_read"}},
      "tasks": [{"task_id", "map_index", "model", "status", "images", "estimated", "actual",
                 "price_source", "price_read", "manifest", "reservation", "budget_refused"}],
@@ -12,7 +12,10 @@ lands beside the images as ``dag_id=<dag>/run_id=<run>/cost-summary.json``::
                        "replaced_by_actual", "refusals", "tasks": {"<label>": {...}}}}
 
 ``actual`` sums the actual figures known (a task whose model has no public price adds nothing and
-is counted in ``tasks_unknown_cost``); ``estimated`` sums the estimates made before each request.
+is counted in ``tasks_unknown_cost``); ``estimated`` sums the estimates made before each request;
+``possibly_billed`` sums the estimates of requests whose answer was lost (``submitting`` or
+``ambiguous``: billed or not, nobody can tell), including a first send kept under ``earlier/`` when
+``on_possibly_billed="resend_once"`` sent it again.
 
 The DAG budget (``max_cost_usd`` DAG param or Variable) adds, from the run's reservation ledger
 (:mod:`.reservations`; ``budget`` is None for a run without one):
@@ -129,7 +132,13 @@ def run_cost_summary(
     budget = budget_report(store, dag_id, run_id, ledger_uri)
     tasks = [_with_budget(entry, budget) for entry in tasks]
     models: dict[str, dict[str, Any]] = {}
-    total: dict[str, Any] = {"estimated": None, "actual": None, "images": 0, "tasks": 0}
+    total: dict[str, Any] = {
+        "estimated": None,
+        "actual": None,
+        "possibly_billed": 0.0,
+        "images": 0,
+        "tasks": 0,
+    }
     total["tasks_unknown_cost"] = 0
     for entry in tasks:
         model = models.setdefault(
@@ -148,6 +157,8 @@ def run_cost_summary(
             bucket["actual"] = _add(bucket["actual"], entry["actual"])
             bucket["images"] += entry["images"]
             bucket["tasks"] += 1
+        if entry["status"] in ("submitting", "ambiguous") and entry["estimated"] is not None:
+            total["possibly_billed"] = _add(total["possibly_billed"], entry["estimated"])
         if entry["actual"] is None and entry["status"] == "complete":
             total["tasks_unknown_cost"] += 1
     return {

@@ -139,6 +139,7 @@ LAYERS: tuple[frozenset[str], ...] = (
             "redaction",
             "version_compat",
             "connection",
+            "possibly_billed",
             "generated_docs",
             "facets",
             "metrics",

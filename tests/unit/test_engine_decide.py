@@ -14,6 +14,9 @@ from airflow_provider_aihubmix.engine.manifest import (
     RemoteTask,
     SendMarker,
 )
+from airflow_provider_aihubmix.engine.resend import reservation_key
+from airflow_provider_aihubmix.exceptions import AIHubMixValidationError
+from airflow_provider_aihubmix.possibly_billed import PossiblyBilledPolicy, connection_policy, parse_policy
 
 FP = "f" * 64
 OTHER = "0" * 64
@@ -152,4 +155,110 @@ def test_every_state_has_a_row() -> None:
 
 
 def test_only_buying_actions_pass_the_budget_check() -> None:
-    assert {a for a in Action if a.buys} == {Action.BUY, Action.RESUME_SERIES}
+    assert {a for a in Action if a.buys} == {Action.BUY, Action.RESUME_SERIES, Action.RESEND}
+
+
+RESENT = [{"manifest": "earlier/x/manifest.json", "fingerprint": FP, "resend": True}]
+KEPT = [{"manifest": "earlier/y/manifest.json", "fingerprint": OTHER, "images": 1}]
+RESEND_ONCE = PossiblyBilledPolicy.RESEND_ONCE
+
+# (manifest, regenerate, series) under on_possibly_billed="resend_once" -> action.
+REFUSE, SAVED, CHANGED = Action.REFUSE_POSSIBLY_BILLED, Action.FINISH_SAVED, Action.REFUSE_CHANGED
+POLICY_TABLE: list[tuple[str, Manifest | None, bool, bool, Action]] = [
+    ("nothing recorded", None, False, False, Action.BUY),
+    ("submitting (worker killed mid-send)", manifest(S.SUBMITTING), False, False, Action.RESEND),
+    ("ambiguous (answer lost)", manifest(S.AMBIGUOUS), False, False, Action.RESEND),
+    (
+        "ambiguous, earlier kept",
+        manifest(S.AMBIGUOUS, earlier=KEPT),
+        False,
+        False,
+        Action.RESEND,
+    ),
+    (
+        "ambiguous, already the second send",
+        manifest(S.AMBIGUOUS, earlier=RESENT),
+        False,
+        False,
+        REFUSE,
+    ),
+    (
+        "submitting, already the second send",
+        manifest(S.SUBMITTING, earlier=RESENT),
+        False,
+        False,
+        REFUSE,
+    ),
+    (
+        "failed after the second send (refused)",
+        manifest(S.FAILED, earlier=RESENT),
+        False,
+        False,
+        Action.BUY,
+    ),
+    (
+        "ambiguous, answer saved",
+        manifest(S.AMBIGUOUS, saved_answer="answer.json"),
+        False,
+        False,
+        SAVED,
+    ),
+    ("submitted with a task", manifest(S.SUBMITTED, remote_tasks=TASKS), False, False, Action.REATTACH),
+    ("received with images", manifest(S.RECEIVED, received=RECEIVED), False, False, Action.FINISH_RECEIVED),
+    ("complete", manifest(S.COMPLETE), False, False, Action.REUSE),
+    (
+        "series with a request in flight, some answered",
+        manifest(S.SUBMITTING, requests_answered=1, requests_total=3, in_flight=MARKER),
+        False,
+        True,
+        REFUSE,
+    ),
+    ("submitting, regenerate", manifest(S.SUBMITTING), True, False, Action.BUY),
+    (
+        "other request, ambiguous",
+        manifest(S.AMBIGUOUS, fingerprint=OTHER),
+        False,
+        False,
+        CHANGED,
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("case", "previous", "regenerate", "series", "expected"),
+    POLICY_TABLE,
+    ids=[r[0] for r in POLICY_TABLE],
+)
+def test_decide_resend_once(
+    case: str, previous: Manifest | None, regenerate: bool, series: bool, expected: Action
+) -> None:
+    assert (
+        decide(previous, FP, regenerate=regenerate, series=series, on_possibly_billed=RESEND_ONCE) is expected
+    )
+    assert expected.buys is (expected in (Action.BUY, Action.RESEND, Action.RESUME_SERIES))
+
+
+@pytest.mark.parametrize("value", ["fail", "resend_once", " RESEND_ONCE ", None])
+def test_policy_parses(value: str | None) -> None:
+    parsed = parse_policy(value)
+    assert parsed is None if value is None else parsed.value == value.strip().lower()
+
+
+@pytest.mark.parametrize("value", ["retry", "", True, 1, "resend"])
+def test_bad_policy_is_refused_naming_the_parameter_and_the_allowed_values(value: object) -> None:
+    with pytest.raises(AIHubMixValidationError, match=r"on_possibly_billed.*'fail', 'resend_once'"):
+        parse_policy(value)
+    with pytest.raises(AIHubMixValidationError, match=r"Connection extra 'on_possibly_billed'"):
+        connection_policy({"on_possibly_billed": value})
+
+
+def test_connection_default_is_fail() -> None:
+    assert connection_policy({}) is PossiblyBilledPolicy.FAIL
+    assert connection_policy(None) is PossiblyBilledPolicy.FAIL
+    assert connection_policy({"on_possibly_billed": "resend_once"}) is RESEND_ONCE
+
+
+def test_second_send_reserves_apart() -> None:
+    assert reservation_key(FP, []) == FP
+    assert reservation_key(FP, KEPT) == FP
+    assert reservation_key(FP, RESENT) == f"{FP}:resend"

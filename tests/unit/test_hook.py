@@ -546,6 +546,7 @@ def test_connection_form_metadata():
         "read_timeout",
         "max_retries",
         "allow_private_image_hosts",
+        "on_possibly_billed",
     }
 
 
