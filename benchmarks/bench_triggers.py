@@ -365,6 +365,12 @@ def main() -> int:
     parser.add_argument("--interval", type=float, default=0.5, help="poll interval of the CPU runs")
     parser.add_argument("--seconds", type=float, default=8.0, help="measured window of a CPU run")
     parser.add_argument("--mem-n", type=int, default=500, help="triggers in the memory runs")
+    parser.add_argument(
+        "--mem-interval",
+        type=float,
+        default=1.0,
+        help="poll interval of the memory runs (5: every trigger asleep between polls, none queued)",
+    )
     parser.add_argument("--lag-n", type=int, default=5000)
     parser.add_argument("--lag-interval", type=float, default=5.0)
     parser.add_argument("--lag-seconds", type=float, default=30.0)
@@ -401,7 +407,8 @@ def main() -> int:
         env = _prepare(sandbox, 64)
         print(
             f"CPU: {opts.n} triggers each, {opts.interval} s interval, {opts.seconds} s window; "
-            f"memory: {opts.mem_n} triggers; {opts.reps} repetitions, interleaved"
+            f"memory: {opts.mem_n} triggers, {opts.mem_interval} s interval; "
+            f"{opts.reps} repetitions, interleaved"
         )
         for rep in range(opts.reps):
             for impl in random.sample(IMPLS, len(IMPLS)):
@@ -422,7 +429,9 @@ def main() -> int:
                 )
                 cpu[impl].append(run["cpu_ms_per_1000"])
                 rate[impl].append(run["polls_per_s"])
-                mem = _child(env, "--child", "mem", "--impl", impl, "--n", opts.mem_n, "--interval", 1.0)
+                mem = _child(
+                    env, "--child", "mem", "--impl", impl, "--n", opts.mem_n, "--interval", opts.mem_interval
+                )
                 traced[impl].append(mem["traced_bytes_per_trigger"])
                 rss[impl].append(mem["rss_bytes_per_trigger"])
                 print(
