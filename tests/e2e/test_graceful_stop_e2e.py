@@ -8,11 +8,17 @@ process gets SIGTERM -- what Kubernetes, systemd and ``docker stop`` send -- wit
 six requests running, stores and records their answers, then exits; the new one adopts the
 six triggers, waits for those records and finishes each with no request: every task
 succeeds with exactly one POST.
+
+The same with SIGKILL (a crash: nothing is kept) and two halves of the campaign: under
+``on_possibly_billed="fail"`` (default) each task fails "may have been billed" with its one
+POST; under ``"resend_once"`` each sends exactly one more POST, succeeds, and records both sends.
 """
 
 from __future__ import annotations
 
+import json
 import re
+import signal
 import subprocess
 import textwrap
 import time
@@ -57,6 +63,38 @@ DAG_FILE = textwrap.dedent(
             deferrable=True,
             output_uri=os.environ["AIHUBMIX_OUTPUT_URI"],
         ).expand(prompt=[f"a lighthouse at dusk, variant {{i}}" for i in range({TASKS})])
+    '''
+)
+
+
+HALF = TASKS // 2
+KILL_DAG_ID = "aihubmix_crash_resend_e2e"
+KILL_DAG_FILE = textwrap.dedent(
+    f'''
+    """Three mapped deferrable generations per policy (written by the end-to-end test)."""
+    import os
+
+    import pendulum
+    from airflow.sdk import DAG
+
+    from airflow_provider_aihubmix.operators.images import AIHubMixOpenAIImageOperator
+
+    with DAG(
+        "{KILL_DAG_ID}",
+        schedule=None,
+        start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+        catchup=False,
+        default_args={{"retries": 0}},
+    ):
+        for policy in ("fail", "resend_once"):
+            AIHubMixOpenAIImageOperator.partial(
+                task_id=policy,
+                model="gpt-image-1-mini",
+                quality="low",
+                deferrable=True,
+                on_possibly_billed=policy,
+                output_uri=os.environ["AIHUBMIX_OUTPUT_URI"],
+            ).expand(prompt=[f"a lighthouse at dusk, {{policy}} {{i}}" for i in range({HALF})])
     '''
 )
 
@@ -117,3 +155,55 @@ def test_a_sigterm_hands_every_paid_request_over(
     images = [k for k in s3_bucket.list_keys() if re.search(r"image-000\.\w+$", k)]
     assert len(images) == TASKS
     print(f"graceful stop e2e: SIGTERM -> exit {exit_s:.1f}s, {TASKS} in flight; timings {cluster.timings}")
+
+
+def test_a_sigkill_fails_or_sends_once_more_as_the_policy_says(
+    airflow_cluster: AirflowClusterFactory,
+    sandbox_conn: str,
+    sandbox: SandboxServer,
+    s3_bucket: S3Bucket,
+    tmp_path: Path,
+) -> None:
+    sandbox.client.inject(kind="slow", delay_s=GENERATION_S, path=f"^{PATH}$")
+    dags = tmp_path / "dags"
+    dags.mkdir()
+    (dags / "crash_resend.py").write_text(KILL_DAG_FILE)
+    cluster = airflow_cluster(
+        dags,
+        extra_env={
+            "AIHUBMIX_OUTPUT_URI": s3_bucket.uri,
+            "AIRFLOW_CONN_AWS_DEFAULT": aws_connection_json(s3_bucket.endpoint_url),
+            "AIRFLOW_DISABLE_GREENBACK_PORTAL": "true",
+        },
+    )
+    run_id = cluster.trigger_dag(KILL_DAG_ID, conf={})
+    observer = cluster.observe(KILL_DAG_ID, run_id, interval=0.5)
+    wait_for(lambda: in_flight(sandbox) == TASKS, 180, f"all {TASKS} requests in flight")
+    time.sleep(TERM_AFTER_S)
+
+    cluster.restart("triggerer", kill_signal=signal.SIGKILL)  # a crash: nothing is handed over
+
+    assert observer.wait_for_finish(timeout=240) == "failed", observer.task_states
+    states = cluster.task_states(KILL_DAG_ID, run_id)
+    assert sorted(states.values()) == ["failed"] * HALF + ["success"] * HALF, states
+    assert all(state == "success" for key, state in states.items() if key.startswith("resend_once")), states
+    failed = "\n".join(
+        p.read_text(errors="replace") for p in cluster.task_log_files(KILL_DAG_ID, run_id, "fail")
+    )
+    assert failed.count("may have been billed") >= HALF
+    # One POST per "fail" task (unchanged), two per "resend_once" task: exactly one more each.
+    assert posts(sandbox) == TASKS + HALF
+    manifests = {
+        key: json.loads(s3_bucket.client.get_object(Bucket=s3_bucket.name, Key=key)["Body"].read())
+        for key in s3_bucket.list_keys()
+        if key.endswith("manifest.json")
+    }
+    resent = [m for k, m in manifests.items() if "task_id=resend_once/" in k and "/earlier/" not in k]
+    assert len(resent) == HALF and all(m["status"] == "complete" for m in resent), resent
+    for manifest in resent:  # both sends recorded: the lost one kept under earlier/, with its estimate
+        (mark,) = manifest["earlier"]
+        assert mark["resend"] is True and mark["estimated_cost_usd"] > 0
+        assert manifest["actual_cost_usd"] > 0
+    kept = [k for k in manifests if "task_id=resend_once/" in k and "/earlier/" in k]
+    assert len(kept) == HALF, sorted(manifests)
+    print(f"crash resend e2e: {posts(sandbox)} POSTs for {TASKS} tasks; timings {cluster.timings}")
