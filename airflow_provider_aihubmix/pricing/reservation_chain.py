@@ -206,9 +206,9 @@ class Chain:
         without posting (as the ledger before combining did: a refusal never adds money, so it
         needs no place in the order), which keeps a fan-out past its cap as cheap as one read.
         """
-        if not self._free:
-            self.listed()
-        after = self.advance()
+        # A lower bound of the slots made (a listing may lag): enough to refuse early, as the
+        # committed total only grows by reservations; the slot that decides reads past it.
+        after = self._free or self.listed()
         if kind == "reserve":
             committed = self.tail(after)[1]
             if committed + delta > cap:
