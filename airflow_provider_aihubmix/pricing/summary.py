@@ -128,7 +128,7 @@ def run_cost_summary(
             manifest = store.read_json(key)
             if isinstance(manifest, Mapping):
                 tasks.append(task_entry(manifest, store.uri_for(key)))
-    tasks.sort(key=lambda t: (str(t["task_id"]), int(t["map_index"] or -1)))
+    tasks.sort(key=lambda t: (str(t["task_id"]), -1 if t["map_index"] is None else int(t["map_index"])))
     budget = budget_report(store, dag_id, run_id, ledger_uri)
     tasks = [_with_budget(entry, budget) for entry in tasks]
     models: dict[str, dict[str, Any]] = {}
