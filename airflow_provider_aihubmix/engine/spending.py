@@ -17,6 +17,7 @@ import logging
 from typing import TYPE_CHECKING
 
 from airflow_provider_aihubmix.engine.manifest import Manifest, ManifestStatus
+from airflow_provider_aihubmix.engine.resend import reservation_key
 from airflow_provider_aihubmix.exceptions import AIHubMixError
 from airflow_provider_aihubmix.pricing.reservations import task_label as ledger_label
 
@@ -99,7 +100,9 @@ class PurchaseBudget:
         ledger = self._ledger()
         if ledger is None:
             return None
-        self.reservation = ledger.open_reservation(self.label, manifest.fingerprint)
+        # A second send (on_possibly_billed='resend_once') holds a reservation of its own.
+        key = reservation_key(manifest.fingerprint, manifest.earlier)
+        self.reservation = ledger.open_reservation(self.label, key)
         return self.reservation
 
     def settle(self, manifest: Manifest | None) -> None:
