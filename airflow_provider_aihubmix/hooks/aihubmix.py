@@ -58,7 +58,7 @@ from airflow_provider_aihubmix.http.clients import (
 )
 from airflow_provider_aihubmix.http.downloads import DEFAULT_CHUNK_SIZE, AsyncImageDownload, ImageDownload
 from airflow_provider_aihubmix.http.retries import AsyncSleep
-from airflow_provider_aihubmix.http.sends import PredictionAnswer, send_prediction
+from airflow_provider_aihubmix.http.sends import PredictionAnswer, send_prediction, spool_answer
 from airflow_provider_aihubmix.redaction import amask_secret, mask_secret, scrub_text
 from airflow_provider_aihubmix.responses import gemini, gemini_stream
 from airflow_provider_aihubmix.responses.balance import REMAIN_PATH, Balance, parse_remain
@@ -533,8 +533,21 @@ class AIHubMixHook(BaseHook):
         """
         if spec.one_image_per_request:
             return self._gemini_prediction(spec, request.path, request.body, seed=request.seed)
-        data, response = self._call("POST", request.path, json=request.body, billable=True)
-        return self._finish_prediction(spec, data, response, seed=request.seed)
+        # Streamed to a spool and read chunk by chunk: a base64 image is never held whole as text.
+        client = self.get_conn()
+        post = client.build_request("POST", request.path, json=request.body)
+        call = self._retry_state(self.settings, "POST", str(post.url), billable=True)
+        response = self._send(client, post, call, stream=True)
+        try:
+            if response.status_code >= 300:
+                response.read()
+                json_or_raise(response, call)
+            answer = spool_answer(response, call)
+        finally:
+            response.close()
+        result = answer.parse()
+        self._log_prediction(spec, result)
+        return result
 
     async def asend(self, spec: ModelSpec, wire: WireRequest) -> PredictionResult:
         """The async twin of :meth:`send`."""

@@ -24,17 +24,22 @@ from typing import IO, Any
 
 import httpx
 
-from airflow_provider_aihubmix.exceptions import AIHubMixUpstreamError
+from airflow_provider_aihubmix.exceptions import AIHubMixError, AIHubMixUpstreamError
 from airflow_provider_aihubmix.http.auth import GEMINI_PATH_MARKER
 from airflow_provider_aihubmix.http.errors import json_or_raise
 from airflow_provider_aihubmix.http.retries import AsyncSleep, RetryState
 from airflow_provider_aihubmix.responses import gemini, gemini_stream
+from airflow_provider_aihubmix.responses.answer_stream import StreamFallback, StreamScanner
+from airflow_provider_aihubmix.responses.image_data import inline_images
 from airflow_provider_aihubmix.responses.shapes import PredictionResult, parse_prediction
 
 #: Answers up to this size are read into memory at once (error bodies, URL answers).
 SMALL_ANSWER_BYTES = 64 * 1024
 #: Bytes of one answer kept in memory before the spool moves to a temporary file.
 SPOOL_MEMORY_BYTES = 256 * 1024
+#: Answers above this size are read with :class:`StreamScanner` (each base64 image decoded in
+#: chunks); smaller ones are parsed whole, in memory.
+STREAMED_ANSWER_BYTES = 1024 * 1024
 #: Bytes gathered from the socket before one write to the spool (from a thread once on disk).
 SPOOL_WRITE_BYTES = 256 * 1024
 
@@ -72,6 +77,10 @@ class PredictionAnswer:
         """The normalised images; raises the same typed errors as the blocking path would."""
         if GEMINI_PATH_MARKER in self.request.url.path:
             return self._parse_gemini()
+        if self._body is None and self._spool is not None and self.size > STREAMED_ANSWER_BYTES:
+            streamed = self._parse_streamed()
+            if streamed is not None:
+                return streamed
         body = self._body
         if body is None and self._spool is not None:
             self._spool.seek(0)
@@ -85,21 +94,57 @@ class PredictionAnswer:
         del body, response
         return parse_prediction(data, request_id=self.request_id)
 
+    def _spool_chunks(self) -> Iterator[bytes]:
+        if self._body is not None:
+            yield self._body
+        elif self._spool is not None:
+            self._spool.seek(0)
+            while block := self._spool.read(SPOOL_WRITE_BYTES):
+                yield block
+
+    def _parse_streamed(self) -> PredictionResult | None:
+        """A large answer read chunk by chunk (:mod:`~airflow_provider_aihubmix.responses.answer_stream`):
+        the skeleton goes through the same error mapping and reader as a whole body, with each
+        streamed image's bytes behind its stand-in. ``None`` (the spool kept) when the scanner
+        gives up or the answer reads as an error: the caller then reads the whole body and
+        raises the error it always did (an unreadable answer saved whole, never a skeleton)."""
+        # A Response over the spool, so a Content-Encoding is decoded as the blocking path does.
+        response = httpx.Response(
+            self.status_code, headers=self.headers, content=self._spool_chunks(), request=self.request
+        )
+        scanner = StreamScanner()
+        try:
+            for chunk in response.iter_bytes():
+                scanner.feed(chunk)
+            skeleton = scanner.finish()
+        except StreamFallback:
+            return None
+        headers = {
+            key: value
+            for key, value in self.headers.items()
+            if key.lower() not in ("content-encoding", "content-length", "transfer-encoding")
+        }
+        try:
+            data = json_or_raise(
+                httpx.Response(self.status_code, headers=headers, content=skeleton, request=self.request),
+                self.call,
+            )
+            del skeleton
+            with inline_images(scanner.images):
+                result = parse_prediction(data, request_id=self.request_id)
+        except AIHubMixError:
+            # Errors (and an unreadable answer, which is saved) come from the whole body, as before.
+            return None
+        self.close()
+        return result
+
     def _parse_gemini(self) -> PredictionResult:
         """A Gemini answer read from the spool chunk by chunk: one image's base64 at a time, its
         ``thoughtSignature`` never kept (:mod:`airflow_provider_aihubmix.responses.gemini_stream`)."""
 
-        def chunks() -> Iterator[bytes]:
-            if self._body is not None:
-                yield self._body
-            elif self._spool is not None:
-                self._spool.seek(0)
-                while block := self._spool.read(SPOOL_WRITE_BYTES):
-                    yield block
-
         # A Response over the spool, so a Content-Encoding is decoded as the blocking path does.
         response = httpx.Response(
-            self.status_code, headers=self.headers, content=chunks(), request=self.request
+            self.status_code, headers=self.headers, content=self._spool_chunks(), request=self.request
         )
 
         def raise_error(skeleton: Any) -> None:
@@ -220,6 +265,27 @@ async def _spool_body(response: httpx.Response, call: RetryState) -> IO[bytes]:
         spool.close()
         raise
     return spool
+
+
+def spool_answer(response: httpx.Response, call: RetryState) -> PredictionAnswer:
+    """The worker's twin of the triggerer's spooling: a streamed 2xx answer's wire bytes written
+    to a spool (in memory up to ``SPOOL_MEMORY_BYTES``, then a temporary file), read later by
+    :meth:`PredictionAnswer.parse`. The response is read to its end, not closed.
+
+    :raises httpx.TransportError: the answer was lost mid-way (``call`` records it: possibly billed).
+    """
+    spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_MEMORY_BYTES)  # noqa: SIM115
+    try:
+        for chunk in response.iter_raw(SPOOL_WRITE_BYTES):
+            spool.write(chunk)
+    except httpx.TransportError as exc:
+        spool.close()
+        call.after_exception(exc)  # the job was taken and billed; its answer is lost
+        raise
+    except BaseException:
+        spool.close()
+        raise
+    return PredictionAnswer(response, call, spool=spool)  # type: ignore[arg-type]
 
 
 async def _flush(spool: Any, chunks: list[bytes], written: int) -> int:

@@ -14,9 +14,26 @@ import binascii
 import re
 import sys
 import urllib.parse
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 from airflow_provider_aihubmix.exceptions import AIHubMixResponseError
+
+#: Stand-ins for images a streamed reader already decoded (``responses.answer_stream``).
+_INLINE: ContextVar[Mapping[str, bytes] | None] = ContextVar("aihubmix_inline_images", default=None)
+
+
+@contextmanager
+def inline_images(images: Mapping[str, bytes]) -> Iterator[None]:
+    """Within the block, :func:`decode_base64_image` returns ``images[stand_in]`` for a stand-in
+    (bare or behind its ``data:`` header) instead of decoding its text."""
+    token = _INLINE.set(images)
+    try:
+        yield
+    finally:
+        _INLINE.reset(token)
 
 
 def normalise_mime(value: Any) -> str | None:
@@ -49,6 +66,9 @@ def decode_base64_image(value: str) -> tuple[bytes, str | None]:
         mime = normalise_mime(header[5:].split(";", 1)[0]) if header[5:] else None
         if ";base64" not in header:
             return urllib.parse.unquote_to_bytes(text), mime
+    streamed = (_INLINE.get() or {}).get(text)
+    if streamed is not None:
+        return streamed, mime
     try:
         # The usual case, clean standard base64, decoded straight from the str: b64decode would
         # first copy it to bytes, and the repairs below copy it again (each copy 1.33x the image).
@@ -83,4 +103,4 @@ def _strict_b64decode(text: str) -> bytes:
     return base64.b64decode(text, validate=True)
 
 
-__all__ = ["decode_base64_image", "normalise_mime"]
+__all__ = ["decode_base64_image", "inline_images", "normalise_mime"]

@@ -17,6 +17,7 @@ ELSEWHERE_ON_PURPOSE = {
     ("sandbox", "GoogleError"),
     ("schemas", "Reject"),
     ("catalog", "UnknownModelError"),
+    ("responses", "StreamFallback"),  # a signal inside the streamed reader, never raised to users
 }
 
 
