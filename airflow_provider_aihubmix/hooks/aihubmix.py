@@ -545,6 +545,8 @@ class AIHubMixHook(BaseHook):
             answer = spool_answer(response, call)
         finally:
             response.close()
+        if answer is None:
+            return self._finish_prediction(spec, json_or_raise(response, call), response, seed=request.seed)
         result = answer.parse()
         self._log_prediction(spec, result)
         return result

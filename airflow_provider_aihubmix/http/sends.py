@@ -267,15 +267,19 @@ async def _spool_body(response: httpx.Response, call: RetryState) -> IO[bytes]:
     return spool
 
 
-def spool_answer(response: httpx.Response, call: RetryState) -> PredictionAnswer:
+def spool_answer(response: httpx.Response, call: RetryState) -> PredictionAnswer | None:
     """The worker's twin of the triggerer's spooling: a streamed 2xx answer's wire bytes written
     to a spool (in memory up to ``SPOOL_MEMORY_BYTES``, then a temporary file), read later by
-    :meth:`PredictionAnswer.parse`. The response is read to its end, not closed.
+    :meth:`PredictionAnswer.parse`. The response is read to its end, not closed. ``None`` when
+    the response was already read into memory (its raw bytes are gone: parse ``response`` whole).
 
     :raises httpx.TransportError: the answer was lost mid-way (``call`` records it: possibly billed).
     """
     spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_MEMORY_BYTES)  # noqa: SIM115
     try:
+        if hasattr(response, "_content"):
+            spool.close()
+            return None  # already read (a transport answering from memory): no raw bytes to spool
         for chunk in response.iter_raw(SPOOL_WRITE_BYTES):
             spool.write(chunk)
     except httpx.TransportError as exc:

@@ -17,7 +17,7 @@ from airflow_provider_aihubmix.exceptions import (
     AIHubMixUnreadableAnswerError,
 )
 from airflow_provider_aihubmix.http.retries import RetryPolicy, RetryState
-from airflow_provider_aihubmix.http.sends import STREAMED_ANSWER_BYTES, PredictionAnswer
+from airflow_provider_aihubmix.http.sends import STREAMED_ANSWER_BYTES, PredictionAnswer, spool_answer
 from airflow_provider_aihubmix.responses.answer_stream import (
     LONG_STRING_CHARS,
     StreamFallback,
@@ -179,3 +179,14 @@ def test_unreadable_and_error_answers_come_from_the_whole_body() -> None:
     with pytest.raises(type(new.value)) as old:
         _whole(error).parse()
     assert str(new.value) == str(old.value)
+
+
+def test_worker_spools_a_streamed_answer_and_reads_it_the_same() -> None:
+    body = _padded(SHAPES["output-images"])
+    stream = httpx.ByteStream(body)
+    response = httpx.Response(200, headers={"X-Request-Id": "r"}, stream=stream, request=_REQUEST)
+    answer = spool_answer(response, _call())
+    assert answer is not None and answer.size == len(body)
+    assert answer.parse().model_dump() == _whole(body).parse().model_dump()
+    read = httpx.Response(200, content=body, request=_REQUEST)
+    assert spool_answer(read, _call()) is None  # already in memory: the caller parses it whole
