@@ -167,8 +167,10 @@ class Run:
         response = s3.list_object_versions(Bucket=self.deployment.bucket, Prefix=self.prefix(map_index))
         writes: Counter[str] = Counter()
         for version in response.get("Versions", []):
-            # Only the images: the manifest (and a deferred request's stored body) change by design.
-            if version["Key"].rsplit("/", 1)[-1].startswith("image-"):
+            # Only the images: the manifest (and a deferred request's stored body) change by design,
+            # and the thumbnail beside each image is not what was bought.
+            name = version["Key"].rsplit("/", 1)[-1]
+            if name.startswith("image-") and not name.endswith(".thumb.webp"):
                 writes[version["Key"]] += 1
         return writes
 
