@@ -15,7 +15,7 @@ of 8, 64 or 256 MB to ``file://``. The figure is the rise of the peak over that 
   measures the whole-body path beside it (``b64-whole``: the answer parsed in memory, as every
   answer was before and as answers <= 1 MiB still are), the baseline.
 
-    uv run --no-sync python benchmarks/bench_memory.py [--sizes 8,64,256] [--reps 3]
+    uv run --no-sync python benchmarks/bench_memory.py [--sizes 8,64,256] [--reps 3] [--no-thumbnails]
 """
 
 from __future__ import annotations
@@ -96,12 +96,16 @@ def serve_b64() -> None:
 # --------------------------------------------------------------------------------------------
 
 
-def child(kind: str, size: int, base_url: str) -> dict[str, Any]:
+def child(kind: str, size: int, base_url: str, thumbnails: bool = True) -> dict[str, Any]:
     from airflow_provider_aihubmix.engine.run import ImageCollector, TaskIdentity
     from airflow_provider_aihubmix.hooks.aihubmix import AIHubMixHook
     from airflow_provider_aihubmix.storage import open_store
 
     model = "qwen-image" if kind == "url" else "gpt-image-1"
+    if not thumbnails:
+        from airflow_provider_aihubmix.engine import collection
+
+        collection.try_thumbnail = lambda *args: None  # type: ignore[assignment]
     hook = AIHubMixHook(api_key=common.API_KEY, base_url=base_url, tasks_base_url=base_url)
     if kind == "b64-whole":
         from airflow_provider_aihubmix.http import sends
@@ -143,12 +147,17 @@ def main() -> int:
     parser.add_argument("--size", type=int)
     parser.add_argument("--base-url")
     parser.add_argument("--serve-b64", action="store_true")
+    parser.add_argument(
+        "--no-thumbnails",
+        action="store_true",
+        help="skip the gallery thumbnail made after storing (it reads a URL image back whole)",
+    )
     opts = parser.parse_args()
     if opts.serve_b64:
         serve_b64()
         return 0
     if opts.child:
-        common.emit(child(opts.child, opts.size, opts.base_url))
+        common.emit(child(opts.child, opts.size, opts.base_url, not opts.no_thumbnails))
         return 0
 
     common.print_machine()
@@ -179,7 +188,8 @@ def main() -> int:
                     ):
                         run = common.run_child(
                             "bench_memory.py",
-                            ["--child", kind, "--size", str(size * MIB), "--base-url", url],
+                            ["--child", kind, "--size", str(size * MIB), "--base-url", url]
+                            + (["--no-thumbnails"] if opts.no_thumbnails else []),
                         )
                         results.setdefault((kind, size), []).append(run["added_peak"])
                         print(
