@@ -33,6 +33,7 @@ import json
 import re
 import uuid
 
+from airflow_provider_aihubmix.responses import json_frames
 from airflow_provider_aihubmix.responses.answer_scan import looks_like_image_b64
 
 #: A string longer than this (in JSON characters) is judged by its head and, if an image, streamed.
@@ -51,14 +52,6 @@ _B64_ESCAPES = {ord("/"): b"/", ord("n"): b"", ord("r"): b"", ord("t"): b""}
 class StreamFallback(Exception):
     """The answer cannot be read in chunks (not JSON, or an image string the chunked decoder
     refuses): read the whole body the old way, which raises the error the user should see."""
-
-
-class _Frame:
-    __slots__ = ("expecting_key", "is_object")
-
-    def __init__(self, is_object: bool) -> None:
-        self.is_object = is_object
-        self.expecting_key = is_object
 
 
 class _Base64Sink:
@@ -111,7 +104,7 @@ class StreamScanner:
 
     def __init__(self) -> None:
         self._skeleton = bytearray()
-        self._stack: list[_Frame] = []
+        self._stack: list[json_frames.JsonFrame] = []
         self._mode: str | None = None  # inside a string: "key", "keep" or "image"
         self._escape = False
         self._start = 0  # where the current string's text starts in the skeleton
@@ -141,17 +134,10 @@ class StreamScanner:
             self._skeleton.append(byte)
 
     def _structure(self, byte: int) -> None:
-        top = self._stack[-1] if self._stack else None
-        if byte in (0x7B, 0x5B):  # '{' '['
-            self._stack.append(_Frame(is_object=byte == 0x7B))
-        elif byte in (0x7D, 0x5D):  # '}' ']'
-            if not self._stack:
-                raise StreamFallback("unbalanced JSON")
-            self._stack.pop()
-        elif byte == 0x3A and top is not None and top.is_object:  # ':'
-            top.expecting_key = False
-        elif byte == 0x2C and top is not None and top.is_object:  # ','
-            top.expecting_key = True
+        try:
+            json_frames.step(self._stack, byte)
+        except ValueError as exc:
+            raise StreamFallback(str(exc)) from None
 
     def _in_string(self, data: bytes, pos: int, end: int) -> int:
         if self._escape:

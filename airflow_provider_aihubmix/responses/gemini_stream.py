@@ -31,6 +31,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from airflow_provider_aihubmix.exceptions import AIHubMixResponseError
+from airflow_provider_aihubmix.responses import json_frames
 from airflow_provider_aihubmix.responses.gemini import INLINE_PLACEHOLDER, parse_answer
 from airflow_provider_aihubmix.responses.image_data import decode_base64_image
 from airflow_provider_aihubmix.responses.shapes import PredictionResult
@@ -45,15 +46,6 @@ _WHITESPACE = frozenset(b" \t\r\n")
 _B64_ESCAPES = {ord("/"): b"/", ord("n"): b"", ord("r"): b"", ord("t"): b"", ord("\\"): b""}
 
 
-class _Frame:
-    __slots__ = ("expecting_key", "is_object", "key")
-
-    def __init__(self, is_object: bool) -> None:
-        self.is_object = is_object
-        self.expecting_key = is_object
-        self.key: bytes | None = None
-
-
 class AnswerScanner:
     """Feed the answer's bytes with :meth:`feed`; :meth:`finish` returns the skeleton and images.
 
@@ -63,7 +55,7 @@ class AnswerScanner:
 
     def __init__(self) -> None:
         self._skeleton = bytearray()
-        self._stack: list[_Frame] = []
+        self._stack: list[json_frames.JsonFrame] = []
         self._mode: str | None = None  # inside a string: "key", "keep", "image" or "skip"
         self._escape = False
         self._key = bytearray()
@@ -86,21 +78,8 @@ class AnswerScanner:
             if byte == 0x22:  # '"'
                 self._open_string()
                 continue
-            self._structure(byte)
+            json_frames.step(self._stack, byte)
             self._skeleton.append(byte)
-
-    def _structure(self, byte: int) -> None:
-        top = self._stack[-1] if self._stack else None
-        if byte in (0x7B, 0x5B):  # '{' '['
-            self._stack.append(_Frame(is_object=byte == 0x7B))
-        elif byte in (0x7D, 0x5D):  # '}' ']'
-            if not self._stack:
-                raise ValueError("unbalanced JSON")
-            self._stack.pop()
-        elif byte == 0x3A and top is not None and top.is_object:  # ':'
-            top.expecting_key = False
-        elif byte == 0x2C and top is not None and top.is_object:  # ','
-            top.expecting_key, top.key = True, None
 
     def _open_string(self) -> None:
         top = self._stack[-1] if self._stack else None
