@@ -58,7 +58,12 @@ from airflow_provider_aihubmix.http.clients import (
 )
 from airflow_provider_aihubmix.http.downloads import DEFAULT_CHUNK_SIZE, AsyncImageDownload, ImageDownload
 from airflow_provider_aihubmix.http.retries import AsyncSleep
-from airflow_provider_aihubmix.http.sends import PredictionAnswer, send_prediction, spool_answer
+from airflow_provider_aihubmix.http.sends import (
+    PredictionAnswer,
+    is_streamed_answer,
+    send_prediction,
+    spool_answer,
+)
 from airflow_provider_aihubmix.redaction import amask_secret, mask_secret, scrub_text
 from airflow_provider_aihubmix.responses import gemini, gemini_stream
 from airflow_provider_aihubmix.responses.balance import REMAIN_PATH, Balance, parse_remain
@@ -330,6 +335,9 @@ class AIHubMixHook(BaseHook):
         while True:
             try:
                 response = client.send(request, stream=stream)
+                if stream and call.kind == "api" and not is_streamed_answer(response):
+                    # A small API answer: an error carried in a 200 is judged (and retried) below.
+                    response.read()
             except httpx.TransportError as exc:
                 self._sleep(call.after_exception(exc))
                 continue

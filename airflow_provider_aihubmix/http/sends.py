@@ -20,6 +20,7 @@ import json
 import tempfile
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import IO, Any
 
 import httpx
@@ -215,8 +216,7 @@ async def _answer_or_delay(
     response: httpx.Response, call: RetryState, deadline: float | None
 ) -> tuple[PredictionAnswer | None, float]:
     """The final answer, or the delay before the next attempt; raises the typed error of a refusal."""
-    small = _declared_length(response)
-    if response.status_code < 300 and (small is None or small > SMALL_ANSWER_BYTES):
+    if is_streamed_answer(response):
         call.after_response(response)  # counts the attempt; a streamed 2xx is final
         return PredictionAnswer(response, call, spool=await _spool_body(response, call)), 0.0
     body = await _read_small(response, call)
@@ -226,6 +226,13 @@ async def _answer_or_delay(
             json_or_raise(response, call)  # raises the typed error (429 / 5xx past the deadline too)
         return PredictionAnswer(response, call, body=body), 0.0
     return None, delay
+
+
+def is_streamed_answer(response: httpx.Response) -> bool:
+    """Whether a streamed ``response`` is a 2xx answer to spool (final, whatever it holds) rather than
+    one small enough to read first, so an error carried in a 200 (retryable) can be judged."""
+    small = _declared_length(response)
+    return response.status_code < 300 and (small is None or small > SMALL_ANSWER_BYTES)
 
 
 def _declared_length(response: httpx.Response) -> int | None:
@@ -248,7 +255,7 @@ async def _spool_body(response: httpx.Response, call: RetryState) -> IO[bytes]:
     pending: list[bytes] = []
     pending_bytes = 0
     size = 0
-    try:
+    with _spooling(spool, call):
         async for chunk in response.aiter_raw():
             pending.append(chunk)
             pending_bytes += len(chunk)
@@ -257,13 +264,6 @@ async def _spool_body(response: httpx.Response, call: RetryState) -> IO[bytes]:
                 pending, pending_bytes = [], 0
         if pending:
             await _flush(spool, pending, size)
-    except httpx.TransportError as exc:
-        spool.close()
-        call.after_exception(exc)  # the job was taken and billed; its answer is lost
-        raise
-    except BaseException:
-        spool.close()
-        raise
     return spool
 
 
@@ -276,12 +276,21 @@ def spool_answer(response: httpx.Response, call: RetryState) -> PredictionAnswer
     :raises httpx.TransportError: the answer was lost mid-way (``call`` records it: possibly billed).
     """
     spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_MEMORY_BYTES)  # noqa: SIM115
-    try:
-        if hasattr(response, "_content"):
-            spool.close()
-            return None  # already read (a transport answering from memory): no raw bytes to spool
+    if hasattr(response, "_content"):
+        spool.close()
+        return None  # already read (a transport answering from memory): no raw bytes to spool
+    with _spooling(spool, call):
         for chunk in response.iter_raw(SPOOL_WRITE_BYTES):
             spool.write(chunk)
+    return PredictionAnswer(response, call, spool=spool)  # type: ignore[arg-type]
+
+
+@contextmanager
+def _spooling(spool: IO[bytes], call: RetryState) -> Iterator[None]:
+    """Around writing an answer to ``spool`` (worker and triggerer alike): on any error the spool
+    is closed; a transport error is recorded on ``call`` first (the job was taken and billed)."""
+    try:
+        yield
     except httpx.TransportError as exc:
         spool.close()
         call.after_exception(exc)  # the job was taken and billed; its answer is lost
@@ -289,7 +298,6 @@ def spool_answer(response: httpx.Response, call: RetryState) -> PredictionAnswer
     except BaseException:
         spool.close()
         raise
-    return PredictionAnswer(response, call, spool=spool)  # type: ignore[arg-type]
 
 
 async def _flush(spool: Any, chunks: list[bytes], written: int) -> int:
@@ -301,4 +309,8 @@ async def _flush(spool: Any, chunks: list[bytes], written: int) -> int:
     return len(data)
 
 
-__all__ = ["PredictionAnswer", "send_prediction"]
+__all__ = [
+    "PredictionAnswer",
+    "is_streamed_answer",
+    "send_prediction",
+]
