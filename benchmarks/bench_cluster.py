@@ -14,7 +14,13 @@ Figures:
   waves of the cluster's slots) or the Flux latency if longer (deferred waits hold no slot);
 * **worker-slot seconds** -- time each task spent in state ``running`` (audit-log rows), per
   sync and per Flux task: a deferred Flux wait should cost seconds, not its latency;
-* **triggerer loop lag** -- p50/p99/max lateness of the probes.
+* **triggerer loop lag** -- p50/p99/max lateness of the probes;
+* **where a sync task's time goes** (medians per task) -- from Airflow's ``task_instance`` row and
+  the task's manifest (its transitions are timestamped): *waiting* (queued until a worker slot
+  starts it), *start-up* (slot start to the provider's first manifest write: process start, DAG
+  parse, imports, the operator's checks), *request* (the billable call, minus the sandbox's
+  latency: the provider's send and answer read), *store* (images, thumbnails and manifest to S3),
+  *finish* (the complete manifest to the task's end: XCom, lineage, state update, exit).
 
     uv run --no-sync python benchmarks/bench_cluster.py [--sync 100 --flux 100]
 
@@ -87,6 +93,36 @@ def slot_seconds(cluster: Any, dag_id: str, run_id: str) -> dict[int, float]:
     for row in rows:
         by_index.setdefault(int(row["map_index"]), []).append(row)
     return {index: running_seconds(events) for index, events in by_index.items()}
+
+
+def read_manifests(s3: Any, bucket: str) -> dict[int, dict[str, Any]]:
+    """Every ``generate`` task's manifest, by map index."""
+    found: dict[int, dict[str, Any]] = {}
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
+        for item in page.get("Contents", []):
+            if item["Key"].endswith("/manifest.json"):
+                body = json.loads(s3.get_object(Bucket=bucket, Key=item["Key"])["Body"].read())
+                if body.get("task_id") == "generate":
+                    found[int(body.get("map_index", -1))] = body
+    return found
+
+
+def phases(ti: dict[str, Any], manifest: dict[str, Any] | None, latency: float) -> dict[str, float] | None:
+    """Seconds of one sync task spent in each phase (see the module docstring), or None."""
+    if manifest is None or not ti.get("start_date") or not ti.get("end_date") or not ti.get("queued_dttm"):
+        return None
+    at = {}
+    for attempt in manifest.get("attempts", []):
+        at.setdefault(attempt["status"], datetime.fromisoformat(attempt["at"]))
+    if not {"submitting", "received", "complete"} <= at.keys():
+        return None
+    return {
+        "waiting": (ti["start_date"] - ti["queued_dttm"]).total_seconds(),
+        "start_up": (at["submitting"] - ti["start_date"]).total_seconds(),
+        "request": (at["received"] - at["submitting"]).total_seconds() - latency,
+        "store": (at["complete"] - at["received"]).total_seconds(),
+        "finish": (ti["end_date"] - at["complete"]).total_seconds(),
+    }
 
 
 def main() -> int:
@@ -163,7 +199,10 @@ def main() -> int:
                 state = generation.wait_for_finish(timeout=3600)
                 elapsed = time.monotonic() - began
                 probe_state = probes.wait_for_finish(600 + spread)
-                return report(cluster, opts, run_id, probe_run, state, probe_state, elapsed, WORKERS)
+                manifests = read_manifests(make_s3_client(endpoint), bucket)
+                return report(
+                    cluster, opts, run_id, probe_run, state, probe_state, elapsed, WORKERS, manifests
+                )
     finally:
         if cluster is not None:
             cluster.cleanup()
@@ -182,9 +221,10 @@ def report(
     probe_state: str,
     elapsed: float,
     workers: tuple[str, ...],
+    manifests: dict[int, dict[str, Any]],
 ) -> int:
     tis = cluster.query_db(
-        "SELECT map_index, state, hostname, start_date, end_date FROM task_instance "
+        "SELECT map_index, state, hostname, queued_dttm, start_date, end_date FROM task_instance "
         "WHERE dag_id = 'distributed_generate' AND run_id = %s AND task_id = 'generate'",
         (run_id,),
     )
@@ -203,6 +243,12 @@ def report(
             (probe_run,),
         )
     ]
+    sync_phases = [
+        p
+        for ti in tis
+        if opts.flux <= int(ti["map_index"]) < opts.flux + opts.sync
+        and (p := phases(ti, manifests.get(int(ti["map_index"])), opts.sync_latency)) is not None
+    ]
     by_host = {name: sum(1 for ti in tis if ti["hostname"] == name) for name in workers}
     figures = {
         "tasks": len(tis),
@@ -219,6 +265,13 @@ def report(
         "flux_slot_s_median": round(common.median(flux_s), 1),
         "worker_slot_s_total": round(sum(seconds.values()), 0),
         "slot_s_ideal_sync": opts.sync * opts.sync_latency,
+        "sync_task_phases_s_median": {
+            name: round(common.median([p[name] for p in sync_phases]), 2)
+            for name in ("waiting", "start_up", "request", "store", "finish")
+        }
+        if sync_phases
+        else None,
+        "sync_tasks_with_phases": len(sync_phases),
         "loop_lag_ms": {
             "p50": round(1000 * common.percentile(lags, 50), 1) if lags else None,
             "p99": round(1000 * common.percentile(lags, 99), 1) if lags else None,

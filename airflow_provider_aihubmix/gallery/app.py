@@ -66,7 +66,6 @@ from airflow_provider_aihubmix.storage import (
     sniff_image,
 )
 from airflow_provider_aihubmix.storage.base import READ_CHUNK_BYTES
-from airflow_provider_aihubmix.storage.s3 import S3ObjectStore
 from airflow_provider_aihubmix.storage.thumbnails import make_thumbnail, thumbnail_key
 
 log = logging.getLogger(__name__)
@@ -406,8 +405,9 @@ def create_app() -> FastAPI:
 
 def presigned_url_seconds() -> int:
     """``[aihubmix] gallery_presigned_url_seconds``: 0 (the default) streams every image through
-    the api-server; N > 0 redirects the browser to an S3 presigned URL valid N seconds (at most
-    3600), made only after the same DAG permission and manifest checks as a streamed image."""
+    the api-server; N > 0 redirects the browser to a presigned URL valid N seconds (at most
+    3600: S3, GCS and Azure stores whose credentials can sign), made only after the same DAG
+    permission and manifest checks as a streamed image."""
     from airflow.configuration import conf
 
     seconds = conf.getint("aihubmix", "gallery_presigned_url_seconds", fallback=0)
@@ -417,9 +417,9 @@ def presigned_url_seconds() -> int:
 def _presigned(store: ObjectStore, key: str) -> Response | None:
     """A redirect to a presigned URL of ``key`` when they are switched on and the store signs them."""
     seconds = presigned_url_seconds()
-    if not seconds or not isinstance(store, S3ObjectStore):
+    url = store.presigned_url(key, seconds) if seconds else None
+    if url is None:
         return None
-    url = store.presigned_url(key, seconds)
     return RedirectResponse(url, status_code=307, headers={"Cache-Control": "private, no-store"})
 
 

@@ -21,7 +21,9 @@ from __future__ import annotations
 
 import contextlib
 import io
+import logging
 from collections.abc import Iterator, Mapping
+from datetime import datetime, timedelta, timezone
 from typing import IO, Any, cast
 
 from airflow_provider_aihubmix.storage.cloud import CloudObjectStore, ObjectFacts
@@ -29,6 +31,8 @@ from airflow_provider_aihubmix.storage.spool import ImageSpool
 
 _TRANSIENT_STATUS = frozenset({408, 429, 500, 502, 503, 504})
 _NO_SDK_RETRY: dict[str, Any] = {"retry_total": 0}
+
+log = logging.getLogger(__name__)
 
 
 class _ChunkReader(io.RawIOBase):
@@ -160,6 +164,44 @@ class AzureBlobObjectStore(CloudObjectStore):
                 return int(current.status_code or 0) in _TRANSIENT_STATUS
             current = current.__cause__ or current.__context__
         return False
+
+    def presigned_url(self, key: str, expires_s: int) -> str | None:
+        """The blob's URL with a read-only SAS valid ``expires_s`` seconds (Azure refuses it after:
+        403 ``AuthenticationFailed``), or None when the connection cannot sign one.
+
+        An account key (shared key, connection string) signs a service SAS; a Microsoft Entra
+        credential signs a user delegation SAS, which needs the ``generateUserDelegationKey``
+        permission (Storage Blob Delegator). Source: Azure Storage docs, "Grant limited access to
+        data with shared access signatures".
+        """
+        from azure.storage.blob import BlobSasPermissions, generate_blob_sas
+
+        name = self.full_key(key)
+        blob = self._blob(name)
+        now = datetime.now(timezone.utc)
+        expiry = now + timedelta(seconds=expires_s)
+        sign: dict[str, Any] = {
+            "account_name": blob.account_name,
+            "container_name": self.bucket,
+            "blob_name": name,
+            "permission": BlobSasPermissions(read=True),
+            "expiry": expiry,
+        }
+        credential = getattr(self.client, "credential", None)
+        account_key = getattr(credential, "account_key", None)
+        if account_key:
+            sign["account_key"] = account_key
+        elif credential is not None and hasattr(credential, "get_token"):
+            try:
+                sign["user_delegation_key"] = self.client.get_user_delegation_key(
+                    now - timedelta(minutes=5), expiry, **_NO_SDK_RETRY
+                )
+            except Exception as err:  # not permitted, or not an Entra credential after all
+                log.info("Azure: no user delegation key for %s (streamed instead): %s", key, err)
+                return None
+        else:
+            return None  # a SAS connection or anonymous access: nothing to sign with
+        return f"{blob.url}?{generate_blob_sas(**sign)}"
 
     def link_for(self, uri: str) -> str:
         """The blob's URL on the account (opening it needs the account's authorization)."""

@@ -252,6 +252,13 @@ class ObjectStore(ABC):
     def link_for(self, uri: str) -> str:
         """A link a person can open for ``uri``: the S3 console (or a presigned URL) or a local path."""
 
+    def presigned_url(self, key: str, expires_s: int) -> str | None:
+        """A GET URL of the object at ``key`` that the store itself honours for ``expires_s``
+        seconds and refuses after, or None when this store (or its credentials) cannot sign one:
+        the caller then streams the object. S3: SigV4 query auth; GCS: a V4 signed URL; Azure: a
+        read-only SAS."""
+        return None
+
 
 __all__ = [
     "READ_CHUNK_BYTES",

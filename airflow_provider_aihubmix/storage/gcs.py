@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import logging
 from collections.abc import Mapping
+from datetime import timedelta
 from typing import IO, Any, cast
 from urllib.parse import quote
 
@@ -22,6 +24,8 @@ from airflow_provider_aihubmix.storage.uris import split_object_uri
 
 #: Seconds per HTTP call to GCS (connect + read), as the library's default.
 GCS_TIMEOUT_S = 60.0
+
+log = logging.getLogger(__name__)
 _TRANSIENT_STATUS = frozenset({408, 429, 500, 502, 503, 504})
 
 
@@ -135,6 +139,45 @@ class GCSObjectStore(CloudObjectStore):
                 return int(current.code or 0) in _TRANSIENT_STATUS
             current = current.__cause__ or current.__context__
         return False
+
+    def presigned_url(self, key: str, expires_s: int) -> str | None:
+        """A V4 signed GET URL valid ``expires_s`` seconds (GCS refuses it after: 400
+        ``ExpiredToken``), or None when the connection's credentials cannot sign.
+
+        Service-account keys sign locally; other credentials that name a service account
+        (GCE/GKE metadata credentials) sign through IAM ``signBlob`` with their access token, which
+        needs ``iam.serviceAccounts.signBlob`` on that account. Source: Cloud Storage docs, "V4
+        signing process with Cloud Storage tools" (``Blob.generate_signed_url``).
+        """
+        from google.auth.credentials import Signing
+
+        blob = self._blob(self.full_key(key))
+        credentials: Any = getattr(self.client, "_credentials", None)
+        kwargs: dict[str, Any] = {"version": "v4", "method": "GET"}
+        kwargs["expiration"] = timedelta(seconds=expires_s)
+        endpoint = getattr(getattr(self.client, "_connection", None), "API_BASE_URL", None)
+        if endpoint and "storage.googleapis.com" not in endpoint:
+            kwargs["api_access_endpoint"] = endpoint  # an emulator or a private endpoint
+        if not isinstance(credentials, Signing):
+            if not hasattr(credentials, "service_account_email"):
+                return None  # anonymous or user credentials: nothing names a signer
+            if not credentials.valid or credentials.service_account_email == "default":
+                from google.auth.exceptions import GoogleAuthError
+                from google.auth.transport.requests import Request
+
+                try:
+                    credentials.refresh(Request())  # metadata credentials learn their account here
+                except GoogleAuthError as err:
+                    log.info("GCS: no signed URL for %s (streamed instead): %s", key, err)
+                    return None
+            kwargs.update(
+                service_account_email=credentials.service_account_email, access_token=credentials.token
+            )
+        try:
+            return cast("str", blob.generate_signed_url(**kwargs))
+        except (AttributeError, ValueError, TypeError) as err:  # credentials that cannot sign after all
+            log.info("GCS: no signed URL for %s (streamed instead): %s", key, err)
+            return None
 
     def link_for(self, uri: str) -> str:
         """The Cloud Console page of the object (the console asks the person to sign in)."""
