@@ -20,7 +20,11 @@ Figures:
   starts it), *start-up* (slot start to the provider's first manifest write: process start, DAG
   parse, imports, the operator's checks), *request* (the billable call, minus the sandbox's
   latency: the provider's send and answer read), *store* (images, thumbnails and manifest to S3),
-  *finish* (the complete manifest to the task's end: XCom, lineage, state update, exit).
+  *finish* (the complete manifest to the task's end: XCom, lineage, state update, exit);
+* **slot hand-over** -- for every task that started after a task ended on the same worker, the
+  seconds from that end to this start (scheduler loop, Celery dispatch, the task process starting
+  before Airflow records ``start_date``): time a slot sits idle between tasks, against the
+  packing bound ``busy slot-seconds / slots``.
 
     uv run --no-sync python benchmarks/bench_cluster.py [--sync 100 --flux 100]
 
@@ -107,11 +111,24 @@ def read_manifests(s3: Any, bucket: str) -> dict[int, dict[str, Any]]:
     return found
 
 
+def hand_over_gaps(tis: list[dict[str, Any]]) -> list[float]:
+    """Seconds from the latest end on a worker to each later start on it (see the docstring)."""
+    gaps: list[float] = []
+    for host in {ti["hostname"] for ti in tis}:
+        mine = [ti for ti in tis if ti["hostname"] == host and ti["start_date"] and ti["end_date"]]
+        ends = sorted(ti["end_date"] for ti in mine)
+        for ti in mine:
+            before = [end for end in ends if end <= ti["start_date"]]
+            if before:
+                gaps.append((ti["start_date"] - before[-1]).total_seconds())
+    return gaps
+
+
 def phases(ti: dict[str, Any], manifest: dict[str, Any] | None, latency: float) -> dict[str, float] | None:
     """Seconds of one sync task spent in each phase (see the module docstring), or None."""
     if manifest is None or not ti.get("start_date") or not ti.get("end_date") or not ti.get("queued_dttm"):
         return None
-    at = {}
+    at: dict[str, datetime] = {}
     for attempt in manifest.get("attempts", []):
         at.setdefault(attempt["status"], datetime.fromisoformat(attempt["at"]))
     if not {"submitting", "received", "complete"} <= at.keys():
@@ -264,6 +281,9 @@ def report(
         "sync_slot_s_median": round(common.median(sync_s), 1),
         "flux_slot_s_median": round(common.median(flux_s), 1),
         "worker_slot_s_total": round(sum(seconds.values()), 0),
+        "packing_bound_s": round(sum(seconds.values()) / slots, 1),
+        "hand_over_s_median": round(common.median(gaps), 2) if (gaps := hand_over_gaps(tis)) else None,
+        "hand_over_s_p90": round(common.percentile(gaps, 90), 2) if gaps else None,
         "slot_s_ideal_sync": opts.sync * opts.sync_latency,
         "sync_task_phases_s_median": {
             name: round(common.median([p[name] for p in sync_phases]), 2)

@@ -36,7 +36,8 @@ from airflow_provider_aihubmix.storage.base import (
 )
 from airflow_provider_aihubmix.storage.keys import check_key
 from airflow_provider_aihubmix.storage.lineage import record_asset
-from airflow_provider_aihubmix.storage.s3_upload import UploadResult, head_confirms, put_multipart, put_single
+from airflow_provider_aihubmix.storage.s3_errors import describe, is_missing, is_transient, refuses_checksums
+from airflow_provider_aihubmix.storage.s3_upload import UploadResult, head_confirms, upload
 from airflow_provider_aihubmix.storage.sniff import ImageInfo
 from airflow_provider_aihubmix.storage.spool import ImageSpool, NullSink
 from airflow_provider_aihubmix.storage.uris import parse_output_uri, split_s3_uri
@@ -49,77 +50,6 @@ T = TypeVar("T")
 TRANSFER_CHUNK_BYTES = 8 * 1024 * 1024
 #: Parallel part uploads; each holds one part in memory (an upload's peak: ~16 MB).
 TRANSFER_CONCURRENCY = 2
-
-# Error codes S3 (or a proxy in front of it) returns for conditions that pass within seconds.
-_TRANSIENT_CODES = frozenset(
-    {
-        "InternalError",
-        "ServiceUnavailable",
-        "SlowDown",
-        "RequestTimeout",
-        "RequestTimeoutException",
-        "Throttling",
-        "ThrottlingException",
-        "RequestThrottled",
-        "TooManyRequestsException",
-        "OperationAborted",
-        # The store computed another checksum than the one sent: the body was corrupted on the way.
-        "BadDigest",
-        "XAmzContentSHA256Mismatch",
-        "500",
-        "502",
-        "503",
-        "504",
-    }
-)
-_MISSING_CODES = frozenset({"NoSuchKey", "404", "NotFound"})
-
-
-def is_transient(exc: BaseException) -> bool:
-    """Whether ``exc`` (or what it wraps) is a failure that retrying in a few seconds can cure."""
-    from botocore.exceptions import (
-        ChecksumError,
-        ClientError,
-        HTTPClientError,
-        IncompleteReadError,
-    )
-    from botocore.exceptions import (
-        ConnectionError as BotoConnectionError,
-    )
-
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        if isinstance(current, StoredObjectMismatchError):
-            return True
-        if isinstance(current, (BotoConnectionError, HTTPClientError, IncompleteReadError, ChecksumError)):
-            return True
-        if isinstance(current, ClientError):
-            code = str(current.response.get("Error", {}).get("Code", ""))
-            status = int(current.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
-            return code in _TRANSIENT_CODES or status >= 500 or status == 429
-        current = current.__cause__ or current.__context__
-    return False
-
-
-def _describe(exc: BaseException) -> str:
-    from botocore.exceptions import ClientError
-
-    if isinstance(exc, ClientError):
-        error = exc.response.get("Error", {})
-        return f"{error.get('Code', 'Error')}: {error.get('Message', '')}".strip()
-    return f"{type(exc).__name__}: {exc}"
-
-
-def _is_missing(exc: BaseException) -> bool:
-    from botocore.exceptions import ClientError
-
-    if not isinstance(exc, ClientError):
-        return False
-    code = str(exc.response.get("Error", {}).get("Code", ""))
-    status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-    return code in _MISSING_CODES or status == 404
 
 
 class S3ObjectStore(ObjectStore):
@@ -165,6 +95,8 @@ class S3ObjectStore(ObjectStore):
         self.presigned_link_expires = presigned_link_expires
         self.spool_memory_bytes = spool_memory_bytes
         self._sleep = sleep
+        # Off once the store refused the checksum headers and took the same write without them.
+        self.sends_checksums = True
         if client is not None:
             self.__dict__["client"] = client
 
@@ -226,7 +158,7 @@ class S3ObjectStore(ObjectStore):
                 tries = f"{attempt} attempt{'s' if attempt > 1 else ''}"
                 reason = "" if transient else " (not retried)"
                 raise AIHubMixStorageError(
-                    f"S3 {what} failed after {tries}{reason}: {_describe(error)}"
+                    f"S3 {what} failed after {tries}{reason}: {describe(error)}"
                 ) from error
             log.warning(
                 "S3 %s failed (attempt %d of %d), retrying in %.1fs: %s",
@@ -234,7 +166,7 @@ class S3ObjectStore(ObjectStore):
                 attempt,
                 self.max_attempts,
                 delay,
-                _describe(error),
+                describe(error),
             )
             self._sleep(delay)
             delay = min(delay * 2, self.retry_max_delay)
@@ -315,21 +247,39 @@ class S3ObjectStore(ObjectStore):
     def _send(
         self, source: ImageSpool, s3_key: str, *, size: int, sha256: str, extra: Mapping[str, Any]
     ) -> UploadResult:
-        if size <= TRANSFER_CHUNK_BYTES:
-            return put_single(
-                self.client, self.bucket, s3_key, source, size=size, sha256_hex=sha256, extra=extra
+        """One upload (``s3_upload.upload``); sent once more without checksum headers when the store
+        refused them (detected, not configured), and a store that took it so gets no more of them."""
+
+        def send(checksum: bool) -> UploadResult:
+            return upload(
+                self.client,
+                self.bucket,
+                s3_key,
+                source,
+                size=size,
+                sha256_hex=sha256,
+                extra=extra,
+                part_bytes=TRANSFER_CHUNK_BYTES,
+                concurrency=TRANSFER_CONCURRENCY,
+                checksum=checksum,
             )
-        return put_multipart(
-            self.client,
-            self.bucket,
-            s3_key,
-            source,
-            size=size,
-            sha256_hex=sha256,
-            extra=extra,
-            part_bytes=TRANSFER_CHUNK_BYTES,
-            concurrency=TRANSFER_CONCURRENCY,
-        )
+
+        if not self.sends_checksums:
+            return send(False)
+        try:
+            return send(True)
+        except Exception as err:
+            if not refuses_checksums(err):
+                raise
+            result = send(False)
+            log.warning(
+                "s3://%s refused the checksum headers (%s) and took the write with Content-MD5: its "
+                "writes are verified with Content-MD5 and a HEAD from now on",
+                self.bucket,
+                err,
+            )
+            self.sends_checksums = False
+            return result
 
     def write_json(self, key: str, obj: Any) -> str:
         s3_key = self.full_key(key)
@@ -398,7 +348,7 @@ class S3ObjectStore(ObjectStore):
             try:
                 response = self.client.get_object(Bucket=self.bucket, Key=s3_key)
             except Exception as exc:
-                if _is_missing(exc):
+                if is_missing(exc):
                     return None
                 raise
             with contextlib.closing(response["Body"]) as body:
@@ -414,7 +364,7 @@ class S3ObjectStore(ObjectStore):
             try:
                 self.client.head_object(Bucket=self.bucket, Key=s3_key)
             except Exception as exc:
-                if _is_missing(exc):
+                if is_missing(exc):
                     return False
                 raise
             return True

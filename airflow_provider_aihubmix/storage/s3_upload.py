@@ -10,7 +10,10 @@ binary digests followed by ``-<parts>``). Source: the Amazon S3 User Guide, "Che
 integrity" (using supported checksum algorithms; checksums of multipart uploads).
 
 Older S3-compatible stores ignore the checksum headers and answer without one: those writes are
-not confirmed, and the store checks them with a ``HEAD`` instead (:func:`head_confirms`).
+not confirmed, and the store checks them with a ``HEAD`` instead (:func:`head_confirms`). Some
+refuse the headers outright (``400 InvalidArgument``, ``501 NotImplemented``): a write refused
+that way is sent again with ``Content-MD5`` instead (``checksum=False``), which every S3-compatible
+store verifies (``400 BadDigest``), then checked with the ``HEAD`` (``s3_errors.refuses_checksums``).
 """
 
 from __future__ import annotations
@@ -46,27 +49,42 @@ class UploadResult:
     What an upload sent and what the store said back.
 
     :param sent: the checksum the store was asked to verify: the object's base64 SHA-256, or for
-        a multipart upload the composite ``<base64>-<parts>``.
+        a multipart upload the composite ``<base64>-<parts>``; None when the upload went without
+        checksum headers (a store that refuses them: ``Content-MD5`` only).
     :param echoed: the ``ChecksumSHA256`` of the store's answer; None when it sent none (a store
         that does not verify checksums).
     :param full_sha256: the object's own base64 SHA-256 (equal to ``sent`` for a single PUT).
     """
 
-    sent: str
+    sent: str | None
     echoed: str | None
     full_sha256: str
 
     @property
     def confirmed(self) -> bool:
         """Whether the store's answer carries the checksum we sent: it verified the bytes."""
-        return self.echoed is not None and self.echoed == self.sent
+        return self.sent is not None and self.echoed == self.sent
 
     def matches(self, reported: str) -> bool:
         """Whether a checksum the store reports (``HEAD``) is this object's, full or composite.
 
         Some stores drop the ``-<parts>`` suffix of a composite checksum; the digest part decides.
         """
-        return reported == self.full_sha256 or reported.split("-", 1)[0] == self.sent.split("-", 1)[0]
+        if reported == self.full_sha256:
+            return True
+        return self.sent is not None and reported.split("-", 1)[0] == self.sent.split("-", 1)[0]
+
+
+def md5_b64(data: bytes | None = None, *, source: ImageSpool | None = None) -> str:
+    """``Content-MD5`` of ``data`` or of a whole spooled image (read in 1 MiB blocks)."""
+    digest = hashlib.md5(usedforsecurity=False)
+    if data is not None:
+        digest.update(data)
+    elif source is not None:
+        with _open(source) as body:
+            for block in iter(lambda: body.read(1 << 20), b""):
+                digest.update(block)
+    return b64(digest.digest())
 
 
 def head_confirms(head: Mapping[str, Any], result: UploadResult, size: int) -> str | None:
@@ -91,20 +109,23 @@ def put_single(
     size: int,
     sha256_hex: str,
     extra: Mapping[str, Any],
+    checksum: bool = True,
 ) -> UploadResult:
-    """One ``PutObject`` of the spooled image with its SHA-256 for S3 to verify."""
-    checksum = b64(bytes.fromhex(sha256_hex))
+    """One ``PutObject`` of the spooled image with its SHA-256 for S3 to verify (``checksum``), or
+    with its ``Content-MD5`` for a store that refuses checksum headers."""
+    sha256 = b64(bytes.fromhex(sha256_hex))
+    integrity = (
+        {"ChecksumAlgorithm": "SHA256", "ChecksumSHA256": sha256}
+        if checksum
+        else {"ContentMD5": md5_b64(source=source)}
+    )
     with _open(source) as body:
         response = client.put_object(
-            Bucket=bucket,
-            Key=key,
-            Body=body,
-            ContentLength=size,
-            ChecksumAlgorithm="SHA256",
-            ChecksumSHA256=checksum,
-            **extra,
+            Bucket=bucket, Key=key, Body=body, ContentLength=size, **integrity, **extra
         )
-    return UploadResult(sent=checksum, echoed=response.get("ChecksumSHA256"), full_sha256=checksum)
+    if not checksum:
+        return UploadResult(sent=None, echoed=None, full_sha256=sha256)
+    return UploadResult(sent=sha256, echoed=response.get("ChecksumSHA256"), full_sha256=sha256)
 
 
 def put_multipart(
@@ -118,32 +139,31 @@ def put_multipart(
     extra: Mapping[str, Any],
     part_bytes: int,
     concurrency: int,
+    checksum: bool = True,
 ) -> UploadResult:
     """
-    A multipart upload, each part with its SHA-256, ``concurrency`` parts in flight.
+    A multipart upload, each part with its SHA-256 (or its ``Content-MD5`` when not ``checksum``),
+    ``concurrency`` parts in flight.
 
     Each part is read from the spool when its turn comes, so at most ``concurrency`` parts are in
     memory. Any failure aborts the upload (S3 then keeps no parts) and raises.
     """
     part_bytes = max(part_bytes, MIN_PART_BYTES, -(-size // MAX_PARTS))
     offsets = list(range(0, size, part_bytes))
-    upload_id = client.create_multipart_upload(Bucket=bucket, Key=key, ChecksumAlgorithm="SHA256", **extra)[
-        "UploadId"
-    ]
+    algorithm = {"ChecksumAlgorithm": "SHA256"} if checksum else {}
+    upload_id = client.create_multipart_upload(Bucket=bucket, Key=key, **algorithm, **extra)["UploadId"]
 
     def send(number: int) -> tuple[dict[str, Any], bytes]:
         data = _read_part(source, offsets[number - 1], min(part_bytes, size - offsets[number - 1]))
         digest = hashlib.sha256(data).digest()
-        response = client.upload_part(
-            Bucket=bucket,
-            Key=key,
-            UploadId=upload_id,
-            PartNumber=number,
-            Body=data,
-            ChecksumAlgorithm="SHA256",
-            ChecksumSHA256=b64(digest),
+        integrity = (
+            {**algorithm, "ChecksumSHA256": b64(digest)} if checksum else {"ContentMD5": md5_b64(data)}
         )
-        return {"PartNumber": number, "ETag": response["ETag"], "ChecksumSHA256": b64(digest)}, digest
+        response = client.upload_part(
+            Bucket=bucket, Key=key, UploadId=upload_id, PartNumber=number, Body=data, **integrity
+        )
+        part = {"PartNumber": number, "ETag": response["ETag"]}
+        return ({**part, "ChecksumSHA256": b64(digest)} if checksum else part), digest
 
     try:
         with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="aihubmix-s3-part") as pool:
@@ -160,11 +180,45 @@ def put_multipart(
         except Exception:
             log.warning("Could not abort the multipart upload to s3://%s/%s", bucket, key, exc_info=True)
         raise
+    if not checksum:
+        return UploadResult(sent=None, echoed=None, full_sha256=b64(bytes.fromhex(sha256_hex)))
     composite = hashlib.sha256(b"".join(digest for _, digest in sent_parts)).digest()
     return UploadResult(
         sent=f"{b64(composite)}-{len(sent_parts)}",
         echoed=response.get("ChecksumSHA256"),
         full_sha256=b64(bytes.fromhex(sha256_hex)),
+    )
+
+
+def upload(
+    client: Any,
+    bucket: str,
+    key: str,
+    source: ImageSpool,
+    *,
+    size: int,
+    sha256_hex: str,
+    extra: Mapping[str, Any],
+    part_bytes: int,
+    concurrency: int,
+    checksum: bool = True,
+) -> UploadResult:
+    """:func:`put_single` up to ``part_bytes``, :func:`put_multipart` above."""
+    if size <= part_bytes:
+        return put_single(
+            client, bucket, key, source, size=size, sha256_hex=sha256_hex, extra=extra, checksum=checksum
+        )
+    return put_multipart(
+        client,
+        bucket,
+        key,
+        source,
+        size=size,
+        sha256_hex=sha256_hex,
+        extra=extra,
+        part_bytes=part_bytes,
+        concurrency=concurrency,
+        checksum=checksum,
     )
 
 
@@ -186,4 +240,12 @@ def _read_part(source: ImageSpool, offset: int, length: int) -> bytes:
         return cast("bytes", reader.read(length))
 
 
-__all__ = ["UploadResult", "b64", "head_confirms", "put_multipart", "put_single"]
+__all__ = [
+    "UploadResult",
+    "b64",
+    "head_confirms",
+    "md5_b64",
+    "put_multipart",
+    "put_single",
+    "upload",
+]

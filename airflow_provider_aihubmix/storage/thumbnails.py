@@ -8,7 +8,9 @@ gallery makes the missing thumbnail of an older run once, on first view, and kee
 
 Cost (measured by ``benchmarks/bench_thumbnails.py``): decoding dominates; Pillow's
 ``draft`` lets a JPEG decode at 1/8 scale, a PNG is decoded whole (a 2048x2048 PNG
-takes ~0.1-0.2 s on one core of this machine).
+takes ~0.1-0.2 s on one core of this machine) and its pixels are held while it is scaled
+(width x height x 3-4 bytes: 16.8 MB for 2048x2048 RGBA), on top of the image being stored.
+``[aihubmix] store_thumbnails = False`` leaves that to the gallery's first view.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from __future__ import annotations
 import io
 import logging
 import re
-from typing import Any
+from typing import IO, Any
 
 from airflow_provider_aihubmix.storage.base import ObjectStore, StoredObject
 
@@ -47,14 +49,24 @@ def thumbnail_name(image_name: str) -> str:
     return thumbnail_key(f"x/{image_name}")[2:]
 
 
-def make_thumbnail(data: bytes, side: int = THUMBNAIL_SIDE) -> bytes:
-    """WebP bytes of ``data`` (an image) scaled so its longest side is at most ``side`` px.
+def store_thumbnails() -> bool:
+    """``[aihubmix] store_thumbnails`` (default True): whether the purchase path makes each image's
+    thumbnail as it stores it. False leaves it to the gallery's first view of the image (made
+    once, then kept), for workers that cannot spare the decoded pixels while storing."""
+    from airflow.configuration import conf
+
+    return conf.getboolean("aihubmix", "store_thumbnails", fallback=True)
+
+
+def make_thumbnail(data: bytes | IO[bytes], side: int = THUMBNAIL_SIDE) -> bytes:
+    """WebP bytes of ``data`` (an image, or a binary file holding one) scaled so its longest side
+    is at most ``side`` px. A seekable file is read as Pillow needs it, never whole.
 
     :raises OSError | ValueError: when Pillow cannot decode the image (or it is too large).
     """
     from PIL import Image, ImageOps
 
-    with Image.open(io.BytesIO(data)) as image:
+    with Image.open(io.BytesIO(data) if isinstance(data, bytes) else data) as image:
         if image.width * image.height > MAX_SOURCE_PIXELS:
             raise ValueError(f"{image.width}x{image.height} is too large to thumbnail")
         image.draft("RGB", (side, side))  # JPEG: decode at a reduced scale; others: no-op
@@ -68,7 +80,7 @@ def make_thumbnail(data: bytes, side: int = THUMBNAIL_SIDE) -> bytes:
     return out.getvalue()
 
 
-def store_thumbnail(store: ObjectStore, image_key: str, data: bytes) -> StoredObject:
+def store_thumbnail(store: ObjectStore, image_key: str, data: bytes | IO[bytes]) -> StoredObject:
     """Make and store the thumbnail of ``data`` (the image at ``image_key``) beside it."""
     thumb = make_thumbnail(data)
     stem = thumbnail_key(image_key).removesuffix(".webp")
@@ -87,14 +99,18 @@ def thumbnail_record(stored: StoredObject) -> dict[str, Any]:
 
 
 def try_thumbnail(store: ObjectStore, image: StoredObject, data: bytes | None) -> dict[str, Any] | None:
-    """The purchase path's thumbnail: made from ``data`` (or read back), stored, recorded -- or None.
+    """The purchase path's thumbnail: made from ``data`` (or the stored image, opened as a file),
+    stored, recorded -- or None, also when ``[aihubmix] store_thumbnails`` is off.
 
     Never raises: a thumbnail is a convenience, the image it shows is what was paid for.
     """
     try:
-        if data is None:
-            data = store.read_bytes(image.key)
-        return thumbnail_record(store_thumbnail(store, image.key, data))
+        if not store_thumbnails():
+            return None
+        if data is not None:
+            return thumbnail_record(store_thumbnail(store, image.key, data))
+        with store.open_read(image.key) as stored:
+            return thumbnail_record(store_thumbnail(store, image.key, stored))
     except Exception as err:  # any failure: logged, the image still counts
         log.warning("No thumbnail for %s (the image is stored and counts): %s", image.uri, err)
         return None
@@ -104,6 +120,7 @@ __all__ = [
     "THUMBNAIL_SIDE",
     "make_thumbnail",
     "store_thumbnail",
+    "store_thumbnails",
     "thumbnail_key",
     "thumbnail_name",
     "thumbnail_record",

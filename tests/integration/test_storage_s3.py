@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import logging
 import urllib.request
 from collections.abc import Iterator
 from typing import Any
@@ -21,7 +22,7 @@ from airflow_provider_aihubmix.storage import (
     task_prefix,
 )
 from airflow_provider_aihubmix.storage.s3 import S3ObjectStore
-from tests.fixtures.s3 import OutageProxy, S3Bucket, S3Integrity, aws_connection_json
+from tests.fixtures.s3 import OutageProxy, S3Bucket, S3Integrity, aws_connection_json, make_s3_client
 
 PREFIX = task_prefix("marketing", "scheduled__2024-05-01T00:00:00+00:00", "generate", 2)
 # Every body the server receives from then on: botocore may resend a refused body itself (how often
@@ -318,3 +319,57 @@ def test_a_checksum_echoed_wrong_fails_the_write(s3_bucket: S3Bucket, s3_integri
     with pytest.raises(AIHubMixStorageError, match=r"reports SHA-256 A+= after upload"):
         store.put_image_bytes(f"{PREFIX}/image-001", data, metadata={})
     assert s3_bucket.list_keys() == [f"images/{stored.key}"]
+
+
+def test_a_store_that_refuses_checksum_headers_gets_content_md5_and_a_head(
+    s3_bucket: S3Bucket, s3_integrity: S3Integrity, moto_server: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Some S3-compatible stores refuse x-amz-checksum-* headers (400 InvalidArgument); their users
+    run boto3 with request_checksum_calculation=when_required. The store finds that out on the first
+    write, sends it again with Content-MD5 (which such a store still checks), reads it back (HEAD),
+    and sends no checksum headers again; corruption is still refused, single PUT and multipart."""
+    s3_integrity.refuse, s3_integrity.echo = True, False
+    client = _CountingClient(
+        make_s3_client(moto_server.endpoint_url, request_checksum_calculation="when_required")
+    )
+    store = S3ObjectStore(
+        s3_bucket.uri, client=client, max_attempts=3, retry_base_delay=0.0, spool_memory_bytes=1 << 20
+    )
+    data = make_image()
+    with caplog.at_level(logging.WARNING):
+        first = store.put_image_bytes(f"{PREFIX}/image-000", data, metadata={})
+    assert s3_integrity.refused == 1 and not store.sends_checksums
+    assert "refused the checksum headers" in caplog.text
+    assert client.calls == {"put_object": 2, "head_object": 1}
+    second = store.put_image(f"{PREFIX}/image-001", chunked(data), metadata={})
+    assert s3_integrity.refused == 1 and client.calls == {"put_object": 3, "head_object": 2}
+    for stored in (first, second):
+        assert store.read_bytes(stored.key) == data
+
+    # Content-MD5 still makes the store refuse a corrupted body (BadDigest), retried as a whole.
+    s3_integrity.corrupt_next(1)
+    third = store.put_image_bytes(f"{PREFIX}/image-002", data, metadata={})
+    assert s3_integrity.corrupted == 1 and store.read_bytes(third.key) == data
+    big = make_image("PNG", (32, 32)) + bytes(range(256)) * (9 * 4096)  # 2 parts, each with its MD5
+    s3_integrity.corrupt_next(1)
+    multipart = store.put_image(f"{PREFIX}/image-003", chunked(big, 1 << 20), metadata={})
+    assert s3_integrity.corrupted == 2 and s3_integrity.refused == 1
+    assert hashlib.sha256(store.read_bytes(multipart.key)).hexdigest() == hashlib.sha256(big).hexdigest()
+
+
+def test_a_refusal_that_is_not_about_checksums_is_raised_and_keeps_them(s3_bucket: S3Bucket) -> None:
+    """An InvalidArgument the same write without checksum headers gets too is the write's own error."""
+    from botocore.exceptions import ClientError
+
+    class Refusing(_CountingClient):
+        def put_object(self, **kwargs: Any) -> dict[str, Any]:
+            self.calls["put_object"] = self.calls.get("put_object", 0) + 1
+            error = {"Code": "InvalidArgument", "Message": "Invalid argument."}
+            raise ClientError({"Error": error, "ResponseMetadata": {"HTTPStatusCode": 400}}, "PutObject")
+
+    client = Refusing(s3_bucket.client)
+    store = S3ObjectStore(s3_bucket.uri, client=client, max_attempts=2, retry_base_delay=0.0)
+    with pytest.raises(AIHubMixStorageError, match="InvalidArgument"):
+        store.put_image_bytes(f"{PREFIX}/image-000", make_image(), metadata={})
+    assert client.calls == {"put_object": 2, "delete_object": 1}  # with, then without; not retried
+    assert store.sends_checksums

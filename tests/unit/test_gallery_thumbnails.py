@@ -95,3 +95,30 @@ def test_a_thumbnail_that_cannot_be_made_is_logged_and_the_images_still_count(
     assert manifest is not None and manifest.status.value == "complete" and len(records) == 1
     assert manifest.thumbnails == {} and manifest.actual_cost_usd is not None
     assert "No thumbnail for" in caplog.text and "decoder exploded" in caplog.text
+
+
+def test_store_thumbnails_off_leaves_them_to_the_gallery(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AIRFLOW__AIHUBMIX__STORE_THUMBNAILS", "False")
+    run = run_for(tmp_path)
+    records = run.store_result(
+        run.new_manifest(), PredictionResult(images=[GeneratedImage(data=png(64, 64))])
+    )
+    manifest = run.load_manifest()
+    assert manifest is not None and manifest.thumbnails == {} and len(records) == 1
+    assert not run.store.exists(thumbnail_key(run.store.key_for(records[0]["uri"])))
+
+
+def test_a_stored_image_is_thumbnailed_from_its_file_not_read_back_whole(tmp_path: Path) -> None:
+    store = LocalObjectStore(tmp_path.as_uri())
+    stored = store.put_image_bytes("p/image-000", png(640, 480), metadata={})
+
+    def no_whole_reads(*args: Any, **kwargs: Any) -> bytes:
+        raise AssertionError("read_bytes: the image was read back whole")
+
+    store.read_bytes = no_whole_reads  # type: ignore[method-assign]
+    record = thumbs.try_thumbnail(store, stored, None)
+    assert record is not None and (record["width"], record["height"]) == (320, 240)
+    with Image.open(io.BytesIO((tmp_path / thumbnail_key(stored.key)).read_bytes())) as thumb:
+        assert thumb.format == "WEBP" and thumb.size == (320, 240)
