@@ -71,8 +71,10 @@ def make_thumbnail(data: bytes | IO[bytes], side: int = THUMBNAIL_SIDE) -> bytes
             raise ValueError(f"{image.width}x{image.height} is too large to thumbnail")
         image.draft("RGB", (side, side))  # JPEG: decode at a reduced scale; others: no-op
         image.seek(0)
+        # Scale first, in place (the box is square, so a turn keeps it inside), then turn by the EXIF
+        # orientation: exif_transpose copies its image -- the full decoded pixels, were it first.
+        image.thumbnail((side, side), Image.Resampling.BICUBIC, reducing_gap=2.0)
         frame = ImageOps.exif_transpose(image)
-        frame.thumbnail((side, side), Image.Resampling.BICUBIC, reducing_gap=2.0)
         if frame.mode not in ("RGB", "RGBA"):
             frame = frame.convert("RGBA" if "transparency" in frame.info or "A" in frame.mode else "RGB")
         out = io.BytesIO()

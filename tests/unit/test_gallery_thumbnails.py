@@ -122,3 +122,14 @@ def test_a_stored_image_is_thumbnailed_from_its_file_not_read_back_whole(tmp_pat
     assert record is not None and (record["width"], record["height"]) == (320, 240)
     with Image.open(io.BytesIO((tmp_path / thumbnail_key(stored.key)).read_bytes())) as thumb:
         assert thumb.format == "WEBP" and thumb.size == (320, 240)
+
+
+@pytest.mark.parametrize("fmt", ["JPEG", "PNG"])
+def test_the_exif_orientation_is_applied_to_the_scaled_thumbnail(fmt: str) -> None:
+    image = Image.new("RGB", (800, 400), "red")
+    exif = image.getexif()
+    exif[0x0112] = 6  # "rotate 90 CW to display": a phone photo held upright
+    out = io.BytesIO()
+    image.save(out, fmt, exif=exif.tobytes())
+    with Image.open(io.BytesIO(make_thumbnail(out.getvalue()))) as thumb:
+        assert thumb.size == (160, 320)
