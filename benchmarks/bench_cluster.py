@@ -21,10 +21,11 @@ Figures:
   parse, imports, the operator's checks), *request* (the billable call, minus the sandbox's
   latency: the provider's send and answer read), *store* (images, thumbnails and manifest to S3),
   *finish* (the complete manifest to the task's end: XCom, lineage, state update, exit);
-* **slot hand-over** -- for every task that started after a task ended on the same worker, the
-  seconds from that end to this start (scheduler loop, Celery dispatch, the task process starting
-  before Airflow records ``start_date``): time a slot sits idle between tasks, against the
-  packing bound ``busy slot-seconds / slots``.
+* **slot hand-over** -- for every sync task already queued when a spell (a task's end, or a
+  deferral) ended on the worker it then ran on, the seconds from the latest such end to its start
+  (scheduler loop, Celery dispatch, the task process starting before Airflow records it
+  ``running``): time a slot sits idle while work waits, against the packing bound
+  ``busy slot-seconds / slots``.
 
     uv run --no-sync python benchmarks/bench_cluster.py [--sync 100 --flux 100]
 
@@ -78,16 +79,8 @@ PROBE_DAG = textwrap.dedent(
 )
 
 
-def running_seconds(rows: list[dict[str, Any]]) -> float:
-    """Seconds in ``running``: from each ``running`` audit row to the next row of the same task."""
-    total = 0.0
-    for current, following in itertools.pairwise(rows):
-        if current["event"] == "running":
-            total += (following["dttm"] - current["dttm"]).total_seconds()
-    return total
-
-
-def slot_seconds(cluster: Any, dag_id: str, run_id: str) -> dict[int, float]:
+def running_spells(cluster: Any, dag_id: str, run_id: str) -> dict[int, list[tuple[datetime, datetime]]]:
+    """Each task's spells in ``running`` (audit-log rows: from ``running`` to the next row), by map index."""
     rows = cluster.query_db(
         "SELECT map_index, event, dttm FROM log WHERE dag_id = %s AND run_id = %s AND task_id = 'generate' "
         "ORDER BY id",
@@ -96,7 +89,10 @@ def slot_seconds(cluster: Any, dag_id: str, run_id: str) -> dict[int, float]:
     by_index: dict[int, list[dict[str, Any]]] = {}
     for row in rows:
         by_index.setdefault(int(row["map_index"]), []).append(row)
-    return {index: running_seconds(events) for index, events in by_index.items()}
+    return {
+        index: [(a["dttm"], b["dttm"]) for a, b in itertools.pairwise(events) if a["event"] == "running"]
+        for index, events in by_index.items()
+    }
 
 
 def read_manifests(s3: Any, bucket: str) -> dict[int, dict[str, Any]]:
@@ -111,16 +107,25 @@ def read_manifests(s3: Any, bucket: str) -> dict[int, dict[str, Any]]:
     return found
 
 
-def hand_over_gaps(tis: list[dict[str, Any]]) -> list[float]:
-    """Seconds from the latest end on a worker to each later start on it (see the docstring)."""
+def hand_over_gaps(
+    tis: list[dict[str, Any]], spells: dict[int, list[tuple[datetime, datetime]]], indexes: range
+) -> list[float]:
+    """For each task of ``indexes`` (one spell each: the sync ones) that was queued when a spell
+    ended on the worker it then ran on: seconds from that end to its start (see the docstring).
+    A deferral ends a spell too. A task's spells count on the worker ``task_instance`` names."""
+    host = {int(ti["map_index"]): ti["hostname"] for ti in tis}
+    ends: dict[str, list[datetime]] = {}
+    for index, runs in spells.items():
+        ends.setdefault(host.get(index) or "", []).extend(end for _, end in runs)
     gaps: list[float] = []
-    for host in {ti["hostname"] for ti in tis}:
-        mine = [ti for ti in tis if ti["hostname"] == host and ti["start_date"] and ti["end_date"]]
-        ends = sorted(ti["end_date"] for ti in mine)
-        for ti in mine:
-            before = [end for end in ends if end <= ti["start_date"]]
-            if before:
-                gaps.append((ti["start_date"] - before[-1]).total_seconds())
+    for ti in tis:
+        index = int(ti["map_index"])
+        if index not in indexes or len(spells.get(index, [])) != 1 or not ti["queued_dttm"]:
+            continue
+        start = spells[index][0][0]
+        before = [end for end in ends.get(ti["hostname"] or "", []) if ti["queued_dttm"] <= end <= start]
+        if before:
+            gaps.append((start - max(before)).total_seconds())
     return gaps
 
 
@@ -250,7 +255,11 @@ def report(
     wall = (max(ends) - min(starts)).total_seconds()
     slots = 2 * opts.concurrency
     ideal = max(opts.flux_latency, math.ceil(opts.sync / slots) * opts.sync_latency)
-    seconds = slot_seconds(cluster, "distributed_generate", run_id)
+    spells = running_spells(cluster, "distributed_generate", run_id)
+    seconds = {
+        index: sum((end - start).total_seconds() for start, end in runs) for index, runs in spells.items()
+    }
+    gaps = hand_over_gaps(tis, spells, range(opts.flux, opts.flux + opts.sync))
     flux_s = [seconds.get(i, 0.0) for i in range(opts.flux)]
     sync_s = [seconds.get(i, 0.0) for i in range(opts.flux, opts.flux + opts.sync)]
     lags = [
@@ -282,8 +291,9 @@ def report(
         "flux_slot_s_median": round(common.median(flux_s), 1),
         "worker_slot_s_total": round(sum(seconds.values()), 0),
         "packing_bound_s": round(sum(seconds.values()) / slots, 1),
-        "hand_over_s_median": round(common.median(gaps), 2) if (gaps := hand_over_gaps(tis)) else None,
+        "hand_over_s_median": round(common.median(gaps), 2) if gaps else None,
         "hand_over_s_p90": round(common.percentile(gaps, 90), 2) if gaps else None,
+        "hand_over_tasks": len(gaps),
         "slot_s_ideal_sync": opts.sync * opts.sync_latency,
         "sync_task_phases_s_median": {
             name: round(common.median([p[name] for p in sync_phases]), 2)

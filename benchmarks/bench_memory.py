@@ -18,6 +18,11 @@ of 8, 64 or 256 MB to ``file://``. The figure is the rise of the peak over that 
   answer from a file, each base64 string decoded in slices into a file -- its best case, no store).
   ijson hands a string value over whole, so it cannot go below the string itself (1.33x).
 
+The targets are the answer's path: ``--no-thumbnails`` (``[aihubmix] store_thumbnails = False``).
+With thumbnails (the default) Pillow also keeps the stand-in PNG's padding -- a private ancillary
+chunk -- in memory when it opens the image (``PngImageFile.private_chunks``): +1x that a real
+image does not have; a real image's thumbnail costs its decoded pixels instead (BENCHMARKS.md 3).
+
     uv run --no-sync python benchmarks/bench_memory.py [--sizes 8,64,256] [--reps 3] [--no-thumbnails]
 """
 
