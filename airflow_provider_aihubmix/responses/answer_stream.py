@@ -22,6 +22,11 @@ path. Any text the chunked decoder refuses (not base64, cut short, a stray escap
 way, so a corrupted or truncated image is refused with the same error as before.
 
 Peak memory: the decoded images (1x) plus one read chunk and the skeleton.
+
+Why not ijson (yajl2_c): it yields each string value whole, so a base64 image is held as text
+(1.33x) while yajl's buffer grows -- 2.66x the image measured (``benchmarks/bench_memory.py``,
+BENCHMARKS.md 3), against the 1.5x this reader exists for; no well-kept parser streams inside one
+JSON string.
 """
 
 from __future__ import annotations
