@@ -6,7 +6,7 @@ import hashlib
 import json
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass, field
 from typing import IO, Any
@@ -153,6 +153,10 @@ def dump_json(obj: Any) -> bytes:
     return json.dumps(obj, indent=2, sort_keys=True, ensure_ascii=False).encode("utf-8")
 
 
+#: ``put_image``'s ``on_stored``: (the stored image, a seekable binary reader of its bytes).
+OnStored = Callable[["StoredObject", IO[bytes]], None]
+
+
 class ObjectStore(ABC):
     """
     Images and manifests under one base URI (an ``output_uri``), addressed by relative keys.
@@ -181,12 +185,16 @@ class ObjectStore(ABC):
         metadata: Mapping[str, str],
         expected_size: int | None = None,
         max_bytes: int | None = None,
+        on_stored: OnStored | None = None,
     ) -> StoredObject:
         """
         Stream an image to ``{key_stem}.{sniffed extension}``, verified, or store nothing.
 
         The stream is hashed and sniffed while it is read; a stream that is not an image, ends short of
         ``expected_size`` or exceeds ``max_bytes`` raises before anything is visible under the key.
+        ``on_stored`` is called once the image is stored, with it and a seekable reader of the bytes
+        just written, before the store lets go of them: what the caller needs from the image (its
+        thumbnail) without reading the object back; what it raises propagates.
         """
 
     @abstractmethod
@@ -265,6 +273,7 @@ __all__ = [
     "SPOOL_MEMORY_BYTES",
     "HashingWriter",
     "ObjectStore",
+    "OnStored",
     "StoredObject",
     "build_metadata",
     "dump_json",

@@ -14,6 +14,7 @@ from airflow_provider_aihubmix.exceptions import AIHubMixStorageError, InvalidOu
 from airflow_provider_aihubmix.storage.base import (
     HashingWriter,
     ObjectStore,
+    OnStored,
     StoredObject,
     build_metadata,
     dump_json,
@@ -71,6 +72,7 @@ class LocalObjectStore(ObjectStore):
         metadata: Mapping[str, str],
         expected_size: int | None = None,
         max_bytes: int | None = None,
+        on_stored: OnStored | None = None,
     ) -> StoredObject:
         stem_path = self.path_for(key_stem)
         directory = os.path.dirname(stem_path)
@@ -131,6 +133,9 @@ class LocalObjectStore(ObjectStore):
             stored.uri,
             {"content_type": stored.content_type, "sha256": stored.sha256, "bytes": stored.bytes},
         )
+        if on_stored is not None:
+            with open(final_path, "rb") as reader:
+                on_stored(stored, reader)
         return stored
 
     def put_image_bytes(self, key_stem: str, data: bytes, *, metadata: Mapping[str, str]) -> StoredObject:

@@ -30,6 +30,7 @@ from airflow_provider_aihubmix.storage.base import (
     SPOOL_MEMORY_BYTES,
     HashingWriter,
     ObjectStore,
+    OnStored,
     StoredObject,
     build_metadata,
     dump_json,
@@ -188,6 +189,7 @@ class S3ObjectStore(ObjectStore):
         metadata: Mapping[str, str],
         expected_size: int | None = None,
         max_bytes: int | None = None,
+        on_stored: OnStored | None = None,
     ) -> StoredObject:
         check_key(key_stem)
         with ImageSpool(self.spool_memory_bytes) as spool:
@@ -195,9 +197,13 @@ class S3ObjectStore(ObjectStore):
             writer.write_all(chunks)
             writer.check_size(expected_size)
             spool.finish()
-            return self._upload_image(
+            stored = self._upload_image(
                 spool, key_stem, writer.image_info(), writer.size, writer.sha256, metadata
             )
+            if on_stored is not None:
+                with spool.reader() as reader:
+                    on_stored(stored, reader)
+            return stored
 
     def put_image_bytes(self, key_stem: str, data: bytes, *, metadata: Mapping[str, str]) -> StoredObject:
         check_key(key_stem)

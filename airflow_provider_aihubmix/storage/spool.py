@@ -54,7 +54,10 @@ class ImageSpool:
             self._file.flush()
 
     def reader(self) -> IO[bytes]:
-        """A new seekable reader over the in-memory bytes (no copy)."""
+        """A new seekable reader over every byte written (call :meth:`finish` first): the file on
+        disk once the spool rolled over, else the in-memory bytes (no copy)."""
+        if self.path is not None:
+            return open(self.path, "rb")
         return cast("IO[bytes]", _MemoryReader(self._buffer))
 
     def close(self) -> None:

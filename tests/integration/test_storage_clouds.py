@@ -129,3 +129,21 @@ def test_unreachable_store_is_retried_then_fails(cloud: Any, monkeypatch: pytest
     missing = open_store(f"{scheme}://no-such-bucket-{cloud.name[-8:]}/x", aws_conn_id="aws_default")
     with pytest.raises(AIHubMixStorageError, match=r"\(not retried\)"):
         missing.write_json("a.json", {})
+
+
+def test_an_image_spooled_to_disk_is_stored_whole(cloud: Any) -> None:
+    """An image larger than the spool's memory goes to a temporary file before its upload: the
+    upload, the MD5 it is verified with and the caller's reader all read it from there."""
+    store = store_of(cloud, spool_memory_bytes=1 << 20)
+    data = make_image("PNG", (32, 32)) + bytes(range(256)) * (12 * 1024)  # 3 MiB
+    seen: list[bytes] = []
+    stored = store.put_image(
+        f"{PREFIX}/image-000",
+        chunked(data),
+        metadata={},
+        expected_size=len(data),
+        on_stored=lambda _stored, reader: seen.append(reader.read()),
+    )
+    assert stored.bytes == len(data) and stored.sha256 == hashlib.sha256(data).hexdigest()
+    assert store.read_bytes(stored.key) == data
+    assert seen == [data]
