@@ -14,6 +14,7 @@ import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from airflow_provider_aihubmix.engine.downloads import DOWNLOAD_ATTEMPTS, ResultDownloads
 from airflow_provider_aihubmix.engine.events import EventStatus, TaskEvent
 from airflow_provider_aihubmix.engine.ledger import ManifestLedger
 from airflow_provider_aihubmix.engine.manifest import (
@@ -63,12 +64,10 @@ if TYPE_CHECKING:
 # The engine's one logger name, whichever half logs: deployments filter on it.
 log = logging.getLogger("airflow_provider_aihubmix.engine.run")
 
-DOWNLOAD_ATTEMPTS = 3
-EXPIRED_STATUSES = frozenset({401, 403, 404, 410})
 DEFAULT_MAX_IMAGE_BYTES = 512 * 1024 * 1024
 
 
-class ImageCollector:
+class ImageCollector(ResultDownloads):
     """Stores a response's images under the task instance's prefix and completes its manifest.
 
     The sensor uses it alone (it collects a task someone else submitted); the operators
@@ -404,63 +403,26 @@ class ImageCollector:
     def store_image(self, index: int, image: GeneratedImage, remote_task_id: str | None) -> dict[str, Any]:
         stem = self.image_stem(index)
         metadata = self.metadata(index)
+        # Thumbnails: after the image is stored, before the manifest records it; from the bytes in
+        # memory, or from the download's spool while the store still holds it (no read-back).
+        # A failure is logged, never raised.
+        thumbnails: list[dict[str, Any] | None] = []
         if image.data is not None:
             stored = self.store.put_image_bytes(stem, image.data, metadata=metadata)
+            thumbnails.append(try_thumbnail(self.store, stored, image.data))
         elif image.url is not None:
-            stored = self.download_result(index, image.url, remote_task_id)
+            stored = self.download_result(
+                index,
+                image.url,
+                remote_task_id,
+                on_stored=lambda kept, reader: thumbnails.append(try_thumbnail(self.store, kept, reader)),
+            )
         else:
             raise AIHubMixError(f"Image {index} of model {self.model} has neither data nor a URL")
-        # After the image is stored, before the manifest records it; a failure is logged, never raised.
-        thumbnail = try_thumbnail(self.store, stored, image.data)
+        thumbnail = thumbnails[-1] if thumbnails else try_thumbnail(self.store, stored, None)
         if thumbnail is not None:
             self.ledger.thumbnails[str(index)] = thumbnail
         return image_record(stored, self.model, index, self.identity.map_index, image, remote_task_id)
-
-    def download_result(self, index: int, url: str, remote_task_id: str | None) -> StoredObject:
-        """Download image ``index``; an expired async result link is fetched anew from the task.
-
-        Task result links live about ten minutes: a fan-out resuming late, or a retry, can
-        find them dead while the task -- paid for -- still answers with fresh ones.
-        """
-        stem, metadata = self.image_stem(index), self.metadata(index)
-        try:
-            return self.download_and_store(stem, url, metadata)
-        except AIHubMixDownloadError as err:
-            if remote_task_id is None or err.status_code not in EXPIRED_STATUSES:
-                raise
-            state = self.hook.get_task(remote_task_id)
-            if not state.status.is_success or index >= len(state.result_urls):
-                raise
-            log.info(
-                "Result link of image %d expired; downloading a fresh one from task %s", index, remote_task_id
-            )
-            return self.download_and_store(stem, state.result_urls[index], metadata)
-
-    def download_and_store(self, stem: str, url: str, metadata: dict[str, str]) -> StoredObject:
-        """Stream ``url`` into storage, retrying a short or broken body: never store a short file."""
-        for attempt in range(1, DOWNLOAD_ATTEMPTS + 1):
-            try:
-                with self.hook.stream_download(url, max_bytes=self.max_image_bytes) as download:
-                    return self.store.put_image(
-                        stem,
-                        download.iter_bytes(),
-                        metadata=metadata,
-                        expected_size=download.content_length,
-                    )
-            except NotAnImageError as err:
-                # Say which image and where: "not an image: unrecognised signature ..." alone names neither.
-                index = metadata.get("index", "?")
-                raise NotAnImageError(
-                    f"Image {index} of model {self.model} downloaded from {redact_url(url)} is {err.message} "
-                    "(an HTML or error page served instead of the image?); nothing was stored under its name",
-                    status_code=err.status_code,
-                    request_id=err.request_id,
-                ) from err
-            except AIHubMixDownloadError as err:
-                if not getattr(err, "retryable", False) or attempt == DOWNLOAD_ATTEMPTS:
-                    raise
-                log.warning("Download attempt %d of an image failed (%s); retrying", attempt, err.message)
-        raise AssertionError("unreachable")
 
 
 def _usd(value: float | None) -> str:

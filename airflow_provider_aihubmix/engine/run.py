@@ -28,13 +28,7 @@ from typing import TYPE_CHECKING, Any
 from airflow_provider_aihubmix import metrics
 from airflow_provider_aihubmix.catalog.models import ModelSpec
 from airflow_provider_aihubmix.engine import series
-from airflow_provider_aihubmix.engine.collection import (
-    DEFAULT_MAX_IMAGE_BYTES,
-    DOWNLOAD_ATTEMPTS,
-    EXPIRED_STATUSES,
-    ImageCollector,
-    image_record,
-)
+from airflow_provider_aihubmix.engine.collection import DEFAULT_MAX_IMAGE_BYTES, ImageCollector, image_record
 from airflow_provider_aihubmix.engine.decide import Action, decide
 from airflow_provider_aihubmix.engine.deferred import (
     PreparedRequest,
@@ -42,6 +36,7 @@ from airflow_provider_aihubmix.engine.deferred import (
     error_from,
     request_key,
 )
+from airflow_provider_aihubmix.engine.downloads import DOWNLOAD_ATTEMPTS, EXPIRED_STATUSES
 from airflow_provider_aihubmix.engine.events import EventStatus, PredictionEvent, TaskEvent
 from airflow_provider_aihubmix.engine.kept import check_stored, keep_earlier, keep_for_resend
 from airflow_provider_aihubmix.engine.manifest import (

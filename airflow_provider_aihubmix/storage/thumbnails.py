@@ -100,8 +100,11 @@ def thumbnail_record(stored: StoredObject) -> dict[str, Any]:
     }
 
 
-def try_thumbnail(store: ObjectStore, image: StoredObject, data: bytes | None) -> dict[str, Any] | None:
-    """The purchase path's thumbnail: made from ``data`` (or the stored image, opened as a file),
+def try_thumbnail(
+    store: ObjectStore, image: StoredObject, data: bytes | IO[bytes] | None
+) -> dict[str, Any] | None:
+    """The purchase path's thumbnail: made from ``data`` (the image's bytes, or a seekable reader of
+    them), else from the stored image opened as a file (a read back),
     stored, recorded -- or None, also when ``[aihubmix] store_thumbnails`` is off.
 
     Never raises: a thumbnail is a convenience, the image it shows is what was paid for.

@@ -133,3 +133,42 @@ def test_the_exif_orientation_is_applied_to_the_scaled_thumbnail(fmt: str) -> No
     image.save(out, fmt, exif=exif.tobytes())
     with Image.open(io.BytesIO(make_thumbnail(out.getvalue()))) as thumb:
         assert thumb.size == (160, 320)
+
+
+class _Download:
+    def __init__(self, data: bytes) -> None:
+        self.data, self.content_length = data, len(data)
+
+    def iter_bytes(self) -> Any:
+        yield from (self.data[i : i + 4096] for i in range(0, len(self.data), 4096))
+
+
+class _DownloadingHook:
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+    def stream_download(self, url: str, *, max_bytes: int | None = None) -> Any:
+        import contextlib
+
+        return contextlib.nullcontext(_Download(self.data))
+
+
+def test_a_downloaded_image_is_thumbnailed_from_what_the_store_just_wrote(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A URL image streams into the store; its thumbnail is made from the bytes the store still
+    holds (put_image's on_stored), never by reading the object back (a GET on a cloud store)."""
+    run = run_for(tmp_path)
+    run.hook = _DownloadingHook(png(800, 600))  # type: ignore[assignment]
+
+    def no_read_back(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("the stored image was read back for its thumbnail")
+
+    monkeypatch.setattr(run.store, "open_read", no_read_back)
+    monkeypatch.setattr(run.store, "read_bytes", no_read_back)
+    records = run.store_result(
+        run.new_manifest(), PredictionResult(images=[GeneratedImage(url="https://cdn.example/x.png")])
+    )
+    manifest = run.load_manifest()
+    assert manifest is not None and len(records) == 1
+    assert (manifest.thumbnails["0"]["width"], manifest.thumbnails["0"]["height"]) == (320, 240)
