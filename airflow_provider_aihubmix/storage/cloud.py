@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import hashlib
 import json
 import logging
 import time
@@ -51,7 +50,6 @@ from airflow_provider_aihubmix.exceptions import (
     StoredObjectMismatchError,
 )
 from airflow_provider_aihubmix.storage.base import (
-    READ_CHUNK_BYTES,
     SPOOL_MEMORY_BYTES,
     HashingWriter,
     ObjectStore,
@@ -63,7 +61,7 @@ from airflow_provider_aihubmix.storage.base import (
 from airflow_provider_aihubmix.storage.keys import check_key
 from airflow_provider_aihubmix.storage.lineage import record_asset
 from airflow_provider_aihubmix.storage.sniff import ImageInfo
-from airflow_provider_aihubmix.storage.spool import ImageSpool, NullSink
+from airflow_provider_aihubmix.storage.spool import ImageSpool, NullSink, put_spooled
 from airflow_provider_aihubmix.storage.uris import OutputLocation, parse_output_uri, split_object_uri
 
 log = logging.getLogger(__name__)
@@ -79,15 +77,6 @@ class ObjectFacts:
 
     size: int
     md5: bytes | None
-
-
-def md5_of(source: ImageSpool) -> bytes:
-    """MD5 of a finished spool, read back from disk or memory (the stores report MD5, not sha256)."""
-    digest = hashlib.md5(usedforsecurity=False)
-    with contextlib.closing(source.reader()) as reader:
-        while chunk := reader.read(READ_CHUNK_BYTES):
-            digest.update(chunk)
-    return digest.digest()
 
 
 class CloudObjectStore(ObjectStore):
@@ -259,18 +248,17 @@ class CloudObjectStore(ObjectStore):
         on_stored: OnStored | None = None,
     ) -> StoredObject:
         check_key(key_stem)
-        with ImageSpool(self.spool_memory_bytes) as spool:
-            writer = HashingWriter(cast("IO[bytes]", spool), max_bytes=max_bytes, what=f"image {key_stem!r}")
-            writer.write_all(chunks)
-            writer.check_size(expected_size)
-            spool.finish()
-            stored = self._store_image(
-                spool, key_stem, writer.image_info(), writer.size, writer.sha256, metadata
-            )
-            if on_stored is not None:
-                with spool.reader() as reader:
-                    on_stored(stored, reader)
-            return stored
+        return put_spooled(
+            chunks,
+            lambda spool, info, size, sha256: self._store_image(
+                spool, key_stem, info, size, sha256, metadata
+            ),
+            key_stem=key_stem,
+            memory=self.spool_memory_bytes,
+            expected_size=expected_size,
+            max_bytes=max_bytes,
+            on_stored=on_stored,
+        )
 
     def put_image_bytes(self, key_stem: str, data: bytes, *, metadata: Mapping[str, str]) -> StoredObject:
         check_key(key_stem)
@@ -293,7 +281,7 @@ class CloudObjectStore(ObjectStore):
         name = self.full_key(key)
         uri = f"{self.root_uri}/{name}"
         object_metadata = build_metadata(metadata, sha256=sha256)
-        md5 = md5_of(source)
+        md5 = source.md5()
 
         def attempt() -> None:
             self._upload(name, source, content_type=info.content_type, metadata=object_metadata)
@@ -398,4 +386,4 @@ class CloudObjectStore(ObjectStore):
         return self._retry(f"read of {uri}", attempt)
 
 
-__all__ = ["CloudObjectStore", "ObjectFacts", "md5_of"]
+__all__ = ["CloudObjectStore", "ObjectFacts"]

@@ -40,7 +40,7 @@ from airflow_provider_aihubmix.storage.lineage import record_asset
 from airflow_provider_aihubmix.storage.s3_errors import describe, is_missing, is_transient, refuses_checksums
 from airflow_provider_aihubmix.storage.s3_upload import UploadResult, head_confirms, upload
 from airflow_provider_aihubmix.storage.sniff import ImageInfo
-from airflow_provider_aihubmix.storage.spool import ImageSpool, NullSink
+from airflow_provider_aihubmix.storage.spool import ImageSpool, NullSink, put_spooled
 from airflow_provider_aihubmix.storage.uris import parse_output_uri, split_s3_uri
 
 log = logging.getLogger(__name__)
@@ -192,18 +192,17 @@ class S3ObjectStore(ObjectStore):
         on_stored: OnStored | None = None,
     ) -> StoredObject:
         check_key(key_stem)
-        with ImageSpool(self.spool_memory_bytes) as spool:
-            writer = HashingWriter(cast("IO[bytes]", spool), max_bytes=max_bytes, what=f"image {key_stem!r}")
-            writer.write_all(chunks)
-            writer.check_size(expected_size)
-            spool.finish()
-            stored = self._upload_image(
-                spool, key_stem, writer.image_info(), writer.size, writer.sha256, metadata
-            )
-            if on_stored is not None:
-                with spool.reader() as reader:
-                    on_stored(stored, reader)
-            return stored
+        return put_spooled(
+            chunks,
+            lambda spool, info, size, sha256: self._upload_image(
+                spool, key_stem, info, size, sha256, metadata
+            ),
+            key_stem=key_stem,
+            memory=self.spool_memory_bytes,
+            expected_size=expected_size,
+            max_bytes=max_bytes,
+            on_stored=on_stored,
+        )
 
     def put_image_bytes(self, key_stem: str, data: bytes, *, metadata: Mapping[str, str]) -> StoredObject:
         check_key(key_stem)

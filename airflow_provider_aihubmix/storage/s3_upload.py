@@ -19,14 +19,12 @@ store verifies (``400 BadDigest``), then checked with the ``HEAD`` (``s3_errors.
 from __future__ import annotations
 
 import base64
-import contextlib
 import hashlib
 import logging
-import os
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import IO, Any, cast
+from typing import Any, cast
 
 from airflow_provider_aihubmix.storage.spool import ImageSpool
 
@@ -75,18 +73,6 @@ class UploadResult:
         return self.sent is not None and reported.split("-", 1)[0] == self.sent.split("-", 1)[0]
 
 
-def md5_b64(data: bytes | None = None, *, source: ImageSpool | None = None) -> str:
-    """``Content-MD5`` of ``data`` or of a whole spooled image (read in 1 MiB blocks)."""
-    digest = hashlib.md5(usedforsecurity=False)
-    if data is not None:
-        digest.update(data)
-    elif source is not None:
-        with _open(source) as body:
-            for block in iter(lambda: body.read(1 << 20), b""):
-                digest.update(block)
-    return b64(digest.digest())
-
-
 def head_confirms(head: Mapping[str, Any], result: UploadResult, size: int) -> str | None:
     """Why a ``HEAD`` (asked with ``ChecksumMode=ENABLED``) does not confirm the upload, or None.
 
@@ -117,9 +103,9 @@ def put_single(
     integrity = (
         {"ChecksumAlgorithm": "SHA256", "ChecksumSHA256": sha256}
         if checksum
-        else {"ContentMD5": md5_b64(source=source)}
+        else {"ContentMD5": b64(source.md5())}
     )
-    with _open(source) as body:
+    with source.reader() as body:
         response = client.put_object(
             Bucket=bucket, Key=key, Body=body, ContentLength=size, **integrity, **extra
         )
@@ -157,7 +143,9 @@ def put_multipart(
         data = _read_part(source, offsets[number - 1], min(part_bytes, size - offsets[number - 1]))
         digest = hashlib.sha256(data).digest()
         integrity = (
-            {**algorithm, "ChecksumSHA256": b64(digest)} if checksum else {"ContentMD5": md5_b64(data)}
+            {**algorithm, "ChecksumSHA256": b64(digest)}
+            if checksum
+            else {"ContentMD5": b64(hashlib.md5(data, usedforsecurity=False).digest())}
         )
         response = client.upload_part(
             Bucket=bucket, Key=key, UploadId=upload_id, PartNumber=number, Body=data, **integrity
@@ -222,20 +210,8 @@ def upload(
     )
 
 
-def _open(source: ImageSpool) -> contextlib.AbstractContextManager[IO[bytes]]:
-    if source.path is not None:
-        return open(source.path, "rb")
-    return contextlib.closing(source.reader())
-
-
 def _read_part(source: ImageSpool, offset: int, length: int) -> bytes:
-    if source.path is not None:
-        fd = os.open(source.path, os.O_RDONLY)
-        try:
-            return os.pread(fd, length, offset)
-        finally:
-            os.close(fd)
-    with contextlib.closing(source.reader()) as reader:
+    with source.reader() as reader:  # one reader per part: parts are read from threads
         reader.seek(offset)
         return cast("bytes", reader.read(length))
 
@@ -244,7 +220,6 @@ __all__ = [
     "UploadResult",
     "b64",
     "head_confirms",
-    "md5_b64",
     "put_multipart",
     "put_single",
     "upload",

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import io
 import os
 import tempfile
+from collections.abc import Callable, Iterable
 from typing import IO, Any, cast
 
-from airflow_provider_aihubmix.storage.base import SPOOL_MEMORY_BYTES
+from airflow_provider_aihubmix.storage.base import SPOOL_MEMORY_BYTES, HashingWriter, OnStored, StoredObject
+from airflow_provider_aihubmix.storage.sniff import ImageInfo
 
 
 class ImageSpool:
@@ -60,6 +63,15 @@ class ImageSpool:
             return open(self.path, "rb")
         return cast("IO[bytes]", _MemoryReader(self._buffer))
 
+    def md5(self) -> bytes:
+        """The MD5 digest of every byte written (call :meth:`finish` first), read back in 1 MiB
+        blocks: what stores that verify MD5 (GCS ``md5Hash``, Azure and S3 ``Content-MD5``) check."""
+        digest = hashlib.md5(usedforsecurity=False)
+        with self.reader() as reader:
+            while block := reader.read(1 << 20):
+                digest.update(block)
+        return digest.digest()
+
     def close(self) -> None:
         self._buffer = bytearray()
         if self._file is not None:
@@ -75,6 +87,32 @@ class ImageSpool:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+
+def put_spooled(
+    chunks: Iterable[bytes],
+    store_spool: Callable[[ImageSpool, ImageInfo, int, str], StoredObject],
+    *,
+    key_stem: str,
+    memory: int,
+    expected_size: int | None,
+    max_bytes: int | None,
+    on_stored: OnStored | None,
+) -> StoredObject:
+    """``ObjectStore.put_image`` for the stores that upload from a spool (S3, GCS, Azure): the
+    stream is hashed and sniffed into an :class:`ImageSpool` of ``memory`` bytes in RAM, its size
+    checked, then ``store_spool(spool, info, size, sha256_hex)`` stores it, and ``on_stored`` gets
+    a reader of the spool before it is dropped."""
+    with ImageSpool(memory) as spool:
+        writer = HashingWriter(cast("IO[bytes]", spool), max_bytes=max_bytes, what=f"image {key_stem!r}")
+        writer.write_all(chunks)
+        writer.check_size(expected_size)
+        spool.finish()
+        stored = store_spool(spool, writer.image_info(), writer.size, writer.sha256)
+        if on_stored is not None:
+            with spool.reader() as reader:
+                on_stored(stored, reader)
+        return stored
 
 
 class _MemoryReader(io.RawIOBase):
@@ -123,4 +161,8 @@ class NullSink:
         return len(data)
 
 
-__all__ = ["ImageSpool", "NullSink"]
+__all__ = [
+    "ImageSpool",
+    "NullSink",
+    "put_spooled",
+]
