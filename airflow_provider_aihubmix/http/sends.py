@@ -275,10 +275,9 @@ def spool_answer(response: httpx.Response, call: RetryState) -> PredictionAnswer
 
     :raises httpx.TransportError: the answer was lost mid-way (``call`` records it: possibly billed).
     """
-    spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_MEMORY_BYTES)  # noqa: SIM115
     if hasattr(response, "_content"):
-        spool.close()
         return None  # already read (a transport answering from memory): no raw bytes to spool
+    spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_MEMORY_BYTES)  # noqa: SIM115
     with _spooling(spool, call):
         for chunk in response.iter_raw(SPOOL_WRITE_BYTES):
             spool.write(chunk)
