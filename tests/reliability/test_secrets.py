@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -75,8 +74,7 @@ def test_canary_key_never_leaves_the_authorization_header(api, sandbox, tmp_path
         "AIHUBMIX_OUTPUT_URI": out_dir.as_uri(),
         "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
     }
-    statsd = StatsDReceiver(socket.socket(socket.AF_INET, socket.SOCK_DGRAM))
-    statsd.sock.bind(("127.0.0.1", 0))
+    statsd = StatsDReceiver.open()
     env.update(
         {
             f"AIRFLOW__METRICS__{key}": value
